@@ -1,0 +1,141 @@
+"""How candidates are laid out in a ROOT tree, and conversion to 4-momenta.
+
+A :class:`Layout` remembers the branch names, component names and types of
+the input, so generated candidates are written back under the same names and
+types and the user's downstream code runs unchanged. Two layouts exist:
+
+* ``flat``: one branch per object and component, e.g. ``K1_px ... pi2_E``;
+* ``jagged``: the first k objects of a NanoAOD-style collection, e.g.
+  ``Muon_pt/eta/phi/mass``; written back as a collection of exactly k objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import vector
+
+__all__ = ["COMPONENT_SETS", "Layout", "detect_flat_objects", "from_p4", "to_p4"]
+
+#: Recognised 4-momentum component names, in the order read. The first three
+#: spell cartesian momenta, the others collider coordinates.
+COMPONENT_SETS: tuple[tuple[str, str, str, str], ...] = (
+    ("px", "py", "pz", "E"),
+    ("Px", "Py", "Pz", "E"),
+    ("px", "py", "pz", "e"),
+    ("pt", "eta", "phi", "mass"),
+    ("pt", "eta", "phi", "m"),
+    ("pt", "eta", "phi", "E"),
+    ("pt", "eta", "phi", "e"),
+)
+
+_VECTOR_NAMES = {"px": "px", "py": "py", "pz": "pz", "e": "E", "pt": "pt", "eta": "eta", "phi": "phi", "mass": "mass", "m": "mass"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the candidates' 4-momenta live in a tree.
+
+    Attributes:
+        kind: ``"flat"`` or ``"jagged"``.
+        objects: the k object names (``("K1", "pi1", "pi2")``; for a jagged
+            collection ``("Muon0", "Muon1")``).
+        components: the four component names as spelled in the branches.
+        collection: the collection name of a jagged layout (``"Muon"``), else None.
+        dtypes: branch name -> numpy dtype string of the input branch.
+        tree: the tree name of the input.
+    """
+
+    kind: str
+    objects: tuple[str, ...]
+    components: tuple[str, str, str, str]
+    collection: str | None = None
+    dtypes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tree: str = "candidates"
+
+    @property
+    def n_objects(self) -> int:
+        return len(self.objects)
+
+    def branch_names(self) -> list[str]:
+        """The input branch names, object-major (``K1_px, K1_py, ..., pi2_E``)."""
+        if self.kind == "jagged":
+            return [f"{self.collection}_{c}" for c in self.components]
+        return [f"{o}_{c}" for o in self.objects for c in self.components]
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "objects": list(self.objects),
+            "components": list(self.components),
+            "collection": self.collection,
+            "dtypes": dict(self.dtypes),
+            "tree": self.tree,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Layout:
+        return cls(
+            kind=d["kind"],
+            objects=tuple(d["objects"]),
+            components=tuple(d["components"]),
+            collection=d.get("collection"),
+            dtypes=dict(d.get("dtypes", {})),
+            tree=d.get("tree", "candidates"),
+        )
+
+    @classmethod
+    def default(cls, objects: Iterable[str]) -> Layout:
+        """A flat (px, py, pz, E) float32 layout for arrays that came from no file."""
+        objects = tuple(objects)
+        comps = COMPONENT_SETS[0]
+        return cls("flat", objects, comps, None, {f"{o}_{c}": "float32" for o in objects for c in comps})
+
+
+def detect_flat_objects(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, str, str, str]]:
+    """Find objects spelled ``<object>_<component>`` among branch ``names``.
+
+    Returns the object names in order of first appearance and the component
+    set that covers the most objects; empty objects when none is complete.
+    """
+    names = list(names)
+    present = set(names)
+    best: tuple[tuple[str, ...], tuple[str, str, str, str]] = ((), COMPONENT_SETS[0])
+    for comps in COMPONENT_SETS:
+        objects: list[str] = []
+        for name in names:
+            prefix, sep, suffix = name.rpartition("_")
+            if sep and suffix == comps[0] and all(f"{prefix}_{c}" in present for c in comps):
+                objects.append(prefix)
+        if len(objects) > len(best[0]):
+            best = (tuple(objects), comps)
+    return best
+
+
+def to_p4(values: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray:
+    """Convert (..., 4) arrays in ``components`` to (px, py, pz, E) in GeV, float64."""
+    values = np.asarray(values, dtype=np.float64)
+    kw = {_VECTOR_NAMES[c.lower()]: values[..., i] for i, c in enumerate(components)}
+    if "px" in kw:
+        return values.copy()
+    v = vector.array(kw)
+    return np.stack([v.px, v.py, v.pz, v.E], axis=-1)
+
+
+def from_p4(p4: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray:
+    """Convert (..., 4) arrays of (px, py, pz, E) in GeV to ``components`` order."""
+    p4 = np.asarray(p4, dtype=np.float64)
+    if components[0].lower() == "px":
+        return p4
+    v = vector.array({"px": p4[..., 0], "py": p4[..., 1], "pz": p4[..., 2], "E": p4[..., 3]})
+    out = []
+    for c in components:
+        name = _VECTOR_NAMES[c.lower()]
+        if name == "mass":
+            # clamp tiny negative m^2 from rounding instead of returning NaN
+            out.append(np.sqrt(np.maximum(v.tau2, 0.0)))
+        else:
+            out.append(getattr(v, name))
+    return np.stack(out, axis=-1)

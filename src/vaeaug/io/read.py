@@ -1,0 +1,223 @@
+"""Read decay candidates' 4-momenta from ROOT trees with uproot.
+
+Everything that can go wrong with user input raises :class:`~vaeaug.errors.InputError`
+with a message that names the bad input and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from ..errors import InputError, close_matches
+from .layout import COMPONENT_SETS, Layout, detect_flat_objects, to_p4
+
+__all__ = ["CandidateTable", "NonFiniteWarning", "read_candidates"]
+
+
+class NonFiniteWarning(UserWarning):
+    """Candidates with NaN or inf components were dropped."""
+
+
+@dataclasses.dataclass
+class CandidateTable:
+    """Candidates read from a tree (or built from arrays).
+
+    Attributes:
+        p4: 4-momenta, shape (N, k, 4), (px, py, pz, E) in GeV, float64.
+        layout: where they came from (branch names, types), used when writing.
+        weights: per-candidate weights, shape (N,), or None.
+        source: provenance: file, tree, branches, entry range, cut, counts.
+    """
+
+    p4: np.ndarray
+    layout: Layout
+    weights: np.ndarray | None = None
+    source: dict = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.p4)
+
+    @property
+    def objects(self) -> list[str]:
+        return list(self.layout.objects)
+
+
+def _open_tree(path: str | os.PathLike, tree: str | None):
+    path = Path(path)
+    if not path.exists():
+        siblings = [p.name for p in path.parent.glob("*.root")] if path.parent.exists() else []
+        raise InputError(f"input file '{path}' does not exist{close_matches(path.name, siblings)}")
+    try:
+        file = uproot.open(path)
+    except Exception as err:  # uproot raises many kinds on a non-ROOT file
+        raise InputError(f"'{path}' is not a readable ROOT file ({err})") from err
+    trees = [k.split(";")[0] for k, cls in file.classnames(recursive=True).items() if cls in ("TTree", "TNtuple")]
+    trees = list(dict.fromkeys(trees))
+    if tree is None:
+        if len(trees) != 1:
+            listing = ", ".join(trees) or "none"
+            raise InputError(f"'{path}' holds several trees or none ({listing}); choose one with --tree / tree=")
+        tree = trees[0]
+    if tree not in trees:
+        raise InputError(f"tree '{tree}' not in '{path}'; trees there: {', '.join(trees) or 'none'}")
+    return file[tree], tree
+
+
+def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:
+    if not patterns:
+        return names
+    chosen = []
+    for pattern in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise InputError(f"branch '{pattern}' matches nothing in the tree{close_matches(pattern, names)}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def read_candidates(
+    path: str | os.PathLike,
+    *,
+    tree: str | None = None,
+    objects: Sequence[str] | None = None,
+    branches: Sequence[str] | None = None,
+    collection: str | None = None,
+    n_objects: int | None = None,
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
+    cut: str | None = None,
+    weight: str | None = None,
+    strict: bool = False,
+) -> CandidateTable:
+    """Read candidates from a ROOT tree.
+
+    Flat layout (default): objects are the prefixes of ``<object>_<component>``
+    branches (components px/py/pz/E or pt/eta/phi/mass, see
+    :data:`~vaeaug.io.layout.COMPONENT_SETS`). ``objects`` picks and orders
+    them; ``branches`` restricts the branches considered (names or glob
+    patterns such as ``"pi*_*"``).
+
+    Jagged layout: ``collection="Muon", n_objects=2`` takes the first two
+    muons of events that have at least two (``Muon_pt/eta/phi/mass`` or
+    ``Muon_Px/Py/Pz/E``).
+
+    Args:
+        path: the ROOT file.
+        tree: the tree name; may be omitted when the file holds one tree.
+        entry_start, entry_stop: the entry range read.
+        cut: an uproot cut expression, e.g. ``"K1_E > 2"``.
+        weight: a branch holding per-candidate weights.
+        strict: refuse (instead of dropping with a warning) non-finite values.
+
+    Returns:
+        A :class:`CandidateTable` with ``p4`` of shape (N, k, 4) in GeV.
+    """
+    ttree, tree = _open_tree(path, tree)
+    all_names = list(ttree.keys())
+    names = _select(all_names, branches)
+
+    if collection is not None:
+        comps = next(
+            (c for c in COMPONENT_SETS if all(f"{collection}_{x}" in all_names for x in c)), None
+        )
+        if comps is None:
+            raise InputError(
+                f"collection '{collection}' lacks a complete set of 4-momentum branches in tree "
+                f"'{tree}' (need e.g. {collection}_pt/eta/phi/mass or {collection}_px/py/pz/E)"
+                f"{close_matches(collection + '_pt', all_names)}"
+            )
+        if n_objects is None or n_objects < 1:
+            raise InputError(f"collection '{collection}' needs n_objects >= 1 (the first k objects are used)")
+        layout_objects = tuple(f"{collection}{i}" for i in range(n_objects))
+        wanted = [f"{collection}_{c}" for c in comps]
+    else:
+        found, comps = detect_flat_objects(names)
+        if objects:
+            missing = [o for o in objects if not all(f"{o}_{c}" in all_names for c in comps)]
+            if missing or not found:
+                comps_list = "/".join(comps)
+                raise InputError(
+                    f"object '{missing[0] if missing else objects[0]}' has no complete {comps_list} "
+                    f"branches in tree '{tree}'{close_matches((missing or list(objects))[0], found or all_names)}"
+                )
+            layout_objects = tuple(objects)
+        else:
+            if not found:
+                raise InputError(
+                    f"no 4-momentum branches found in tree '{tree}' (looked for <object>_px/py/pz/E or "
+                    f"<object>_pt/eta/phi/mass); branches there: {', '.join(all_names[:20])}"
+                    + (" ..." if len(all_names) > 20 else "")
+                )
+            layout_objects = found
+        wanted = [f"{o}_{c}" for o in layout_objects for c in comps]
+
+    expressions = list(wanted) + ([weight] if weight else [])
+    if weight and weight not in all_names:
+        raise InputError(f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}")
+    try:
+        arrays = ttree.arrays(
+            expressions, cut=cut, entry_start=entry_start, entry_stop=entry_stop, library="ak"
+        )
+    except Exception as err:
+        what = f"cut '{cut}'" if cut else "branches"
+        raise InputError(f"could not read {what} from tree '{tree}': {err}") from err
+
+    dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
+    n_read = len(arrays)
+    if collection is not None:
+        cols = [arrays[name] for name in wanted]
+        counts = ak.num(cols[0], axis=1)
+        keep = counts >= n_objects
+        values = np.stack([ak.to_numpy(c[keep][:, :n_objects]) for c in cols], axis=-1)
+    else:
+        flat = np.stack([ak.to_numpy(arrays[name]) for name in wanted], axis=-1)
+        values = flat.reshape(len(flat), len(layout_objects), 4)
+    n_enough = len(values)
+    p4 = to_p4(values, comps)
+    weights = None
+    if weight:
+        w = ak.to_numpy(arrays[weight]).astype(np.float64)
+        weights = w[ak.to_numpy(keep)] if collection is not None else w
+
+    finite = np.isfinite(p4).all(axis=(1, 2))
+    if weights is not None:
+        finite &= np.isfinite(weights)
+    n_bad = int((~finite).sum())
+    if n_bad:
+        if strict:
+            raise InputError(f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)")
+        warnings.warn(
+            f"dropped {n_bad} of {len(p4)} candidates with NaN or inf values from '{path}'",
+            NonFiniteWarning,
+            stacklevel=2,
+        )
+        p4 = p4[finite]
+        weights = weights[finite] if weights is not None else None
+    if len(p4) == 0:
+        raise InputError(
+            f"the selection in '{path}' (tree '{tree}', entries {entry_start}:{entry_stop}, cut {cut!r}) "
+            "is empty: no candidates to use"
+        )
+
+    layout = Layout("jagged" if collection else "flat", layout_objects, comps, collection, dtypes, tree)
+    source = {
+        "file": str(path),
+        "tree": tree,
+        "branches": wanted,
+        "entry_start": entry_start,
+        "entry_stop": entry_stop,
+        "cut": cut,
+        "entries_read": n_read,
+        "entries_with_objects": n_enough,
+        "non_finite_dropped": n_bad,
+    }
+    return CandidateTable(p4=p4, layout=layout, weights=weights, source=source)

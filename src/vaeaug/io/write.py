@@ -1,0 +1,152 @@
+"""Write candidates to a ROOT tree with uproot, chunked and atomically.
+
+The output uses the input's branch names and types (from its
+:class:`~vaeaug.io.layout.Layout`), so downstream code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from .atomic import atomic_output
+from .layout import Layout, from_p4
+
+__all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "write_candidates"]
+
+#: Branch marking generated (1) vs original (0) candidates in a combined tree.
+FLAG_BRANCH = "is_generated"
+#: Branch with per-candidate weights in a combined tree.
+WEIGHT_BRANCH = "weight"
+
+
+class RootWriter:
+    """Append chunks of candidates to one tree; the file appears only on success.
+
+    Use as a context manager::
+
+        with RootWriter("out.root", layout) as writer:
+            for p4 in chunks:
+                writer.write(p4)
+
+    Memory stays bounded by the chunk size. Uproot writes one TBasket per
+    ``extend``, so chunks should be large (1e5-1e6 candidates).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layout: Layout,
+        *,
+        tree: str | None = None,
+        extra: dict[str, str] | None = None,
+        compression: uproot.compression.Compression | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.layout = layout
+        self.tree = tree or layout.tree
+        self.extra = dict(extra or {})  # branch name -> dtype string
+        self.compression = compression if compression is not None else uproot.ZLIB(1)
+        self.n_written = 0
+        self._atomic = None
+        self._file = None
+        self._ttree = None
+
+    def __enter__(self) -> RootWriter:
+        self._atomic = atomic_output(self.path)
+        tmp = self._atomic.__enter__()
+        self._file = uproot.recreate(tmp, compression=self.compression)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._file.close()
+        self._atomic.__exit__(exc_type, exc, tb)
+        return False
+
+    def _columns(self, p4: np.ndarray, extra: dict[str, np.ndarray]) -> dict:
+        values = from_p4(p4, self.layout.components)
+        dtypes = self.layout.dtypes
+        if self.layout.kind == "jagged":
+            k = self.layout.n_objects
+            fields = {}
+            for i, comp in enumerate(self.layout.components):
+                name = f"{self.layout.collection}_{comp}"
+                flat = values[:, :, i].reshape(-1).astype(dtypes.get(name, "float32"))
+                fields[comp] = ak.unflatten(flat, np.full(len(values), k))
+            columns = {self.layout.collection: ak.zip(fields)}
+        else:
+            columns = {}
+            for j, obj in enumerate(self.layout.objects):
+                for i, comp in enumerate(self.layout.components):
+                    name = f"{obj}_{comp}"
+                    columns[name] = values[:, j, i].astype(dtypes.get(name, "float32"))
+        for name, dtype in self.extra.items():
+            columns[name] = np.asarray(extra[name]).astype(dtype)
+        return columns
+
+    def write(self, p4: np.ndarray, **extra: np.ndarray) -> None:
+        """Append candidates: ``p4`` of shape (N, k, 4) in GeV, extra branches of shape (N,)."""
+        if len(p4) == 0:
+            return
+        missing = set(self.extra) - set(extra)
+        if missing:
+            raise ValueError(f"write() needs values for extra branches {sorted(missing)}")
+        columns = self._columns(p4, extra)
+        if self._ttree is None:
+            # mktree (not assignment, which makes an RNTuple in uproot >= 5.7)
+            # gives a TTree; a jagged collection gets its nMuon-style counter
+            types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in columns.items()}
+            self._ttree = self._file.mktree(self.tree, types)
+        self._ttree.extend(columns)
+        self.n_written += len(p4)
+
+
+def write_candidates(
+    path: str | os.PathLike,
+    chunks: Iterable[np.ndarray] | np.ndarray,
+    layout: Layout,
+    *,
+    original: np.ndarray | None = None,
+    original_weights: np.ndarray | None = None,
+    generated_weight: float | None = None,
+    tree: str | None = None,
+    chunk_size: int = 1_000_000,
+) -> int:
+    """Write generated candidates (optionally after the originals) to one tree.
+
+    Args:
+        path: the output ROOT file (written atomically).
+        chunks: generated 4-momenta, one (N, k, 4) array or an iterable of them.
+        layout: branch names and types to use (normally the input's).
+        original: if given, the original candidates (M, k, 4) are written first
+            and the tree gets ``is_generated`` (0/1) and ``weight`` branches.
+        original_weights: weights of the originals (default 1).
+        generated_weight: the weight of each generated candidate in a combined
+            tree (default 1; see :func:`vaeaug.Model.sample` docs on normalisation).
+        chunk_size: candidates per basket when ``chunks`` is one array.
+
+    Returns:
+        The number of candidates written.
+    """
+    if isinstance(chunks, np.ndarray):
+        array = chunks
+        chunks = (array[i : i + chunk_size] for i in range(0, len(array), chunk_size))
+    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
+    with RootWriter(path, layout, tree=tree, extra=extra) as writer:
+        if original is not None:
+            w = np.ones(len(original)) if original_weights is None else original_weights
+            for i in range(0, len(original), chunk_size):
+                sl = slice(i, i + chunk_size)
+                writer.write(original[sl], is_generated=np.zeros(len(original[sl])), weight=w[sl])
+        for p4 in chunks:
+            if original is not None:
+                gw = 1.0 if generated_weight is None else generated_weight
+                writer.write(p4, is_generated=np.ones(len(p4)), weight=np.full(len(p4), gw))
+            else:
+                writer.write(p4)
+    return writer.n_written

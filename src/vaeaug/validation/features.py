@@ -26,7 +26,9 @@ __all__ = [
 COMPONENTS = ("px", "py", "pz", "E")
 
 
-def check_sample(p4: np.ndarray, objects: list[str] | None = None, *, name: str = "p4") -> np.ndarray:
+def check_sample(
+    p4: np.ndarray, objects: list[str] | None = None, *, name: str = "p4"
+) -> np.ndarray:
     """Return ``p4`` as float64 with shape (N, k, 4), or raise a ValueError saying what is wrong."""
     arr = np.asarray(p4, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[-1] != 4:

@@ -1,0 +1,413 @@
+"""One call that validates a generated sample against the original and writes the report.
+
+:func:`validate` computes every metric of :mod:`vaeaug.validation`, draws every
+plot and writes into ``out_dir``: the plots (PNG, PDF), ``histograms.root``,
+``summary.json`` and ``report.md``. Every file is written to a temporary name
+in ``out_dir`` and renamed into place, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .amplification import amplification
+from .c2st import c2st_with_floor
+from .features import check_sample, feature_label, feature_table, parent_mass
+from .massfit import default_window, fit_mass_peak
+from .memorisation import heldout_rows, memorisation
+from .metrics import correlation_comparison, one_d_metrics
+
+__all__ = ["validate"]
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix) and move it into place on success."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _jsonable(obj: Any) -> Any:
+    # JSON has no NaN or infinity; None marks "not a number / unbounded" explicitly.
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _save(fig, path_stem: Path, formats: Sequence[str], written: list[str]) -> None:
+    for fmt in formats:
+        path = path_stem.with_suffix(f".{fmt}")
+        with _atomic(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None)
+        written.append(str(path))
+
+
+def _mass_compatibility(fo: dict, fg: dict, n_sigma: float = 2.0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("mean", "sigma"):
+        diff = fg.get(key, np.nan) - fo.get(key, np.nan)
+        err = math.hypot(fo.get(f"{key}_err", np.nan), fg.get(f"{key}_err", np.nan))
+        out[f"{key}_diff"] = diff
+        out[f"{key}_pull"] = diff / err if err > 0 else np.nan
+        out[f"{key}_within"] = bool(abs(diff) <= n_sigma * err)
+    return out
+
+
+def validate(
+    original_p4: np.ndarray,
+    generated_p4: np.ndarray,
+    objects: list[str],
+    out_dir: str | os.PathLike,
+    *,
+    reference_p4: np.ndarray | None = None,
+    training_p4: np.ndarray | None = None,
+    history: dict[str, list[float]] | None = None,
+    original_weights: np.ndarray | None = None,
+    generated_weights: np.ndarray | None = None,
+    style: str = "CMS",
+    seed: int = 0,
+    formats: Sequence[str] = ("png", "pdf"),
+    n_bootstrap: int = 200,
+    c2st_max_events: int | None = 200_000,
+    n_threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Validate ``generated_p4`` (M, k, 4) against ``original_p4`` (N, k, 4) and write a report.
+
+    Momenta are (px, py, pz, E) in GeV; ``objects`` names the k daughters.
+    ``reference_p4`` (R, k, 4) is a large independent sample from the true
+    distribution for the amplification estimate (skipped without it);
+    ``training_p4`` (T, k, 4) is the model's training sample for the memorisation
+    check (held-out candidates are the rows of ``original_p4`` not in it);
+    ``history`` is the loss per epoch {"train": [...], "val": [...]}. Weights
+    are per candidate, (N,) and (M,); the amplification ignores weights.
+    ``n_bootstrap`` sets the C2ST bootstrap replicas, ``c2st_max_events`` caps its
+    candidates per class and ``n_threads`` its OpenMP threads.
+
+    Returns the summary written to ``summary.json``: ``n_original``,
+    ``n_generated``, ``objects``, ``seed``, ``features`` (names), ``one_d``
+    (per feature, see :func:`~vaeaug.validation.metrics.one_d_metrics`),
+    ``correlations`` (:func:`~vaeaug.validation.metrics.correlation_comparison`),
+    ``c2st`` (:func:`~vaeaug.validation.c2st.c2st_with_floor`), ``mass``
+    (``original``/``generated`` fits of :func:`~vaeaug.validation.massfit.fit_mass_peak`
+    and their ``compatibility``), ``amplification``, ``memorisation``,
+    ``floor_table`` (one row per headline metric with ``within_floor``) and
+    ``files`` (every path written). Non-finite numbers are written as null.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tqdm.auto import tqdm
+
+    from .plots import (
+        common_edges,
+        comparison_histograms,
+        plot_amplification,
+        plot_correlations,
+        plot_dalitz,
+        plot_feature,
+        plot_loss,
+        plot_mass,
+    )
+
+    original = check_sample(original_p4, objects, name="original_p4")
+    generated = check_sample(generated_p4, objects, name="generated_p4")
+    for name, w, n in (
+        ("original_weights", original_weights, len(original)),
+        ("generated_weights", generated_weights, len(generated)),
+    ):
+        if w is not None and np.shape(w) != (n,):
+            raise ValueError(f"{name} must have shape ({n},); got {np.shape(w)}")
+    wo = None if original_weights is None else np.asarray(original_weights, dtype=np.float64)
+    wg = None if generated_weights is None else np.asarray(generated_weights, dtype=np.float64)
+    out = Path(out_dir)
+    (out / "features").mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+
+    stages = ["features", "1D metrics", "correlations", "C2ST", "mass fit", "amplification"]
+    stages += ["memorisation", "plots", "ROOT file", "report"]
+    bar = tqdm(total=len(stages), desc="validate", disable=not progress, leave=False)
+
+    def stage(i: int) -> None:
+        bar.set_postfix_str(stages[i])
+        if i:
+            bar.update(1)
+
+    stage(0)
+    names, fo = feature_table(original, objects)
+    _, fg = feature_table(generated, objects)
+    summary: dict[str, Any] = {
+        "n_original": len(original),
+        "n_generated": len(generated),
+        "objects": list(objects),
+        "seed": seed,
+        "features": names,
+        "spread_definition": "IQR/1.349 of the original",
+    }
+    stage(1)
+    summary["one_d"] = one_d_metrics(
+        fo, fg, names, original_weights=wo, generated_weights=wg, seed=seed
+    )
+    stage(2)
+    summary["correlations"] = correlation_comparison(
+        fo, fg, original_weights=wo, generated_weights=wg, seed=seed
+    )
+    stage(3)
+    summary["c2st"] = c2st_with_floor(
+        fo,
+        fg,
+        original_weights=wo,
+        generated_weights=wg,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        max_events=c2st_max_events,
+        n_threads=n_threads,
+    )
+    stage(4)
+    mo, mg = parent_mass(original), parent_mass(generated)
+    window = default_window(mo, wo)
+    fit_o = fit_mass_peak(mo, wo, window=window)
+    fit_g = fit_mass_peak(mg, wg, window=window)
+    summary["mass"] = {
+        "original": fit_o,
+        "generated": fit_g,
+        "compatibility": _mass_compatibility(fit_o, fit_g),
+    }
+    stage(5)
+    ref = (
+        None
+        if reference_p4 is None
+        else feature_table(check_sample(reference_p4, objects, name="reference_p4"), objects)[1]
+    )
+    summary["amplification"] = amplification(fg, fo, ref, seed=seed)
+    stage(6)
+    if training_p4 is None:
+        summary["memorisation"] = {"available": False, "reason": "no training sample given"}
+    else:
+        training = check_sample(training_p4, objects, name="training_p4")
+        _, ft = feature_table(training, objects)
+        mask = heldout_rows(
+            original.reshape(len(original), -1), training.reshape(len(training), -1)
+        )
+        summary["memorisation"] = memorisation(fg, ft, fo[mask], seed=seed)
+
+    stage(7)
+    hists: dict[str, Any] = {}
+    for f, name in enumerate(names):
+        edges = common_edges(fo[:, f], fg[:, f])
+        label = feature_label(name, objects)
+        ho, hg = comparison_histograms(
+            fo[:, f],
+            fg[:, f],
+            edges,
+            name=name,
+            label=label,
+            original_weights=wo,
+            generated_weights=wg,
+        )
+        hists[f"original/{name}"], hists[f"generated/{name}"] = ho, hg
+        fig = plot_feature(ho, hg, style=style, label=label)
+        _save(fig, out / "features" / name, formats, written)
+    for method in ("pearson", "spearman"):
+        c = summary["correlations"][method]
+        fig = plot_correlations(
+            c["original"], c["generated"], names, style=style, method=method.capitalize()
+        )
+        _save(fig, out / f"correlations_{method}", formats, written)
+    mass_edges = np.linspace(window[0], window[1], fit_o["bins"] + 1)
+    hmo, hmg = comparison_histograms(
+        mo,
+        mg,
+        mass_edges,
+        name="m",
+        label=feature_label("m", objects),
+        original_weights=wo,
+        generated_weights=wg,
+    )
+    hists["original/mass_window"], hists["generated/mass_window"] = hmo, hmg
+    _save(plot_mass(hmo, hmg, fit_o, fit_g, style=style), out / "mass", formats, written)
+    if len(objects) == 3:
+        fig, (hdo, hdg) = plot_dalitz(
+            original, generated, objects, original_weights=wo, generated_weights=wg, style=style
+        )
+        hists["original/dalitz"], hists["generated/dalitz"] = hdo, hdg
+        _save(fig, out / "dalitz", formats, written)
+    if history:
+        _save(plot_loss(history, style=style), out / "loss", formats, written)
+    if summary["amplification"].get("available"):
+        _save(
+            plot_amplification(summary["amplification"], style=style),
+            out / "amplification",
+            formats,
+            written,
+        )
+
+    stage(8)
+    import uproot
+
+    root_path = out / "histograms.root"
+    with _atomic(root_path) as tmp:
+        with uproot.recreate(tmp) as rf:
+            for key, h in hists.items():
+                rf[key] = h
+    written.append(str(root_path))
+
+    stage(9)
+    summary["floor_table"] = _floor_table(summary)
+    summary["files"] = [*written, str(out / "summary.json"), str(out / "report.md")]
+    summary = _jsonable(summary)
+    with _atomic(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    with _atomic(out / "report.md") as tmp:
+        tmp.write_text(_markdown(summary, out, formats))
+    bar.update(1)
+    bar.close()
+    return summary
+
+
+def _floor_table(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """Headline metrics beside their real-vs-real floor, one row each."""
+    rows = []
+    c = s["c2st"]
+    rows.append(
+        {
+            "metric": "C2ST AUC",
+            "value": f"{c['test']['auc']:.3f} ± {c['test']['auc_err']:.3f}",
+            "floor": f"{c['floor']['auc']:.3f} ± {c['floor']['auc_err']:.3f}",
+            "within_floor": c["within_floor"],
+        }
+    )
+    one_d = s["one_d"]
+    n_in = sum(v["within_floor"] for v in one_d.values())
+    worst = max(one_d, key=lambda k: one_d[k]["w1_norm"] / max(one_d[k]["w1_norm_floor"], 1e-300))
+    rows.append(
+        {
+            "metric": "W1/spread, features within 2x floor",
+            "value": f"{n_in}/{len(one_d)} (worst: {worst} {one_d[worst]['w1_norm']:.3g})",
+            "floor": f"{one_d[worst]['w1_norm_floor']:.3g}",
+            "within_floor": n_in == len(one_d),
+        }
+    )
+    for method in ("pearson", "spearman"):
+        m = s["correlations"][method]
+        rows.append(
+            {
+                "metric": f"{method.capitalize()} correlation RMS diff (max)",
+                "value": f"{m['rms_diff']:.3f} ({m['max_abs_diff']:.3f})",
+                "floor": f"{m['rms_diff_floor']:.3f} ({m['max_abs_diff_floor']:.3f})",
+                "within_floor": m["within_floor"],
+            }
+        )
+    comp = s["mass"]["compatibility"]
+    for key, label in (("mean", "Mass peak position"), ("sigma", "Mass peak width")):
+        rows.append(
+            {
+                "metric": f"{label} (generated − original)",
+                "value": f"{1e3 * comp[f'{key}_diff']:.2f} MeV ({comp[f'{key}_pull']:.1f} σ)",
+                "floor": "|pull| ≤ 2",
+                "within_floor": comp[f"{key}_within"],
+            }
+        )
+    return rows
+
+
+def _fmt(x: Any, spec: str = ".3g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
+    ext = "png" if "png" in formats else formats[0]
+    lines = [
+        "# vaeaug validation report",
+        "",
+        f"Original: {s['n_original']} candidates; generated: {s['n_generated']} candidates; "
+        f"daughters: {', '.join(s['objects'])}; seed {s['seed']}.",
+        "",
+        "## Metrics against the real-vs-real floor",
+        "",
+        "The floor is the same metric between two random halves of the original,",
+        "rescaled to the sample sizes compared (C2ST: bootstrap errors, within 2σ).",
+        "",
+        "| Metric | Generated vs original | Floor (original vs original) | Within floor |",
+        "|---|---|---|---|",
+    ]
+    for row in s["floor_table"]:
+        mark = "yes" if row["within_floor"] else "**no**"
+        lines.append(f"| {row['metric']} | {row['value']} | {row['floor']} | {mark} |")
+    m = s["mass"]
+    lines += [
+        "",
+        "## Parent mass peak",
+        "",
+        "| | fit mean [GeV] | fit σ [GeV] | median [GeV] | 16–84% half-width [GeV] |",
+        "|---|---|---|---|---|",
+    ]
+    for key in ("original", "generated"):
+        f = m[key]
+        lines.append(
+            f"| {key} | {_fmt(f.get('mean'), '.5f')} ± {_fmt(f.get('mean_err'), '.5f')} "
+            f"| {_fmt(f.get('sigma'), '.5f')} ± {_fmt(f.get('sigma_err'), '.5f')} "
+            f"| {_fmt(f['robust_median'], '.5f')} ± {_fmt(f['robust_median_err'], '.5f')} "
+            f"| {_fmt(f['robust_half_width'], '.5f')} ± {_fmt(f['robust_half_width_err'], '.5f')} |"
+        )
+    a = s["amplification"]
+    lines += ["", "## Amplification (GANplifying)", ""]
+    if a.get("available"):
+        extra = " (extrapolated beyond the largest real subsample)" if a["extrapolated"] else ""
+        lines.append(
+            f"The generated sample is worth {_fmt(a['n_equivalent'])} ± {_fmt(a['n_equivalent_err'])} "
+            f"real candidates, {_fmt(a['amplification'])} × the original sample{extra}."
+        )
+    else:
+        lines.append(f"Not available: {a.get('reason', '')}.")
+    mem = s["memorisation"]
+    lines += ["", "## Memorisation", ""]
+    if mem.get("available"):
+        verdict = "**flagged**" if mem["flagged"] else "not flagged"
+        lines.append(
+            f"Median distance to the nearest training candidate, generated / held-out: "
+            f"{_fmt(mem['ratio_of_medians'])}; fraction of generated closer than the held-out "
+            f"1st percentile: {_fmt(mem['fraction_below_p1'])} (≈ 0.01 expected): {verdict}."
+        )
+    else:
+        lines.append(f"Not available: {mem.get('reason', '')}.")
+    lines += ["", "## Plots", ""]
+    for stem, title in (
+        ("mass", "Parent invariant mass"),
+        ("dalitz", "Dalitz plot"),
+        ("correlations_pearson", "Pearson correlations"),
+        ("amplification", "Amplification"),
+        ("loss", "Loss curves"),
+    ):
+        if (out / f"{stem}.{ext}").exists():
+            lines.append(f"![{title}]({stem}.{ext})")
+    lines += [
+        "",
+        "Per-feature comparisons: "
+        + ", ".join(f"[{n}](features/{n}.{ext})" for n in s["features"]),
+        "",
+    ]
+    return "\n".join(lines)

@@ -99,17 +99,21 @@ def _density(h) -> tuple[np.ndarray, np.ndarray]:
     return h.values() / norm, np.sqrt(h.variances()) / norm
 
 
+def _unit(label: str) -> str:
+    return label[label.rindex("[") + 1 : label.rindex("]")] if label.endswith("]") else ""
+
+
 def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | None = None):
     """Normalised original vs generated histograms with statistical errors and a ratio panel."""
     import mplhep as hep
+    from matplotlib.ticker import MaxNLocator
 
     edges = h_original.axes[0].edges
     label = label or h_original.axes[0].label
     with _style(style):
-        fig = _figure(figsize=(8, 8))
-        ax, rax = fig.subplots(
-            2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.07}
-        )
+        fig = _figure(figsize=(8, 8), layout="constrained")
+        fig.get_layout_engine().set(h_pad=0.02, hspace=0.0)
+        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         vo, eo = _density(h_original)
         vg, eg = _density(h_generated)
         hep.histplot(
@@ -119,9 +123,19 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
         hep.histplot(
             vg, edges, yerr=eg, histtype="errorbar", markersize=4, ax=ax, flow=None, **GENERATED
         )
-        ax.set_ylabel("Normalised entries / bin width")
-        ax.set_ylim(0, 1.3 * max(np.max(vo + eo), np.max(vg + eg), 1e-300))
+        unit = _unit(label)
+        ax.set_ylabel(r"$1/N\;dN/dx$" + (f" [1/{unit}]" if unit else ""))
+        top = max(np.max(vo + eo), np.max(vg + eg), 1e-300)
+        positive = vo[vo > 0]
+        if positive.size and top / np.median(positive) > 20:
+            # Steeply falling spectra (momenta) hide their tails on a linear scale.
+            ax.set_yscale("log")
+            ax.set_ylim(0.5 * np.min(positive), top * 50)
+        else:
+            # Headroom for the legend above flat distributions.
+            ax.set_ylim(0, 1.55 * top)
         ax.legend(loc="upper right")
+        ax.tick_params(labelbottom=False)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = vg / vo
             rerr = np.abs(ratio) * np.sqrt((eg / vg) ** 2 + (eo / vo) ** 2)
@@ -129,9 +143,11 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
         rax.axhline(1.0, color="black", lw=1)
         rax.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color=GENERATED["color"])
         rax.set_ylim(0.5, 1.5)
-        rax.set_ylabel("Gen. / Orig.")
+        rax.set_ylabel("Gen./Orig.", fontsize=18)
         rax.set_xlabel(label)
         rax.set_xlim(edges[0], edges[-1])
+        # Large-font styles (ALICE, LHCb2) otherwise crowd the tick labels into each other.
+        rax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         fig.align_ylabels([ax, rax])
     return fig
 
@@ -146,7 +162,7 @@ def plot_correlations(
 ):
     """Correlation matrices (F, F) of original and generated side by side, and their difference."""
     f = len(names)
-    tick_size = float(np.clip(180 / max(f, 1), 6, 14))
+    tick_size = float(np.clip(240 / max(f, 1), 7, 14))
     with _style(style):
         fig = _figure(figsize=(3 * 7.5 + 1.5, 8.5), layout="constrained")
         axes = fig.subplots(1, 3)
@@ -200,7 +216,7 @@ def plot_mass(
     edges = h_original.axes[0].edges
     x = np.linspace(edges[0], edges[-1], 400)
     with _style(style):
-        fig = _figure(figsize=(9, 8))
+        fig = _figure(figsize=(9, 8), layout="constrained")
         ax = fig.subplots()
         for h, fit, kw, ls in (
             (h_original, fit_original, ORIGINAL, "-"),
@@ -212,8 +228,8 @@ def plot_mass(
             )
             if fit is not None and fit.get("converged") and np.isfinite(fit.get("mean", np.nan)):
                 text = (
-                    rf"fit: $\mu$ = {1e3 * fit['mean']:.1f} ± {1e3 * fit['mean_err']:.1f} MeV, "
-                    rf"$\sigma$ = {1e3 * fit['sigma']:.1f} ± {1e3 * fit['sigma_err']:.1f} MeV"
+                    rf"fit: $\mu$ = {1e3 * fit['mean']:.2f} ± {1e3 * fit['mean_err']:.2f} MeV, "
+                    rf"$\sigma$ = {1e3 * fit['sigma']:.2f} ± {1e3 * fit['sigma_err']:.2f} MeV"
                 )
                 ax.plot(
                     x,
@@ -224,12 +240,12 @@ def plot_mass(
                     label=text,
                 )
         ax.set_xlabel(h_original.axes[0].label)
-        ax.set_ylabel("Normalised entries / bin width [1/GeV]")
+        ax.set_ylabel(r"$1/N\;dN/dm$ [1/GeV]")
         ymax = max(np.max(_density(h_original)[0]), np.max(_density(h_generated)[0]))
         # Headroom so that the four-line legend never covers the peak.
-        ax.set_ylim(0, 1.75 * ymax)
+        ax.set_ylim(0, 1.5 * ymax)
         ax.set_xlim(edges[0], edges[-1])
-        ax.legend(loc="upper left", fontsize=13, frameon=False)
+        ax.legend(loc="upper left", fontsize=14, frameon=False)
     return fig
 
 
@@ -273,9 +289,7 @@ def plot_dalitz(
         axes = fig.subplots(1, 2)
         for ax, d, title in zip(axes, dens, ("Original", "Generated"), strict=True):
             masked = np.where(d > 0, d, np.nan)
-            hep.hist2dplot(
-                masked, ex, ey, ax=ax, cmin=0, cmax=vmax, flow=None, cbar=False
-            )
+            hep.hist2dplot(masked, ex, ey, ax=ax, cmin=0, cmax=vmax, flow=None, cbar=False)
             ax.set_xlabel(xl)
             ax.set_ylabel(yl)
             ax.set_title(title, fontsize=20)
@@ -287,7 +301,7 @@ def plot_dalitz(
 def plot_loss(history: dict[str, list[float]], *, style: str = "CMS"):
     """Loss per epoch from ``history`` {"train": [...], "val": [...]} (any keys are drawn)."""
     with _style(style):
-        fig = _figure(figsize=(9, 7))
+        fig = _figure(figsize=(9, 7), layout="constrained")
         ax = fig.subplots()
         positive = True
         for key, values in history.items():
@@ -314,7 +328,7 @@ def plot_loss(history: dict[str, list[float]], *, style: str = "CMS"):
 def plot_amplification(result: dict[str, Any], *, style: str = "CMS"):
     """Quantile MSE vs real-sample size, the 1/n fit, and the generated sample's MSE."""
     with _style(style):
-        fig = _figure(figsize=(9, 7.5))
+        fig = _figure(figsize=(9, 7.5), layout="constrained")
         ax = fig.subplots()
         sizes = np.asarray(result["sizes"], dtype=float)
         ax.errorbar(
@@ -343,11 +357,11 @@ def plot_amplification(result: dict[str, Any], *, style: str = "CMS"):
                 n_eq,
                 color="tab:red",
                 ls=":",
-                label=rf"$n_\mathrm{{equiv}}$ = {n_eq:.3g} ± {result['n_equivalent_err']:.2g}",
+                label=rf"$n_\mathrm{{equiv}}$ = {n_eq:.0f} ± {result['n_equivalent_err']:.0f}",
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("Real sample size $n$ [candidates]")
         ax.set_ylabel("Quantile-bin MSE")
-        ax.legend(loc="upper right", fontsize=14)
+        ax.legend(loc="lower left", fontsize=14)
     return fig

@@ -1,0 +1,45 @@
+"""vaeaug: multiply decay-candidate samples with a variational autoencoder.
+
+Public API::
+
+    import vaeaug
+    table = vaeaug.read_candidates("dplus.root", tree="signal")
+    model = vaeaug.fit(table, seed=1)
+    generated = model.sample(100_000, seed=2)
+    model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
+
+``vaeaug.Augment`` (the coffea step) is imported lazily: coffea stays optional.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .api import Model, fit, load
+from .candidates import Candidates
+from .errors import InputError, ModelFileError
+from .io import read_candidates, write_candidates
+from .model.vae import VAEConfig
+from .training import TrainConfig
+
+__all__ = [
+    "Augment",
+    "Candidates",
+    "InputError",
+    "Model",
+    "ModelFileError",
+    "TrainConfig",
+    "VAEConfig",
+    "__version__",
+    "fit",
+    "load",
+    "read_candidates",
+    "write_candidates",
+]
+
+
+def __getattr__(name: str):
+    if name == "Augment":
+        from .coffea import Augment
+
+        return Augment
+    raise AttributeError(f"module 'vaeaug' has no attribute {name!r}")

@@ -1,0 +1,326 @@
+"""The public Python API: :func:`fit`, :func:`load` and :class:`Model`.
+
+    table = vaeaug.read_candidates("dplus.root", tree="signal")
+    model = vaeaug.fit(table, seed=1)
+    gen = model.sample(100_000, seed=2)      # Candidates: .p4, .to_awkward()
+    model.save("dplus.vaeaug.safetensors")
+    model = vaeaug.load("dplus.vaeaug.safetensors")
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._version import __version__
+from .candidates import Candidates
+from .errors import InputError, ModelFileError
+from .io.layout import Layout, detect_flat_objects, to_p4
+from .io.read import CandidateTable
+from .model.standardize import Standardizer
+from .model.vae import VAE, VAEConfig
+from .modelfile import read_model_file, write_model_file
+from .representations import REPRESENTATIONS, make_representation, representation_from_dict
+from .training import TrainConfig, choose_device, fit_latent_prior, train_vae
+
+__all__ = ["Model", "fit", "load"]
+
+#: Events per random-number block: block b of a sample draws from a generator
+#: seeded by (seed, b), so the events do not depend on the batch size.
+BLOCK = 1 << 16
+
+
+class ConstantFeatureWarning(UserWarning):
+    """A model feature does not vary in the training data; it is kept fixed."""
+
+
+def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
+    """Accept a CandidateTable, a (N, k, 4) array or a mapping of flat branches."""
+    if isinstance(data, CandidateTable):
+        table = data
+    elif isinstance(data, Mapping):
+        found, comps = detect_flat_objects(list(data))
+        chosen = tuple(objects) if objects else found
+        if not chosen:
+            raise InputError(f"no <object>_px/py/pz/E (or pt/eta/phi/mass) columns among {list(data)[:12]}")
+        values = np.stack([np.stack([np.asarray(data[f"{o}_{c}"]) for c in comps], -1) for o in chosen], 1)
+        dtypes = {f"{o}_{c}": str(np.asarray(data[f"{o}_{c}"]).dtype) for o in chosen for c in comps}
+        table = CandidateTable(to_p4(values, comps), Layout("flat", chosen, comps, None, dtypes))
+    else:
+        p4 = np.asarray(data, dtype=np.float64)
+        if p4.ndim != 3 or p4.shape[-1] != 4:
+            raise InputError(f"4-momenta must have shape (N, k, 4) as (px, py, pz, E) in GeV, got {p4.shape}")
+        names = tuple(objects) if objects else tuple(f"p{i}" for i in range(p4.shape[1]))
+        if len(names) != p4.shape[1]:
+            raise InputError(f"{len(names)} object names given for {p4.shape[1]} objects")
+        table = CandidateTable(p4, Layout.default(names))
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(table),) or not np.isfinite(weights).all() or (weights < 0).any():
+            raise InputError(f"weights must be finite, non-negative and of shape ({len(table)},), got {weights.shape}")
+        table = CandidateTable(table.p4, table.layout, weights, table.source)
+    if not np.isfinite(table.p4).all():
+        raise InputError("the 4-momenta contain NaN or inf; drop them first (read_candidates does this)")
+    return table
+
+
+def infer_masses(p4: np.ndarray, objects: Sequence[str], rtol: float = 1e-3) -> list[float]:
+    """Daughter masses (GeV) from the data, when each object's mass is fixed.
+
+    Raises InputError (naming the object) when an object's mass varies by
+    more than ``rtol``: then pass ``masses=`` or use the collider representation.
+    """
+    m = np.sqrt(np.maximum(p4[..., 3] ** 2 - (p4[..., :3] ** 2).sum(-1), 0.0))
+    med = np.median(m, axis=0)
+    spread = np.percentile(m, 84, axis=0) - np.percentile(m, 16, axis=0)
+    for obj, mm, s in zip(objects, med, spread):
+        if s > rtol * max(mm, 1e-3):
+            raise InputError(
+                f"the mass of '{obj}' varies ({mm:.4g} GeV, 68% spread {s:.2g} GeV): the decay "
+                "representation needs fixed mass hypotheses; pass masses=[...] (GeV) or use "
+                "representation='collider'"
+            )
+    return [float(x) for x in med]
+
+
+class Model:
+    """A trained VAE with everything needed to generate candidates.
+
+    Attributes:
+        vae: the torch module (on ``device``).
+        representation: the map between 4-momenta and features.
+        standardizer: the feature scaling.
+        layout: object names, branch names and types of the training input.
+        train_config: the optimisation settings used.
+        provenance: version, input, seed, data hash, timings.
+        history: per-epoch losses (``train``, ``val``, ``nll``, ``kl``, ``lr``).
+    """
+
+    def __init__(self, vae: VAE, representation, standardizer: Standardizer, layout: Layout, *,
+                 train_config: TrainConfig | None = None, provenance: dict | None = None,
+                 history: dict | None = None) -> None:  # fmt: skip
+        self.vae = vae
+        self.representation = representation
+        self.standardizer = standardizer
+        self.layout = layout
+        self.train_config = train_config or TrainConfig()
+        self.provenance = provenance or {}
+        self.history = history or {}
+
+    @property
+    def config(self) -> VAEConfig:
+        return self.vae.config
+
+    @property
+    def objects(self) -> list[str]:
+        return list(self.layout.objects)
+
+    @property
+    def device(self) -> torch.device:
+        return self.vae.prior_means.device
+
+    def to(self, device: str | torch.device) -> Model:
+        """Move the network to ``device`` ("auto", "cpu", "cuda", ...); returns self."""
+        self.vae.to(choose_device(device))
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"<vaeaug.Model {self.representation.name} representation, objects {'/'.join(self.objects)}, "
+            f"latent {self.config.latent_dim}, trained on {self.provenance.get('n_events', '?')} events>"
+        )
+
+    # -- generation -------------------------------------------------------
+    def _features_batches(self, n: int, seed: int, batch_size: int) -> Iterator[np.ndarray]:
+        """Standardized features in batches of whole RNG blocks: (n_b, D) float64."""
+        blocks_per_batch = max(1, batch_size // BLOCK)
+        n_blocks = math.ceil(n / BLOCK)
+        device = self.device
+        self.vae.eval()
+        with torch.inference_mode():
+            for first in range(0, n_blocks, blocks_per_batch):
+                zs, sizes, gens = [], [], []
+                for b in range(first, min(first + blocks_per_batch, n_blocks)):
+                    size = min(BLOCK, n - b * BLOCK)
+                    g = torch.Generator(device=device)
+                    g.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0] >> 1))
+                    zs.append(self.vae.sample_latent(size, g))
+                    sizes.append(size)
+                    gens.append(g)
+                px = self.vae.decode(torch.cat(zs)).base_dist
+                eps = torch.cat([
+                    torch.randn(size, self.vae.n_features, generator=g, device=device)
+                    for size, g in zip(sizes, gens)
+                ])  # fmt: skip
+                yield (px.loc + px.scale * eps).double().cpu().numpy()
+
+    def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20,
+                     progress: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
+        """Yield generated 4-momenta in chunks of at most ``chunk_size``: (n_c, k, 4) GeV.
+
+        Memory is bounded by the chunk size, whatever ``n``. The events depend
+        only on ``seed`` and ``n`` (and the device type: CPU and CUDA random
+        streams differ), not on ``chunk_size``.
+        """
+        if n < 0:
+            raise InputError(f"number of candidates must be >= 0, got {n}")
+        bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress, leave=False)
+        for x in self._features_batches(n, seed, max(chunk_size, 1)):
+            p4 = self.representation.from_features(self.standardizer.inverse(x))
+            bar.update(len(p4))
+            yield p4
+        bar.close()
+
+    def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False) -> Candidates:
+        """Generate ``n`` candidates: :class:`~vaeaug.candidates.Candidates` with p4 (n, k, 4) in GeV.
+
+        The same ``seed`` gives the same events (on the same device type).
+        """
+        chunks = list(self.iter_samples(n, seed=seed, chunk_size=chunk_size, progress=progress))
+        p4 = np.concatenate(chunks) if chunks else np.empty((0, len(self.objects), 4))
+        return Candidates(p4, self.layout)
+
+    # -- persistence ------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model file (safetensors, no pickle) atomically."""
+        tensors = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
+        tensors.update(self.standardizer.tensors())
+        write_model_file(path, tensors, {
+            "vae_config": self.config.to_dict(),
+            "n_features": self.vae.n_features,
+            "train_config": self.train_config.to_dict(),
+            "representation": self.representation.to_dict(),
+            "layout": self.layout.to_dict(),
+            "provenance": self.provenance,
+            "history": self.history,
+        })  # fmt: skip
+
+
+def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Model:
+    """Load a model file written by :meth:`Model.save`; never runs code from the file."""
+    tensors, meta = read_model_file(path)
+    try:
+        config = VAEConfig(**meta["vae_config"])
+        vae = VAE(int(meta["n_features"]), config)
+        state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
+        # the prior buffers change shape when a mixture was fitted
+        vae.set_prior(state["prior_weights"], state["prior_means"], state["prior_scale_tril"])
+        vae.load_state_dict(state)
+        model = Model(
+            vae,
+            representation_from_dict(meta["representation"]),
+            Standardizer.from_tensors(tensors),
+            Layout.from_dict(meta["layout"]),
+            train_config=TrainConfig(**meta.get("train_config", {})),
+            provenance=meta.get("provenance", {}),
+            history=meta.get("history", {}),
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ModelFileError(f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})") from err
+    return model.to(device)
+
+
+def data_hash(p4: np.ndarray) -> str:
+    """sha256 of the training 4-momenta (float64, C order), for provenance."""
+    return hashlib.sha256(np.ascontiguousarray(p4, dtype=np.float64).tobytes()).hexdigest()
+
+
+def fit(
+    data,
+    *,
+    representation: str = "auto",
+    masses: Sequence[float] | None = None,
+    objects: Sequence[str] | None = None,
+    config: VAEConfig | None = None,
+    train: TrainConfig | None = None,
+    weights: np.ndarray | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> Model:
+    """Train a model on decay candidates.
+
+    Args:
+        data: a :class:`~vaeaug.io.CandidateTable` (from :func:`read_candidates`),
+            4-momenta of shape (N, k, 4) as (px, py, pz, E) in GeV, or a mapping
+            of flat branches (``{"K1_px": ..., ...}``).
+        representation: ``"decay"`` (parent kinematics + rest-frame decay
+            variables; best for a decay with fixed daughter masses, k = 2 or 3),
+            ``"collider"`` (per-object log pt, eta, phi, mass), ``"cartesian"``,
+            or ``"auto"``: decay when k is 2 or 3 and the daughter masses are
+            fixed, else collider.
+        masses: daughter mass hypotheses in GeV (inferred when omitted).
+        objects: object names for a bare array (default p0, p1, ...).
+        config: the architecture (:class:`VAEConfig`).
+        train: optimisation settings (:class:`TrainConfig`).
+        weights: per-candidate weights, shape (N,) (overrides the table's).
+        seed: every random draw of training flows from it.
+        device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
+        progress: show a progress bar.
+
+    Returns:
+        The trained :class:`Model`.
+    """
+    table = _as_table(data, objects, weights)
+    config = config or VAEConfig()
+    train = train or TrainConfig()
+    dev = choose_device(device)
+    p4, names = table.p4, table.objects
+    k = len(names)
+
+    if representation not in (*REPRESENTATIONS, "auto"):
+        raise InputError(f"representation '{representation}' unknown; valid: auto, {', '.join(REPRESENTATIONS)}")
+    if representation == "auto":
+        representation = "collider"
+        if k in (2, 3):
+            try:
+                masses = masses if masses is not None else infer_masses(p4, names)
+                representation = "decay"
+            except InputError:
+                pass
+    if representation == "decay" and masses is None:
+        masses = infer_masses(p4, names)
+    if masses is not None and len(masses) != k:
+        raise InputError(f"{len(masses)} masses given for {k} objects ({', '.join(names)})")
+    rep = make_representation(representation, k, masses=masses, object_names=names)
+
+    features = rep.to_features(p4)
+    standardizer = Standardizer.fit(features)
+    if standardizer.constant.any():
+        fixed = [n for n, c in zip(rep.feature_names(), standardizer.constant) if c]
+        warnings.warn(f"features {fixed} are constant in the training data; they are kept fixed",
+                      ConstantFeatureWarning, stacklevel=2)  # fmt: skip
+    x = standardizer.transform(features)
+
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        vae = VAE(rep.n_features, config)
+        start = time.perf_counter()
+        history = train_vae(vae, x, train, weights=table.weights, seed=seed, device=dev, progress=progress)
+        if config.prior == "gmm":
+            fit_latent_prior(vae, x, n_components=config.prior_components, seed=seed, device=dev)
+        seconds = time.perf_counter() - start
+
+    provenance = {
+        "vaeaug_version": __version__,
+        "torch_version": torch.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": table.source,
+        "n_events": len(p4),
+        "seed": seed,
+        "data_sha256": data_hash(p4),
+        "device": str(dev),
+        "train_seconds": round(seconds, 2),
+        "epochs_run": len(history["val"]),
+    }
+    return Model(vae, rep, standardizer, table.layout, train_config=train, provenance=provenance, history=history)
+

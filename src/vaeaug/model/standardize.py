@@ -1,0 +1,66 @@
+"""Robust standardization of model features, stored in the model file.
+
+Heavy tails (momenta span two orders of magnitude) would let a few events
+dominate a mean/std scaling, so features are centred on the median and scaled
+by the interquartile range (divided by 1.349 so a Gaussian gets unit scale).
+Features that do not vary are kept as constants and reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["Standardizer"]
+
+_IQR_TO_SIGMA = 1.3489795
+
+
+class Standardizer:
+    """Per-feature affine map ``z = (x - center) / scale``.
+
+    Attributes:
+        center: median per feature, shape (D,).
+        scale: robust spread per feature, shape (D,); 1 for constant features.
+        constant: boolean mask, shape (D,), of features that never vary.
+    """
+
+    def __init__(self, center: np.ndarray, scale: np.ndarray, constant: np.ndarray) -> None:
+        self.center = np.asarray(center, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.constant = np.asarray(constant, dtype=bool)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, weights: np.ndarray | None = None) -> Standardizer:
+        """Fit on features ``x`` of shape (N, D); ``weights`` are ignored (robust anyway)."""
+        q25, q50, q75 = np.percentile(x, [25, 50, 75], axis=0)
+        scale = (q75 - q25) / _IQR_TO_SIGMA
+        std = x.std(axis=0)
+        # discrete-looking features can have IQR 0 but still vary: fall back to std
+        scale = np.where(scale > 1e-12 * np.maximum(np.abs(q50), 1), scale, std)
+        constant = ~(scale > 1e-12 * np.maximum(np.abs(q50), 1))
+        return cls(q50, np.where(constant, 1.0, scale), constant)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Features (N, D) -> standardized (N, D); constant features become 0."""
+        return (x - self.center) / self.scale * ~self.constant
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """Standardized (N, D) -> features (N, D); constants restored exactly."""
+        return np.where(self.constant, self.center, z * self.scale + self.center)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """For the model file (float64 keeps the narrow mass peak exact)."""
+        return {
+            "standardizer.center": torch.from_numpy(self.center.copy()),
+            "standardizer.scale": torch.from_numpy(self.scale.copy()),
+            "standardizer.constant": torch.from_numpy(self.constant.astype(np.uint8)),
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Standardizer:
+        return cls(
+            tensors["standardizer.center"].numpy(),
+            tensors["standardizer.scale"].numpy(),
+            tensors["standardizer.constant"].numpy().astype(bool),
+        )

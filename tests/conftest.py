@@ -1,0 +1,75 @@
+"""Fixtures shared by the whole suite: seeded torch, the shared data, tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaeaug.datasets import OBJECTS, dplus_kpipi
+
+#: Small and fast settings: the tests check behaviour, the benchmarks check quality.
+TINY_VAE = {"latent_dim": 4, "hidden": (32, 32), "prior_components": 5}
+TINY_TRAIN = {"epochs": 8, "batch_size": 256, "patience": 5, "kl_warmup_epochs": 2}
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from the same torch RNG state and leaves the global one untouched."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    # the CI machine has 2 cores; one thread avoids oversubscription when
+    # pytest, dask workers and torch all want them
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """The shared data folder from VAEAUG_TESTDATA; skips when unset."""
+    folder = os.environ.get("VAEAUG_TESTDATA")
+    if not folder:
+        pytest.skip("VAEAUG_TESTDATA is not set (the shared ROOT files are not available)")
+    path = Path(folder)
+    if not path.is_dir():
+        pytest.skip(f"VAEAUG_TESTDATA={folder} is not a directory")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_p4() -> np.ndarray:
+    """2,000 built-in D+ -> K- pi+ pi+ candidates, shape (2000, 3, 4), GeV."""
+    return dplus_kpipi(2_000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory, toy_p4) -> Path:
+    """The toy candidates as a flat ROOT tree 'candidates' (K1_px ... pi2_E, float32)."""
+    from vaeaug.io import Layout, write_candidates
+
+    path = tmp_path_factory.mktemp("toy") / "dplus.root"
+    write_candidates(path, toy_p4, Layout.default(OBJECTS))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(toy_p4):
+    """A tiny model trained for a few epochs on the toy sample."""
+    import vaeaug
+
+    return vaeaug.fit(
+        toy_p4,
+        objects=OBJECTS,
+        config=vaeaug.VAEConfig(**TINY_VAE),
+        train=vaeaug.TrainConfig(**TINY_TRAIN),
+        seed=3,
+        device="cpu",
+        progress=False,
+    )

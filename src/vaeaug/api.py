@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import math
@@ -258,7 +259,8 @@ def fit(
             ``"collider"`` (per-object log pt, eta, phi, mass), ``"cartesian"``,
             or ``"auto"``: decay when k is 2 or 3 and the daughter masses are
             fixed, else collider.
-        masses: daughter mass hypotheses in GeV (inferred when omitted).
+        masses: daughter mass hypotheses in GeV; when omitted they are inferred
+            from the data if each object's mass is fixed (decay, collider).
         objects: object names for a bare array (default p0, p1, ...).
         config: the architecture (:class:`VAEConfig`).
         train: optimisation settings (:class:`TrainConfig`).
@@ -289,6 +291,10 @@ def fit(
                 pass
     if representation == "decay" and masses is None:
         masses = infer_masses(p4, names)
+    if representation == "collider" and masses is None:
+        # fixed masses are mass hypotheses, not features to learn
+        with contextlib.suppress(InputError):
+            masses = infer_masses(p4, names)
     if masses is not None and len(masses) != k:
         raise InputError(f"{len(masses)} masses given for {k} objects ({', '.join(names)})")
     rep = make_representation(representation, k, masses=masses, object_names=names)

@@ -1,0 +1,195 @@
+"""Generate a large sample on a Dask cluster and write it with ``uproot.dask_write``.
+
+::
+
+    from dask.distributed import Client, LocalCluster
+    from vaeaug.scaleout import generate, write
+
+    client = Client(LocalCluster(n_workers=4, threads_per_worker=1))
+    sample = generate("dplus.vaeaug.safetensors", 100_000_000, seed=1, partition_size=1_000_000)
+    files = write(sample, "generated/", tree="signal")      # one file per partition
+
+The sample is a dask-awkward array with one partition per seed: partition ``i``
+holds ``Model.sample(n_i, seed=s_i)`` with ``s_i`` derived from ``(seed, i)``,
+so the events depend only on ``(model, n, seed, partition_size)``, never on
+which worker made which partition, or how many workers there were. The same
+code runs on any Dask cluster (``dask_jobqueue.HTCondorCluster``, coffea-casa's
+scheduler): only the ``Client`` changes. The model travels as its file's bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import awkward as ak
+import numpy as np
+
+from .api import Model
+from .candidates import Candidates
+from .coffea import _model_bytes, _model_from_bytes
+from .errors import InputError
+
+__all__ = ["FORMS", "generate", "partition_seeds", "write"]
+
+#: Valid ``form=`` values of :func:`generate`.
+FORMS = ("branches", "vectors")
+
+
+def partition_seeds(seed: int, n_partitions: int) -> list[int]:
+    """The seed of each partition: independent streams derived from ``(seed, i)``."""
+    return [
+        int(np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] >> 1)
+        for i in range(n_partitions)
+    ]
+
+
+def _branches(candidates: Candidates) -> ak.Array:
+    """Records of the training input's branches (names, components, types)."""
+    layout = candidates.layout
+    values = candidates.to_numpy()
+    if layout.kind == "jagged":
+        # a NanoAOD-style collection: uproot writes <collection>_<comp> and the counter n<collection>
+        coll = {c: ak.from_regular(values[f"{layout.collection}_{c}"]) for c in layout.components}
+        return ak.zip({layout.collection: ak.zip(coll)}, depth_limit=1)
+    return ak.zip(values, depth_limit=1)
+
+
+class _GeneratePartition:
+    """Makes one partition on a worker; the model is loaded there, once per process."""
+
+    def __init__(self, model_bytes: bytes, form: str, device: str, chunk_size: int) -> None:
+        self.model_bytes = model_bytes
+        self.form = form
+        self.device = device
+        self.chunk_size = chunk_size
+        self._model: Model | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}
+
+    def __dask_tokenize__(self):
+        import hashlib
+
+        return (
+            type(self).__name__,
+            hashlib.sha256(self.model_bytes).hexdigest(),
+            self.form,
+            self.device,
+        )
+
+    def model(self) -> Model:
+        if self._model is None:
+            from .training import choose_device
+
+            self._model = _model_from_bytes(self.model_bytes, choose_device(self.device))
+        return self._model
+
+    def build(self, candidates: Candidates) -> ak.Array:
+        if self.form == "vectors":
+            return candidates.to_awkward()
+        return _branches(candidates)
+
+    def __call__(self, n_and_seed: tuple[int, int]) -> ak.Array:
+        n, seed = n_and_seed
+        return self.build(self.model().sample(n, seed=seed, chunk_size=self.chunk_size))
+
+
+def generate(
+    model: Model | str | os.PathLike,
+    n: int,
+    *,
+    seed: int = 0,
+    partition_size: int = 1_000_000,
+    form: str = "branches",
+    device: str = "auto",
+):
+    """A generated sample of ``n`` candidates as a lazy dask-awkward array.
+
+    Args:
+        model: a :class:`vaeaug.Model` or a model file path.
+        n: the number of candidates.
+        seed: with ``partition_size``, fixes every event (module docstring).
+        partition_size: candidates per partition (one task, one output file).
+        form: ``"branches"``: records of the training input's branches (same
+            names, components and types, ready for :func:`write`); ``"vectors"``:
+            ``Momentum4D`` daughters with the vector behavior, for analysis.
+        device: where workers run the network (``"auto"``: a GPU when they have one).
+
+    Returns:
+        ``dask_awkward.Array`` with ``ceil(n / partition_size)`` partitions and
+        known divisions.
+    """
+    import dask_awkward as dak
+
+    if form not in FORMS:
+        raise InputError(f"form {form!r} unknown; valid: {', '.join(FORMS)}")
+    if n < 1 or partition_size < 1:
+        raise InputError(
+            f"n and partition_size must be >= 1, got n={n}, partition_size={partition_size}"
+        )
+    data = _model_bytes(model)
+    layout = model.layout if isinstance(model, Model) else _model_from_bytes(data, "cpu").layout
+    n_parts = math.ceil(n / partition_size)
+    sizes = [min(partition_size, n - i * partition_size) for i in range(n_parts)]
+    maker = _GeneratePartition(data, form, device, chunk_size=min(partition_size, 1 << 20))
+    empty = maker.build(Candidates(np.empty((0, layout.n_objects, 4)), layout))
+    meta = ak.Array(empty.layout.to_typetracer(forget_length=True), behavior=empty.behavior)
+    divisions = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
+    return dak.from_map(
+        maker,
+        list(zip(sizes, partition_seeds(seed, n_parts))),
+        label="vaeaug-generate",
+        meta=meta,
+        divisions=divisions,
+    )
+
+
+def write(
+    array,
+    destination: str | os.PathLike,
+    *,
+    tree: str = "candidates",
+    prefix: str = "generated",
+    compute: bool = True,
+    compression: str = "zlib",
+    compression_level: int = 1,
+) -> Sequence[str] | object:
+    """Write a dask-awkward array with ``uproot.dask_write``: one ROOT file per partition.
+
+    Args:
+        array: e.g. the output of :func:`generate` (``form="branches"``).
+        destination: a directory (created), local or any fsspec URL uproot writes to.
+        tree: the TTree name.
+        prefix: file names are ``<prefix>-part<i>.root``.
+        compute: write now (True) or return the lazy write for ``dask.compute``.
+
+    Returns:
+        The written file paths, in partition order, when ``compute``; else the lazy task.
+    """
+    import uproot
+
+    destination = os.fspath(destination)
+    if "://" not in destination:
+        os.makedirs(destination, exist_ok=True)
+    result = uproot.dask_write(
+        array,
+        destination,
+        compute=compute,
+        prefix=prefix,
+        tree_name=tree,
+        compression=compression,
+        compression_level=compression_level,
+    )
+    if not compute:
+        return result
+    if "://" in destination:
+        return result
+    names = [
+        f for f in os.listdir(destination) if f.startswith(f"{prefix}-part") and f.endswith(".root")
+    ]
+    names.sort(
+        key=lambda f: int(f[len(prefix) + 5 : -5]) if f[len(prefix) + 5 : -5].isdigit() else -1
+    )
+    return [os.path.join(destination, f) for f in names]

@@ -41,7 +41,7 @@ def memorisation(
     (generated / held-out; ~1 is healthy, << 1 is memorisation),
     ``heldout_p1`` (1st percentile of held-out distances), ``fraction_below_p1``
     (fraction of generated candidates closer than that; ~0.01 is healthy),
-    ``fraction_exact_copies`` (distance < 1e-9) and ``flagged``
+    ``fraction_exact_copies`` (distance < 1e-6, rounding in the neighbour search) and ``flagged``
     (fraction_below_p1 > ``flag_fraction``).
     """
     from sklearn.neighbors import NearestNeighbors
@@ -76,7 +76,7 @@ def memorisation(
         "ratio_of_medians": med_gen / med_held if med_held > 0 else float("nan"),
         "heldout_p1": p1,
         "fraction_below_p1": frac,
-        "fraction_exact_copies": float(np.mean(d_gen < 1e-9)),
+        "fraction_exact_copies": float(np.mean(d_gen < 1e-6)),
         "flagged": bool(frac > flag_fraction),
         "n_generated": len(d_gen),
         "n_heldout": len(d_held),

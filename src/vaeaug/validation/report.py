@@ -93,6 +93,7 @@ def validate(
     n_bootstrap: int = 200,
     c2st_max_events: int | None = 200_000,
     n_threads: int | None = None,
+    feature_plots: bool | Sequence[str] = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Validate ``generated_p4`` (M, k, 4) against ``original_p4`` (N, k, 4) and write a report.
@@ -105,7 +106,10 @@ def validate(
     ``history`` is the loss per epoch {"train": [...], "val": [...]}. Weights
     are per candidate, (N,) and (M,); the amplification ignores weights.
     ``n_bootstrap`` sets the C2ST bootstrap replicas, ``c2st_max_events`` caps its
-    candidates per class and ``n_threads`` its OpenMP threads.
+    candidates per class and ``n_threads`` its OpenMP threads. ``feature_plots``
+    picks the per-feature comparison plots: True for all, False for none, or a
+    list of feature names (each plot costs about a second to render); the ROOT
+    file always holds every feature's histograms.
 
     Returns the summary written to ``summary.json``: ``n_original``,
     ``n_generated``, ``objects``, ``seed``, ``features`` (names), ``one_d``
@@ -141,6 +145,11 @@ def validate(
     ):
         if w is not None and np.shape(w) != (n,):
             raise ValueError(f"{name} must have shape ({n},); got {np.shape(w)}")
+    if not isinstance(feature_plots, bool):
+        valid = feature_table(original[:1], objects)[0]
+        unknown = sorted(set(feature_plots) - set(valid))
+        if unknown:
+            raise ValueError(f"feature_plots names unknown features {unknown}; valid: {valid}")
     wo = None if original_weights is None else np.asarray(original_weights, dtype=np.float64)
     wg = None if generated_weights is None else np.asarray(generated_weights, dtype=np.float64)
     out = Path(out_dir)
@@ -229,8 +238,9 @@ def validate(
             generated_weights=wg,
         )
         hists[f"original/{name}"], hists[f"generated/{name}"] = ho, hg
-        fig = plot_feature(ho, hg, style=style, label=label)
-        _save(fig, out / "features" / name, formats, written)
+        if feature_plots is True or (feature_plots and name in feature_plots):
+            fig = plot_feature(ho, hg, style=style, label=label)
+            _save(fig, out / "features" / name, formats, written)
     for method in ("pearson", "spearman"):
         c = summary["correlations"][method]
         fig = plot_correlations(
@@ -404,10 +414,9 @@ def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
     ):
         if (out / f"{stem}.{ext}").exists():
             lines.append(f"![{title}]({stem}.{ext})")
-    lines += [
-        "",
-        "Per-feature comparisons: "
-        + ", ".join(f"[{n}](features/{n}.{ext})" for n in s["features"]),
-        "",
-    ]
+    plotted = [n for n in s["features"] if (out / "features" / f"{n}.{ext}").exists()]
+    if plotted:
+        links = ", ".join(f"[{n}](features/{n}.{ext})" for n in plotted)
+        lines += ["", f"Per-feature comparisons: {links}."]
+    lines.append("")
     return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""C2ST, W1/KS and correlation metrics on toy D+ -> K pi pi samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vaeaug.validation.c2st import c2st_with_floor
+from vaeaug.validation.features import feature_table, pair_masses, parent_mass
+from vaeaug.validation.metrics import correlation_comparison, ks_test, one_d_metrics
+
+N = 3000
+
+
+@pytest.fixture
+def samples(toy, rng, objects):
+    names, a = feature_table(toy(N, rng), objects)
+    _, b = feature_table(toy(N, rng), objects)
+    return names, a, b
+
+
+def test_feature_table_names_and_physics(toy, rng, objects):
+    p4 = toy(500, rng)
+    names, table = feature_table(p4, objects)
+    assert table.shape == (500, len(names))
+    assert names[:4] == ["K1_px", "K1_py", "K1_pz", "K1_E"]
+    assert {"m", "m12", "m13", "m23", "parent_pt", "parent_eta", "pi2_eta"} <= set(names)
+    m = parent_mass(p4)
+    np.testing.assert_allclose(table[:, names.index("m")], m)
+    assert abs(np.median(m) - 1.8697) < 0.002
+    # Pair masses are bounded by the daughters' masses and the parent's.
+    assert np.all(pair_masses(p4)["m23"] > 2 * 0.1395 - 1e-6)
+
+
+def test_bad_shape_says_what_is_valid(objects):
+    with pytest.raises(ValueError, match=r"\(N, k, 4\)"):
+        feature_table(np.zeros((10, 3, 3)), objects)
+    with pytest.raises(ValueError, match="objects names"):
+        feature_table(np.zeros((10, 2, 4)), objects)
+
+
+def test_same_distribution_is_within_floor(samples):
+    names, a, b = samples
+    res = c2st_with_floor(a, b, seed=1, n_bootstrap=30, n_threads=1)
+    auc, err = res["test"]["auc"], res["test"]["auc_err"]
+    assert abs(auc - 0.5) < 3 * err + 0.01
+    assert res["within_floor"]
+    one_d = one_d_metrics(a, b, names)
+    # W1 / spread of 3000 vs 3000 candidates is a few percent; long tails push it up.
+    assert max(v["w1_norm"] for v in one_d.values()) < 0.2
+    assert sum(v["within_floor"] for v in one_d.values()) >= 0.8 * len(names)
+    assert min(v["ks_pvalue"] for v in one_d.values()) > 1e-3
+    corr = correlation_comparison(a, b)
+    assert corr["pearson"]["within_floor"]
+    assert corr["pearson"]["rms_diff"] < 0.05
+
+
+def test_shifted_sample_is_flagged(toy, rng, objects):
+    names, a = feature_table(toy(N, rng), objects)
+    # A 3 MeV mass shift is a third of the resolution: small in 1D, obvious to C2ST.
+    _, b = feature_table(toy(N, rng, mass_shift=0.003), objects)
+    res = c2st_with_floor(a, b, seed=1, n_bootstrap=30, n_threads=1)
+    assert res["test"]["auc"] > 0.55
+    assert not res["within_floor"]
+    m = one_d_metrics(a, b, names)["m"]
+    assert m["ks_pvalue"] < 1e-4
+    assert not m["within_floor"]
+
+
+def test_decorrelated_sample_is_flagged(samples, rng):
+    names, a, b = samples
+    b = b.copy()
+    # Shuffling one column keeps its 1D distribution and destroys its correlations.
+    col = names.index("K1_pz")
+    b[:, col] = rng.permutation(b[:, col])
+    one_d = one_d_metrics(a, b, names)
+    assert one_d["K1_pz"]["w1_norm"] < 0.2
+    corr = correlation_comparison(a, b)
+    assert not corr["pearson"]["within_floor"]
+    assert corr["pearson"]["max_abs_diff"] > 0.5
+    res = c2st_with_floor(a, b, seed=2, n_bootstrap=30, n_threads=1)
+    assert not res["within_floor"]
+
+
+def test_weighted_ks_matches_unweighted_with_unit_weights(rng):
+    a, b = rng.normal(size=400), rng.normal(0.2, 1, size=300)
+    d0, _ = ks_test(a, b)
+    d1, p1 = ks_test(a, b, np.ones(400), np.ones(300))
+    assert d1 == pytest.approx(d0)
+    assert 0 <= p1 <= 1

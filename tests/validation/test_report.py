@@ -1,0 +1,113 @@
+"""validate() end to end: every file written, PNGs real images, summary complete."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import uproot
+
+from vaeaug.validation import validate
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from conftest import make_toy
+
+    rng = np.random.default_rng(7)
+    original = make_toy(2000, rng)
+    generated = make_toy(2000, rng, mass_shift=0.001)
+    out = tmp_path_factory.mktemp("report")
+    summary = validate(
+        original,
+        generated,
+        ["K1", "pi1", "pi2"],
+        out,
+        reference_p4=make_toy(10_000, rng),
+        training_p4=original[:1000],
+        history={"train": [3.0, 2.0, 1.5, 1.4], "val": [3.1, 2.2, 1.7, 1.6]},
+        generated_weights=rng.uniform(0.5, 1.5, 2000),
+        style="LHCb2",
+        n_bootstrap=20,
+        n_threads=1,
+        feature_plots=["m", "K1_pz", "m23"],
+        progress=False,
+    )
+    return out, summary
+
+
+def test_every_file_is_written(report):
+    out, summary = report
+    expected = ["summary.json", "report.md", "histograms.root"]
+    for stem in ("mass", "dalitz", "loss", "amplification", "correlations_pearson", "features/m"):
+        expected += [f"{stem}.png", f"{stem}.pdf"]
+    for name in expected:
+        assert (out / name).is_file(), name
+    for path in summary["files"]:
+        assert (
+            (out.parent / path).exists()
+            or (out / path).exists()
+            or __import__("os").path.exists(path)
+        )
+    assert not list(out.rglob(".*tmp*")), "temporary files left behind"
+
+
+def test_pngs_are_real_images(report):
+    out, _ = report
+    for png in [*out.glob("*.png"), out / "features" / "K1_pz.png"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        img = mpimg.imread(png)
+        h, w = img.shape[:2]
+        assert 400 <= h <= 3000 and 400 <= w <= 4000, (png.name, img.shape)
+        assert img.std() > 0.01, f"{png.name} looks blank"
+
+
+def test_summary_json_has_every_metric(report):
+    out, summary = report
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == summary
+    for key in (
+        "one_d",
+        "correlations",
+        "c2st",
+        "mass",
+        "amplification",
+        "memorisation",
+        "floor_table",
+    ):
+        assert key in on_disk
+    assert set(on_disk["one_d"]["m"]) >= {"w1", "w1_norm", "ks_stat", "ks_pvalue", "within_floor"}
+    assert on_disk["amplification"]["available"] and on_disk["memorisation"]["available"]
+    assert 0.3 < on_disk["c2st"]["test"]["auc"] < 1.0
+    assert on_disk["mass"]["original"]["converged"]
+
+
+def test_root_file_and_markdown(report):
+    out, _ = report
+    with uproot.open(out / "histograms.root") as f:
+        h = f["original/m"]
+        assert h.values().sum() > 0
+        assert f["generated/dalitz"].values().ndim == 2
+    md = (out / "report.md").read_text()
+    assert "| C2ST AUC |" in md and "![Parent invariant mass](mass.png)" in md
+
+
+def test_amplification_and_memorisation_say_not_available(tmp_path, toy, rng, objects):
+    p4 = toy(600, rng)
+    summary = validate(
+        p4,
+        toy(600, rng),
+        objects,
+        tmp_path,
+        formats=("png",),
+        n_bootstrap=5,
+        n_threads=1,
+        feature_plots=False,
+        progress=False,
+    )
+    assert summary["amplification"]["available"] is False
+    assert summary["memorisation"]["available"] is False
+    assert "Not available" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "loss.png").exists()

@@ -60,6 +60,8 @@ _TEMPORAL = ("E", "e", "energy", "t", "mass", "m", "M", "Mass", "tau")
 _CANONICAL = {
     "Px": "px", "PX": "px", "Py": "py", "PY": "py", "Pz": "pz", "PZ": "pz",
     "Pt": "pt", "Phi": "phi", "Eta": "eta", "e": "E", "energy": "E", "Mass": "mass", "m": "mass", "M": "mass",
+    # read as momenta, whatever the record calls them
+    "x": "px", "y": "py", "z": "pz", "t": "E", "rho": "pt", "tau": "mass",
 }  # fmt: skip
 
 

@@ -1,0 +1,85 @@
+"""Shared fixtures: one tiny toy model, one dimuon model and one Dask cluster per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaeaug
+from vaeaug.datasets import dplus_kpipi
+
+pytest.importorskip("coffea")
+pytest.importorskip("dask_awkward")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "coffea_augment.py"
+OBJECTS = ("K1", "pi1", "pi2")
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory) -> tuple[vaeaug.Model, Path]:
+    """A tiny D+ -> K pi pi model (decay representation, 3-component mixture prior) and its file."""
+    torch.set_num_threads(1)
+    model = vaeaug.fit(
+        dplus_kpipi(2000, seed=1),
+        objects=OBJECTS,
+        config=vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4, prior_components=3),
+        train=vaeaug.TrainConfig(epochs=5),
+        seed=1,
+        progress=False,
+    )
+    path = tmp_path_factory.mktemp("model") / "toy.vaeaug.safetensors"
+    model.save(path)
+    return model, path
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    folder = os.environ.get("VAEAUG_TESTDATA")
+    if not folder:
+        pytest.skip("VAEAUG_TESTDATA is not set")
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def example():
+    """examples/coffea_augment.py as a module, pickled by value so workers need not import it."""
+    import cloudpickle
+
+    spec = importlib.util.spec_from_file_location("coffea_augment", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def hzz(testdata) -> str:
+    path = testdata / "uproot-HZZ.root"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def dimuon_model_file(example, hzz, tmp_path_factory) -> Path:
+    """A tiny dimuon model trained from a coffea run over the HZZ file (the example's training pass)."""
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("dimuon") / "dimuon.vaeaug.safetensors"
+    example.train(hzz, epochs=3, seed=1, model_out=path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A client of a real distributed.LocalCluster: 2 worker processes, 1 thread each."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        env={"OMP_NUM_THREADS": "1"},
+    ) as cl, distributed.Client(cl, set_as_default=False) as client:  # fmt: skip
+        # not the session's default: tests opt in with dask.config.set(scheduler=client)
+        yield client

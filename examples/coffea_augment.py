@@ -71,9 +71,9 @@ def dimuon_pairs(events):
 def mass_hist(dask: bool, label: str):
     """A weighted histogram of m(mu mu) in GeV (a dask-histogram under dask)."""
     if dask:
-        import hist.dask  # dask-histogram: filled lazily, like the arrays
+        import hist.dask as hist_dask  # dask-histogram: filled lazily, like the arrays
 
-        cls = hist.dask.Hist
+        cls = hist_dask.Hist
     else:
         cls = hist.Hist
     return cls(hist.axis.Regular(60, 60.0, 120.0, name="mass", label="$m(\\mu\\mu)$ [GeV]"),

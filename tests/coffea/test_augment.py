@@ -1,0 +1,156 @@
+"""vaeaug.Augment on awkward arrays: weights, modes, determinism, shipping, bad input."""
+
+from __future__ import annotations
+
+import pickle
+
+import awkward as ak
+import numpy as np
+import pytest
+from scipy import stats
+
+import vaeaug
+from vaeaug import InputError
+from vaeaug.awkward_adaptors import to_awkward
+from vaeaug.coffea import CandidateAccumulator, candidate_noise, generate_from_noise
+from vaeaug.datasets import dplus_kpipi
+
+OBJECTS = ("K1", "pi1", "pi2")
+
+
+@pytest.fixture(scope="module")
+def candidates():
+    """300 toy D+ candidates in 100 events (3 per event)."""
+    return to_awkward(dplus_kpipi(300, seed=5), OBJECTS, counts=np.full(100, 3))
+
+
+def _p4(records) -> np.ndarray:
+    flat = ak.flatten(records) if records.ndim == 2 else records
+    return np.stack([np.stack([ak.to_numpy(getattr(flat[o], c)) for c in ("px", "py", "pz", "E")], -1)
+                     for o in OBJECTS], 1)  # fmt: skip
+
+
+def test_generated_mode_shape_weights_and_vector_behavior(toy_model, candidates):
+    _, path = toy_model
+    gen = vaeaug.Augment(path, factor=4, seed=1)(candidates)
+    assert ak.num(gen).tolist() == [12] * 100 and gen.fields == [*OBJECTS, "weight"]
+    np.testing.assert_allclose(ak.flatten(gen.weight), 0.25)
+    assert ak.sum(gen.weight) == pytest.approx(300)
+    mass = ak.flatten((gen.K1 + gen.pi1 + gen.pi2).mass)
+    # the decay representation fixes the parent near the D+ mass
+    assert np.median(mass) == pytest.approx(1.8697, abs=0.03)
+    assert np.all(np.isfinite(ak.to_numpy(ak.flatten(gen.K1.deltaR(gen.pi1)))))
+
+
+def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candidates):
+    model, _ = toy_model
+    weights = np.linspace(0.5, 2.0, 100)  # one per event
+    out = vaeaug.Augment(model, factor=3, seed=1, mode="combined")(candidates, weights)
+    assert ak.num(out).tolist() == [12] * 100
+    flag = ak.to_numpy(ak.flatten(out.is_generated))
+    assert flag.sum() == 900 and not flag[::4].any()  # each input, then its 3 partners
+    np.testing.assert_array_equal(_p4(out)[~flag], _p4(candidates))
+    assert ak.sum(out.weight) == pytest.approx(3 * weights.sum())
+    np.testing.assert_allclose(ak.to_numpy(out.weight[0]), weights[0] / 4)
+
+
+def test_same_candidates_same_partners_whatever_the_chunking(toy_model, candidates):
+    """The random numbers are keyed by each candidate: chunk size and order do not matter."""
+    _, path = toy_model
+    aug = vaeaug.Augment(path, factor=2, seed=9)
+    whole = _p4(aug(candidates))
+    shipped = pickle.loads(pickle.dumps(aug))  # as a worker gets it
+    pieces = [shipped(candidates[s : s + 7]) for s in range(0, 100, 7)][::-1]
+    np.testing.assert_array_equal(_p4(ak.concatenate(pieces[::-1])), whole)
+    flat = shipped(ak.flatten(candidates)[::-1])  # one candidate per entry, reversed
+    np.testing.assert_array_equal(_p4(flat).reshape(300, 2, 3, 4)[::-1].reshape(-1, 3, 4), whole)
+    other_seed = _p4(vaeaug.Augment(path, factor=2, seed=10)(candidates))
+    assert not np.allclose(other_seed, whole)
+
+
+def test_noise_decoding_matches_model_sample(toy_model):
+    """Augment's counter-based noise gives the distribution of Model.sample."""
+    model, _ = toy_model
+    p4 = dplus_kpipi(4000, seed=3)
+    u, eps = candidate_noise(
+        p4, seed=1, factor=1, n_normal=model.config.latent_dim + model.vae.n_features
+    )
+    assert (
+        stats.kstest(u, "uniform").pvalue > 1e-3 and stats.kstest(eps.ravel(), "norm").pvalue > 1e-3
+    )
+    ours = generate_from_noise(model, u, eps)
+    ref = model.sample(4000, seed=2).p4
+    for obj in range(3):
+        for comp in (0, 2, 3):
+            assert stats.ks_2samp(ours[:, obj, comp], ref[:, obj, comp]).pvalue > 1e-3, (obj, comp)
+
+
+def test_model_is_shipped_as_bytes_and_loaded_lazily(toy_model, candidates):
+    _, path = toy_model
+    aug = vaeaug.Augment(path, factor=2, seed=1, device="cpu")
+    aug(candidates[:2])
+    state = aug.__getstate__()
+    assert state["_model"] is None and isinstance(state["model_bytes"], bytes)
+    assert b"torch" not in pickle.dumps(aug).split(b"model_bytes")[0]  # no pickled torch object
+    worker = pickle.loads(pickle.dumps(aug))
+    assert worker._model is None
+    empty = worker(candidates[:0])  # short-circuits: no model load
+    assert worker._model is None and len(empty) == 0 and empty.fields == [*OBJECTS, "weight"]
+    no_cands = worker(candidates[:5][ak.num(candidates[:5]) < 0])
+    assert worker._model is None and ak.num(no_cands, axis=0) == 0
+    worker(candidates[:1])
+    assert worker._model is not None and str(worker.model.device) == "cpu"
+
+
+def test_typetracer_gives_the_output_form(toy_model, candidates):
+    _, path = toy_model
+    aug = vaeaug.Augment(path, factor=2, seed=1, mode="combined")
+    tt = ak.Array(candidates.layout.to_typetracer(forget_length=True))
+    out = aug(tt)
+    real = aug(candidates[:3])
+    assert ak.backend(out) == "typetracer" and out.layout.form == real.layout.form
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"factor": 0}, "factor must be an integer >= 1"), ({"mode": "both"}, "mode 'both' unknown; valid: generated"),
+     ({"objects": ["a", "b"]}, "names 2 daughters, but the model was trained on 3")],
+)  # fmt: skip
+def test_bad_arguments(toy_model, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        vaeaug.Augment(toy_model[1], **kwargs)
+
+
+def test_bad_model_file(tmp_path):
+    with pytest.raises(vaeaug.ModelFileError, match="does not exist"):
+        vaeaug.Augment(tmp_path / "missing.safetensors")
+
+
+def test_candidates_that_do_not_fit_the_model(toy_model, candidates):
+    aug = vaeaug.Augment(toy_model[1], factor=2)
+    pairs = ak.zip({"mu1": candidates.K1, "mu2": candidates.pi1})
+    with pytest.raises(InputError, match="trained on 3 objects but the candidates have 2"):
+        aug(pairs)
+    swapped = ak.zip({"K1": candidates.pi1, "pi1": candidates.K1, "pi2": candidates.pi2})
+    with pytest.raises(
+        InputError, match=r"do not match the model's decay representation \(K1: model 0\.4937"
+    ):
+        aug(swapped)
+    holes = ak.mask(candidates, ak.local_index(candidates) < 2)
+    with pytest.raises(InputError, match="missing"):
+        aug(holes)
+
+
+def test_candidate_accumulator_trains_whatever_the_order(candidates):
+    chunks = [CandidateAccumulator.from_awkward(candidates[s : s + 30]) for s in range(0, 100, 30)]
+    forward = chunks[0] + chunks[1] + chunks[2] + chunks[3]
+    backward = CandidateAccumulator()
+    for c in chunks[::-1]:
+        backward += c
+    assert len(forward) == 300 and forward.objects == OBJECTS
+    np.testing.assert_array_equal(forward.p4, backward.p4)
+    model = forward.fit(config=vaeaug.VAEConfig(hidden=(8,), latent_dim=2, prior="standard"),
+                        train=vaeaug.TrainConfig(epochs=1), progress=False)  # fmt: skip
+    assert model.objects == list(OBJECTS) and model.provenance["n_events"] == 300
+    with pytest.raises(InputError, match="nothing to train on"):
+        CandidateAccumulator().fit()

@@ -79,7 +79,9 @@ class Candidates:
         fields = {}
         for j, obj in enumerate(self.layout.objects):
             comps = {c: self.p4[:, j, i] for i, c in enumerate(("px", "py", "pz", "E"))}
-            fields[obj] = ak.zip(comps, with_name="Momentum4D", behavior=vector.backends.awkward.behavior)
+            fields[obj] = ak.zip(
+                comps, with_name="Momentum4D", behavior=vector.backends.awkward.behavior
+            )
         if self.weights is not None:
             fields["weight"] = self.weights
         return ak.zip(fields, depth_limit=1, behavior=vector.backends.awkward.behavior)

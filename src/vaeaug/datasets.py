@@ -70,7 +70,10 @@ def _phase_space_rest_frame(rng: np.random.Generator, n: int) -> np.ndarray:
         # boost all to the parent rest frame: the (12) system moves along -z there
         # the parent in the (12) frame: the (12) system at rest plus particle 3
         parent = vector.array({"px": zeros, "py": zeros, "pz": p3, "E": m12 + e3})
-        daughters = [vector.array(dict(zip(("px", "py", "pz", "E"), np.moveaxis(p, -1, 0)))) for p in (p1, p2_, p3_)]
+        daughters = [
+            vector.array(dict(zip(("px", "py", "pz", "E"), np.moveaxis(p, -1, 0))))
+            for p in (p1, p2_, p3_)
+        ]
         rest = [d.boostCM_of_p4(parent) for d in daughters]
         block = np.stack([np.stack([r.px, r.py, r.pz, r.E], -1) for r in rest], axis=1)
         out = np.concatenate([out, _random_rotation(rng, block)])
@@ -125,7 +128,9 @@ def dplus_kpipi(n: int = 20_000, *, seed: int = 0, smearing: float = 0.005) -> n
         rest = _phase_space_rest_frame(rng, k)
         lab = []
         for j in range(3):
-            d = vector.array({"px": rest[:, j, 0], "py": rest[:, j, 1], "pz": rest[:, j, 2], "E": rest[:, j, 3]})
+            d = vector.array(
+                {"px": rest[:, j, 0], "py": rest[:, j, 1], "pz": rest[:, j, 2], "E": rest[:, j, 3]}
+            )
             b = d.boost_p4(parent)
             p3 = np.stack([b.px, b.py, b.pz], -1) * (1 + smearing * rng.normal(size=(k, 1)))
             energy = np.sqrt((p3**2).sum(-1) + masses[j] ** 2)

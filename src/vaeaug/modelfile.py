@@ -32,7 +32,9 @@ FORMAT = "vaeaug-model"
 FORMAT_VERSION = 1
 
 
-def write_model_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
+def write_model_file(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict
+) -> None:
     """Write tensors and JSON-serialisable metadata atomically to ``path``."""
     meta = {key: json.dumps(value) for key, value in metadata.items()}
     meta["format"] = FORMAT
@@ -55,11 +57,15 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     try:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
             raw = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as err:
-        raise ModelFileError(f"'{path}' is not a readable model file (corrupt or not safetensors: {err})") from err
+        raise ModelFileError(
+            f"'{path}' is not a readable model file (corrupt or not safetensors: {err})"
+        ) from err
     if raw.get("format") != FORMAT:
-        raise ModelFileError(f"'{path}' is a safetensors file but not a vaeaug model (format {raw.get('format')!r})")
+        raise ModelFileError(
+            f"'{path}' is a safetensors file but not a vaeaug model (format {raw.get('format')!r})"
+        )
     version = int(raw.get("format_version", "0"))
     if version > FORMAT_VERSION:
         raise ModelFileError(

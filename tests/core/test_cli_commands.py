@@ -13,7 +13,20 @@ from vaeaug.candidates import invariant_mass
 from vaeaug.cli import main
 from vaeaug.io import read_candidates
 
-TINY = ["--latent-dim", "4", "--hidden", "32", "32", "--epochs", "6", "--patience", "3", "--device", "cpu", "-q"]
+TINY = [
+    "--latent-dim",
+    "4",
+    "--hidden",
+    "32",
+    "32",
+    "--epochs",
+    "6",
+    "--patience",
+    "3",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,25 +46,71 @@ def test_train_writes_a_model_and_info_describes_it(model_file, capsys):
 
 def test_generate_writes_the_input_branches(model_file, toy_root, tmp_path, capsys):
     out = tmp_path / "gen.root"
-    assert main(["generate", str(model_file), "-n", "5000", "-o", str(out), "--seed", "3", "-q", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(model_file),
+                "-n",
+                "5000",
+                "-o",
+                str(out),
+                "--seed",
+                "3",
+                "-q",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "generated 5000 candidates" in capsys.readouterr().out
     tree = uproot.open(out)["candidates"]
     original = uproot.open(toy_root)["candidates"]
     assert tree.keys() == original.keys()
     assert tree.num_entries == 5000
-    assert {b: tree[b].interpretation.numpy_dtype for b in tree.keys()} == {b: original[b].interpretation.numpy_dtype for b in original.keys()}
+    assert {b: tree[b].interpretation.numpy_dtype for b in tree.keys()} == {
+        b: original[b].interpretation.numpy_dtype for b in original.keys()
+    }
     assert all(np.isfinite(a).all() for a in tree.arrays(library="np").values())
     again = tmp_path / "again.root"
-    main(["generate", str(model_file), "-n", "5000", "-o", str(again), "--seed", "3", "-q", "--device", "cpu"])
+    main(
+        [
+            "generate",
+            str(model_file),
+            "-n",
+            "5000",
+            "-o",
+            str(again),
+            "--seed",
+            "3",
+            "-q",
+            "--device",
+            "cpu",
+        ]
+    )
     np.testing.assert_array_equal(read_candidates(again).p4, read_candidates(out).p4)
 
 
 def test_augment_combined_tree(toy_root, tmp_path):
     out, model = tmp_path / "aug.root", tmp_path / "m.safetensors"
-    args = ["augment", str(toy_root), "-o", str(out), "--factor", "3", "--combined", "--model-out", str(model), *TINY]
+    args = [
+        "augment",
+        str(toy_root),
+        "-o",
+        str(out),
+        "--factor",
+        "3",
+        "--combined",
+        "--model-out",
+        str(model),
+        *TINY,
+    ]
     assert main(args) == 0
     arrays = uproot.open(out)["candidates"].arrays(["is_generated", "weight"], library="np")
-    assert (arrays["is_generated"] == 0).sum() == 2000 and (arrays["is_generated"] == 1).sum() == 6000
+    assert (arrays["is_generated"] == 0).sum() == 2000 and (
+        arrays["is_generated"] == 1
+    ).sum() == 6000
     # generated candidates share the originals' total weight
     np.testing.assert_allclose(arrays["weight"][arrays["is_generated"] == 1].sum(), 2000, rtol=1e-5)
     assert model.exists()
@@ -63,7 +122,10 @@ def test_augment_combined_tree(toy_root, tmp_path):
         (["train", "{missing}", "-o", "{tmp}/m.safetensors"], "does not exist"),
         (["train", "{toy}", "-o", "{toy}"], "never overwrites its input"),
         (["train", "{toy}", "-o", "{tmp}/m.safetensors", "--objects", "K2"], "close matches: K1"),
-        (["train", "{toy}", "-o", "{tmp}/m.safetensors", "--device", "cuda:7"], "CUDA is not available|not valid"),
+        (
+            ["train", "{toy}", "-o", "{tmp}/m.safetensors", "--device", "cuda:7"],
+            "CUDA is not available|not valid",
+        ),
         (["generate", "{toy}", "-n", "10", "-o", "{tmp}/g.root"], "not a readable model file"),
         (["augment", "{toy}", "-o", "{tmp}/a.root", "--representation", "polar"], "valid: auto"),
         (["info", "{tmp}/none.safetensors"], "does not exist"),
@@ -90,7 +152,10 @@ def test_interrupted_generate_leaves_no_file(model_file, tmp_path, monkeypatch):
 
     monkeypatch.setattr(vaeaug.api.Model, "iter_samples", interrupted)
     out = tmp_path / "gen.root"
-    assert main(["generate", str(model_file), "-n", "200000", "-o", str(out), "-q", "--device", "cpu"]) == 130
+    assert (
+        main(["generate", str(model_file), "-n", "200000", "-o", str(out), "-q", "--device", "cpu"])
+        == 130
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -101,12 +166,28 @@ def test_every_command_has_help(capsys):
         assert exit_info.value.code == 0
         assert f"usage: vaeaug {command}" in capsys.readouterr().out
     # the module entry point, as the console script uses it
-    result = subprocess.run([sys.executable, "-m", "vaeaug", "--version"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "vaeaug", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and result.stdout.startswith("vaeaug ")
 
 
 def test_demo_runs_the_whole_chain(tmp_path, capsys):
-    argv = ["demo", "--out", str(tmp_path / "demo"), "--n", "600", "--factor", "2", "--epochs", "4", "--no-validate", "-q", "--device", "cpu"]
+    argv = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--n",
+        "600",
+        "--factor",
+        "2",
+        "--epochs",
+        "4",
+        "--no-validate",
+        "-q",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     names = {p.name for p in (tmp_path / "demo").iterdir()}
     assert {"dplus_sample.root", "dplus_model.safetensors", "dplus_generated.root"} <= names
@@ -124,9 +205,13 @@ def test_shared_dplus_file_multiplied_tenfold(testdata, tmp_path):
     assert main(argv) == 0
     original = read_candidates(source, tree="signal", objects=["K1", "pi1", "pi2"], entry_stop=5000)
     tree = uproot.open(out)["signal"]
-    assert set(tree.keys()) == {f"{o}_{c}" for o in ("K1", "pi1", "pi2") for c in ("px", "py", "pz", "E")}
+    assert set(tree.keys()) == {
+        f"{o}_{c}" for o in ("K1", "pi1", "pi2") for c in ("px", "py", "pz", "E")
+    }
     assert tree.num_entries == 50_000
     generated = read_candidates(out, tree="signal")
     assert np.isfinite(generated.p4).all()
-    shift_mev = 1e3 * abs(np.median(invariant_mass(generated.p4)) - np.median(invariant_mass(original.p4)))
+    shift_mev = 1e3 * abs(
+        np.median(invariant_mass(generated.p4)) - np.median(invariant_mass(original.p4))
+    )
     assert shift_mev < 2.0

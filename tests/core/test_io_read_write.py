@@ -115,12 +115,16 @@ def test_jagged_collection_first_k_objects(tmp_path):
     write_candidates(out, table.p4, table.layout)
     tree = uproot.open(out)["Events"]
     assert set(tree.keys()) == {"nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass"}
-    np.testing.assert_allclose(read_candidates(out, collection="Muon", n_objects=2).p4, table.p4, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        read_candidates(out, collection="Muon", n_objects=2).p4, table.p4, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_combined_tree_has_flag_and_weight(tmp_path, toy_p4):
     out = tmp_path / "combined.root"
-    write_candidates(out, toy_p4[:30], Layout.default(OBJECTS), original=toy_p4[:10], generated_weight=1 / 3)
+    write_candidates(
+        out, toy_p4[:30], Layout.default(OBJECTS), original=toy_p4[:10], generated_weight=1 / 3
+    )
     arrays = uproot.open(out)["candidates"].arrays(["is_generated", "weight"], library="np")
     np.testing.assert_array_equal(arrays["is_generated"], [0] * 10 + [1] * 30)
     np.testing.assert_allclose(arrays["weight"].sum(), 20.0, rtol=1e-6)
@@ -139,14 +143,19 @@ def test_interrupted_write_leaves_no_file(tmp_path, toy_p4):
 
 
 def test_writer_refuses_missing_directory_and_input_overwrite(tmp_path, toy_root):
-    with pytest.raises(InputError, match="does not exist"), RootWriter(tmp_path / "no" / "x.root", Layout.default(OBJECTS)):
+    with (
+        pytest.raises(InputError, match="does not exist"),
+        RootWriter(tmp_path / "no" / "x.root", Layout.default(OBJECTS)),
+    ):
         pass
     with pytest.raises(InputError, match="never overwrites its input"):
         refuse_overwriting_inputs(toy_root, [toy_root])
 
 
 def test_shared_nanoaod_and_hzz_collections(testdata):
-    nano = read_candidates(testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root", collection="Muon", n_objects=2)
+    nano = read_candidates(
+        testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root", collection="Muon", n_objects=2
+    )
     assert nano.layout.components == ("pt", "eta", "phi", "mass") and len(nano) > 0
     masses = np.sqrt(np.maximum(nano.p4[..., 3] ** 2 - (nano.p4[..., :3] ** 2).sum(-1), 0))
     np.testing.assert_allclose(masses, 0.10566, atol=2e-3)

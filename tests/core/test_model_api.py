@@ -8,13 +8,12 @@ import struct
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAIN, TINY_VAE
 
 import vaeaug
 from vaeaug.api import ConstantFeatureWarning, infer_masses
 from vaeaug.datasets import KAON_MASS, OBJECTS, PION_MASS
 from vaeaug.errors import InputError, ModelFileError
-
-from conftest import TINY_TRAIN, TINY_VAE
 
 
 def _fit(p4, **kw):
@@ -26,7 +25,9 @@ def _fit(p4, **kw):
 def test_auto_representation_is_decay_with_inferred_masses(tiny_model):
     rep = tiny_model.representation
     assert rep.name == "decay"
-    np.testing.assert_allclose(rep.to_dict()["masses"], [KAON_MASS, PION_MASS, PION_MASS], rtol=1e-6)
+    np.testing.assert_allclose(
+        rep.to_dict()["masses"], [KAON_MASS, PION_MASS, PION_MASS], rtol=1e-6
+    )
     assert tiny_model.provenance["n_events"] == 2000
     assert len(tiny_model.history["val"]) == len(tiny_model.history["train"]) >= 1
 
@@ -41,7 +42,9 @@ def test_sample_shapes_physics_and_forms(tiny_model):
     assert list(arrays) == tiny_model.layout.branch_names()
     assert all(a.dtype == np.float32 for a in arrays.values())
     events = gen.to_awkward()
-    np.testing.assert_allclose(np.asarray((events.K1 + events.pi1 + events.pi2).mass), gen.mass, rtol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray((events.K1 + events.pi1 + events.pi2).mass), gen.mass, rtol=1e-9
+    )
 
 
 def test_same_seed_same_events_whatever_the_chunking(tiny_model):
@@ -64,7 +67,9 @@ def test_save_load_round_trip(tiny_model, tmp_path):
     path = tmp_path / "m.safetensors"
     tiny_model.save(path)
     loaded = vaeaug.load(path)
-    np.testing.assert_array_equal(loaded.sample(3000, seed=4).p4, tiny_model.sample(3000, seed=4).p4)
+    np.testing.assert_array_equal(
+        loaded.sample(3000, seed=4).p4, tiny_model.sample(3000, seed=4).p4
+    )
     assert loaded.provenance == tiny_model.provenance
     assert loaded.layout == tiny_model.layout
     assert loaded.config == tiny_model.config
@@ -137,7 +142,10 @@ def test_weights_change_training(toy_p4):
         (lambda p4: _fit(p4[:, :2, :3]), r"shape \(N, k, 4\)"),
         (lambda p4: _fit(p4, representation="polar"), "valid: auto, cartesian, collider, decay"),
         (lambda p4: _fit(p4, masses=[0.1, 0.2]), "2 masses given for 3 objects"),
-        (lambda p4: vaeaug.fit(p4, objects=["a", "b"], progress=False), "2 object names given for 3"),
+        (
+            lambda p4: vaeaug.fit(p4, objects=["a", "b"], progress=False),
+            "2 object names given for 3",
+        ),
     ],
 )
 def test_bad_fit_input(toy_p4, call, message):
@@ -155,6 +163,15 @@ def test_varying_masses_are_refused_for_decay_and_auto_falls_back(toy_p4):
 
 
 def test_fit_accepts_a_mapping_of_branches(toy_p4):
-    branches = {f"{o}_{c}": toy_p4[:400, j, i].astype("f4") for j, o in enumerate(OBJECTS) for i, c in enumerate(("px", "py", "pz", "E"))}
-    model = vaeaug.fit(branches, config=vaeaug.VAEConfig(**TINY_VAE), train=vaeaug.TrainConfig(**TINY_TRAIN), progress=False)
+    branches = {
+        f"{o}_{c}": toy_p4[:400, j, i].astype("f4")
+        for j, o in enumerate(OBJECTS)
+        for i, c in enumerate(("px", "py", "pz", "E"))
+    }
+    model = vaeaug.fit(
+        branches,
+        config=vaeaug.VAEConfig(**TINY_VAE),
+        train=vaeaug.TrainConfig(**TINY_TRAIN),
+        progress=False,
+    )
     assert model.objects == list(OBJECTS)

@@ -32,7 +32,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+def refuse_overwriting_inputs(
+    output: str | os.PathLike, inputs: Sequence[str | os.PathLike]
+) -> None:
     """Raise :class:`InputError` when ``output`` is one of ``inputs`` (same file)."""
     out = Path(output).resolve()
     for given in inputs:

@@ -31,7 +31,17 @@ COMPONENT_SETS: tuple[tuple[str, str, str, str], ...] = (
     ("pt", "eta", "phi", "e"),
 )
 
-_VECTOR_NAMES = {"px": "px", "py": "py", "pz": "pz", "e": "E", "pt": "pt", "eta": "eta", "phi": "phi", "mass": "mass", "m": "mass"}
+_VECTOR_NAMES = {
+    "px": "px",
+    "py": "py",
+    "pz": "pz",
+    "e": "E",
+    "pt": "pt",
+    "eta": "eta",
+    "phi": "phi",
+    "mass": "mass",
+    "m": "mass",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +101,9 @@ class Layout:
         """A flat (px, py, pz, E) float32 layout for arrays that came from no file."""
         objects = tuple(objects)
         comps = COMPONENT_SETS[0]
-        return cls("flat", objects, comps, None, {f"{o}_{c}": "float32" for o in objects for c in comps})
+        return cls(
+            "flat", objects, comps, None, {f"{o}_{c}": "float32" for o in objects for c in comps}
+        )
 
 
 def detect_flat_objects(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, str, str, str]]:

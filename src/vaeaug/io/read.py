@@ -60,15 +60,23 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
         file = uproot.open(path)
     except Exception as err:  # uproot raises many kinds on a non-ROOT file
         raise InputError(f"'{path}' is not a readable ROOT file ({err})") from err
-    trees = [k.split(";")[0] for k, cls in file.classnames(recursive=True).items() if cls in ("TTree", "TNtuple")]
+    trees = [
+        k.split(";")[0]
+        for k, cls in file.classnames(recursive=True).items()
+        if cls in ("TTree", "TNtuple")
+    ]
     trees = list(dict.fromkeys(trees))
     if tree is None:
         if len(trees) != 1:
             listing = ", ".join(trees) or "none"
-            raise InputError(f"'{path}' holds several trees or none ({listing}); choose one with --tree / tree=")
+            raise InputError(
+                f"'{path}' holds several trees or none ({listing}); choose one with --tree / tree="
+            )
         tree = trees[0]
     if tree not in trees:
-        raise InputError(f"tree '{tree}' not in '{path}'; trees there: {', '.join(trees) or 'none'}")
+        raise InputError(
+            f"tree '{tree}' not in '{path}'; trees there: {', '.join(trees) or 'none'}"
+        )
     return file[tree], tree
 
 
@@ -79,7 +87,9 @@ def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:
     for pattern in patterns:
         hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
-            raise InputError(f"branch '{pattern}' matches nothing in the tree{close_matches(pattern, names)}")
+            raise InputError(
+                f"branch '{pattern}' matches nothing in the tree{close_matches(pattern, names)}"
+            )
         chosen.extend(h for h in hits if h not in chosen)
     return chosen
 
@@ -136,7 +146,9 @@ def read_candidates(
                 f"{close_matches(collection + '_pt', all_names)}"
             )
         if n_objects is None or n_objects < 1:
-            raise InputError(f"collection '{collection}' needs n_objects >= 1 (the first k objects are used)")
+            raise InputError(
+                f"collection '{collection}' needs n_objects >= 1 (the first k objects are used)"
+            )
         layout_objects = tuple(f"{collection}{i}" for i in range(n_objects))
         wanted = [f"{collection}_{c}" for c in comps]
     else:
@@ -162,7 +174,9 @@ def read_candidates(
 
     expressions = list(wanted) + ([weight] if weight else [])
     if weight and weight not in all_names:
-        raise InputError(f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}")
+        raise InputError(
+            f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}"
+        )
     try:
         arrays = ttree.arrays(
             expressions, cut=cut, entry_start=entry_start, entry_stop=entry_stop, library="ak"
@@ -194,7 +208,9 @@ def read_candidates(
     n_bad = int((~finite).sum())
     if n_bad:
         if strict:
-            raise InputError(f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)")
+            raise InputError(
+                f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)"
+            )
         warnings.warn(
             f"dropped {n_bad} of {len(p4)} candidates with NaN or inf values from '{path}'",
             NonFiniteWarning,
@@ -208,7 +224,9 @@ def read_candidates(
             "is empty: no candidates to use"
         )
 
-    layout = Layout("jagged" if collection else "flat", layout_objects, comps, collection, dtypes, tree)
+    layout = Layout(
+        "jagged" if collection else "flat", layout_objects, comps, collection, dtypes, tree
+    )
     source = {
         "file": str(path),
         "tree": tree,

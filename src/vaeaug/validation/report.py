@@ -8,16 +8,16 @@ in ``out_dir`` and renamed into place, so a reader never sees a half-written fil
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..io.atomic import atomic_output as _atomic
 from .amplification import amplification
 from .c2st import c2st_with_floor
 from .features import check_sample, feature_label, feature_table, parent_mass
@@ -26,18 +26,6 @@ from .memorisation import heldout_rows, memorisation
 from .metrics import correlation_comparison, one_d_metrics
 
 __all__ = ["validate"]
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix) and move it into place on success."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,0 +1,85 @@
+"""``vaeaug validate``: read ROOT files, run :func:`~vaeaug.validation.report.validate`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["run_validate"]
+
+
+def _subsample(p4: np.ndarray, n_max: int, seed: int) -> np.ndarray:
+    """At most ``n_max`` rows, drawn without replacement from ``seed``, order kept."""
+    if len(p4) <= n_max:
+        return p4
+    rows = np.sort(np.random.default_rng(seed).choice(len(p4), n_max, replace=False))
+    return p4[rows]
+
+
+def _training_sample(model, objects: list[str]) -> np.ndarray | None:
+    """The model's training candidates, re-read from the file its provenance names."""
+    from ..io import read_candidates
+
+    source = model.provenance.get("source") or {}
+    path = source.get("file")
+    if not path or not Path(path).exists():
+        return None
+    table = read_candidates(path, tree=source.get("tree"), objects=objects,
+                            entry_start=source.get("entry_start"), entry_stop=source.get("entry_stop"),
+                            cut=source.get("cut"))  # fmt: skip
+    return table.p4
+
+
+def run_validate(args: argparse.Namespace) -> str:
+    """Run the command from parsed CLI arguments; returns the one-line summary."""
+    from ..api import load
+    from ..io import read_candidates, refuse_overwriting_inputs
+    from .report import validate
+
+    out = Path(args.out)
+    for given in (args.original, args.generated, args.reference, args.model):
+        if given is not None:
+            refuse_overwriting_inputs(out, [given])
+    original = read_candidates(args.original, tree=args.tree, objects=args.objects)
+    objects = original.objects
+    generated = read_candidates(
+        args.generated, tree=args.generated_tree or args.tree, objects=objects
+    )
+    if generated.objects != objects:
+        raise InputError(
+            f"the generated file has objects {generated.objects}, the original {objects}"
+        )
+    reference = None
+    if args.reference:
+        reference = read_candidates(args.reference, tree=args.tree, objects=objects).p4
+    history = training = None
+    if args.model:
+        model = load(args.model)
+        history = model.history
+        training = _training_sample(model, objects)
+    out.mkdir(parents=True, exist_ok=True)
+    n_max = args.max_events
+    summary = validate(
+        _subsample(original.p4, n_max, args.seed),
+        _subsample(generated.p4, n_max, args.seed + 1),
+        objects,
+        out,
+        reference_p4=reference,
+        training_p4=training,
+        history=history,
+        style=args.style,
+        seed=args.seed,
+        formats=tuple(args.formats),
+    )
+    c2st = summary["c2st"]
+    mass = summary["mass"]
+    return (
+        f"validated {len(generated)} generated vs {len(original)} original candidates: C2ST AUC "
+        f"{c2st['test']['auc']:.3f} (floor {c2st['floor']['auc']:.3f}), mass peak "
+        f"{1e3 * mass['generated']['robust_median']:.1f} vs {1e3 * mass['original']['robust_median']:.1f} MeV "
+        f"-> {out}/report.md"
+    )

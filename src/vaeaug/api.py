@@ -1,8 +1,10 @@
 """The public Python API: :func:`fit`, :func:`load` and :class:`Model`.
 
+Typical use::
+
     table = vaeaug.read_candidates("dplus.root", tree="signal")
     model = vaeaug.fit(table, seed=1)
-    gen = model.sample(100_000, seed=2)      # Candidates: .p4, .to_awkward()
+    gen = model.sample(100_000, seed=2)  # Candidates: .p4, .to_awkward()
     model.save("dplus.vaeaug.safetensors")
     model = vaeaug.load("dplus.vaeaug.safetensors")
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import math
 import os
 import time
 import warnings
@@ -22,9 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import generation
 from ._version import __version__
 from .candidates import Candidates
 from .errors import InputError, ModelFileError
+from .generation import Engine
 from .io.layout import Layout, detect_flat_objects, to_p4
 from .io.read import CandidateTable
 from .model.standardize import Standardizer
@@ -34,10 +37,6 @@ from .representations import REPRESENTATIONS, make_representation, representatio
 from .training import TrainConfig, choose_device, fit_latent_prior, train_vae
 
 __all__ = ["Model", "fit", "load"]
-
-#: Events per random-number block: block b of a sample draws from a generator
-#: seeded by (seed, b), so the events do not depend on the batch size.
-BLOCK = 1 << 16
 
 
 class ConstantFeatureWarning(UserWarning):
@@ -52,14 +51,22 @@ def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
         found, comps = detect_flat_objects(list(data))
         chosen = tuple(objects) if objects else found
         if not chosen:
-            raise InputError(f"no <object>_px/py/pz/E (or pt/eta/phi/mass) columns among {list(data)[:12]}")
-        values = np.stack([np.stack([np.asarray(data[f"{o}_{c}"]) for c in comps], -1) for o in chosen], 1)
-        dtypes = {f"{o}_{c}": str(np.asarray(data[f"{o}_{c}"]).dtype) for o in chosen for c in comps}
+            raise InputError(
+                f"no <object>_px/py/pz/E (or pt/eta/phi/mass) columns among {list(data)[:12]}"
+            )
+        values = np.stack(
+            [np.stack([np.asarray(data[f"{o}_{c}"]) for c in comps], -1) for o in chosen], 1
+        )
+        dtypes = {
+            f"{o}_{c}": str(np.asarray(data[f"{o}_{c}"]).dtype) for o in chosen for c in comps
+        }
         table = CandidateTable(to_p4(values, comps), Layout("flat", chosen, comps, None, dtypes))
     else:
         p4 = np.asarray(data, dtype=np.float64)
         if p4.ndim != 3 or p4.shape[-1] != 4:
-            raise InputError(f"4-momenta must have shape (N, k, 4) as (px, py, pz, E) in GeV, got {p4.shape}")
+            raise InputError(
+                f"4-momenta must have shape (N, k, 4) as (px, py, pz, E) in GeV, got {p4.shape}"
+            )
         names = tuple(objects) if objects else tuple(f"p{i}" for i in range(p4.shape[1]))
         if len(names) != p4.shape[1]:
             raise InputError(f"{len(names)} object names given for {p4.shape[1]} objects")
@@ -67,10 +74,14 @@ def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(table),) or not np.isfinite(weights).all() or (weights < 0).any():
-            raise InputError(f"weights must be finite, non-negative and of shape ({len(table)},), got {weights.shape}")
+            raise InputError(
+                f"weights must be finite, non-negative and of shape ({len(table)},), got {weights.shape}"
+            )
         table = CandidateTable(table.p4, table.layout, weights, table.source)
     if not np.isfinite(table.p4).all():
-        raise InputError("the 4-momenta contain NaN or inf; drop them first (read_candidates does this)")
+        raise InputError(
+            "the 4-momenta contain NaN or inf; drop them first (read_candidates does this)"
+        )
     return table
 
 
@@ -142,52 +153,66 @@ class Model:
 
     # -- generation -------------------------------------------------------
     def _features_batches(self, n: int, seed: int, batch_size: int) -> Iterator[np.ndarray]:
-        """Standardized features in batches of whole RNG blocks: (n_b, D) float64."""
-        blocks_per_batch = max(1, batch_size // BLOCK)
-        n_blocks = math.ceil(n / BLOCK)
-        device = self.device
-        self.vae.eval()
+        """Standardized features in batches of whole RNG blocks: (n_b, D) float64.
+
+        Batches hold about ``batch_size`` events (whole device batches of
+        :class:`vaeaug.generation.Engine`); the values do not depend on it.
+        """
+        engine = Engine(self)
+        pending: list[torch.Tensor] = []
         with torch.inference_mode():
-            for first in range(0, n_blocks, blocks_per_batch):
-                zs, sizes, gens = [], [], []
-                for b in range(first, min(first + blocks_per_batch, n_blocks)):
-                    size = min(BLOCK, n - b * BLOCK)
-                    g = torch.Generator(device=device)
-                    g.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0] >> 1))
-                    zs.append(self.vae.sample_latent(size, g))
-                    sizes.append(size)
-                    gens.append(g)
-                px = self.vae.decode(torch.cat(zs)).base_dist
-                eps = torch.cat([
-                    torch.randn(size, self.vae.n_features, generator=g, device=device)
-                    for size, g in zip(sizes, gens)
-                ])  # fmt: skip
-                yield (px.loc + px.scale * eps).double().cpu().numpy()
+            for x in engine.batches(n, seed):
+                pending.append(x)
+                if sum(len(p) for p in pending) >= batch_size:
+                    yield torch.cat(pending).double().cpu().numpy()
+                    pending = []
+            if pending:
+                yield torch.cat(pending).double().cpu().numpy()
 
     def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20,
-                     progress: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
-        """Yield generated 4-momenta in chunks of at most ``chunk_size``: (n_c, k, 4) GeV.
+                     progress: bool = False, precision: str = "fp32",
+                     compile: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
+        """Yield generated 4-momenta in chunks of ``chunk_size``: (n_c, k, 4) GeV.
 
-        Memory is bounded by the chunk size, whatever ``n``. The events depend
-        only on ``seed`` and ``n`` (and the device type: CPU and CUDA random
-        streams differ), not on ``chunk_size``.
+        Every chunk but the last holds exactly ``chunk_size`` events.
+
+        Memory is bounded by a few chunks, whatever ``n``: generation runs in a
+        background thread, overlapped with the conversion to 4-momenta and with
+        the caller's use of the previous chunk (:func:`vaeaug.generation.stream`).
+        The events depend only on ``seed`` and ``n`` (and the device type: CPU
+        and CUDA random streams differ), not on ``chunk_size``.
+
+        Args:
+            precision: "fp32" (default) or "bf16" (the decoder's hidden layers in
+                bfloat16; fast on GPUs, slow on most CPUs; see docs/performance.md).
+            compile: run the decoder through ``torch.compile`` (pays on GPUs for
+                large samples; costs tens of seconds of compilation).
         """
         if n < 0:
             raise InputError(f"number of candidates must be >= 0, got {n}")
-        bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress, leave=False)
-        for x in self._features_batches(n, seed, max(chunk_size, 1)):
-            p4 = self.representation.from_features(self.standardizer.inverse(x))
-            bar.update(len(p4))
-            yield p4
+        bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
+                   leave=False)  # fmt: skip
+        chunks = generation.stream(self, n, seed, chunk_size=max(chunk_size, 1),
+                                   precision=precision, compile=compile)  # fmt: skip
+        with contextlib.closing(chunks):
+            for p4 in chunks:
+                bar.update(len(p4))
+                yield p4
         bar.close()
 
-    def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False) -> Candidates:
-        """Generate ``n`` candidates: :class:`~vaeaug.candidates.Candidates` with p4 (n, k, 4) in GeV.
+    def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False,
+               precision: str = "fp32", compile: bool = False) -> Candidates:  # fmt: skip
+        """Generate ``n`` candidates: :class:`~vaeaug.candidates.Candidates`, p4 (n, k, 4) GeV.
 
-        The same ``seed`` gives the same events (on the same device type).
+        The same ``seed`` gives the same events (on the same device type),
+        whatever ``chunk_size``; ``precision`` and ``compile`` as in
+        :meth:`iter_samples`. The events fill one preallocated array (no
+        concatenation of chunks).
         """
-        chunks = list(self.iter_samples(n, seed=seed, chunk_size=chunk_size, progress=progress))
-        p4 = np.concatenate(chunks) if chunks else np.empty((0, len(self.objects), 4))
+        if n < 0:
+            raise InputError(f"number of candidates must be >= 0, got {n}")
+        p4 = generation.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
+                                    precision=precision, compile=compile)  # fmt: skip
         return Candidates(p4, self.layout)
 
     # -- persistence ------------------------------------------------------
@@ -226,7 +251,9 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
             history=meta.get("history", {}),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ModelFileError(f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})") from err
+        raise ModelFileError(
+            f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})"
+        ) from err
     return model.to(device)
 
 
@@ -280,7 +307,9 @@ def fit(
     k = len(names)
 
     if representation not in (*REPRESENTATIONS, "auto"):
-        raise InputError(f"representation '{representation}' unknown; valid: auto, {', '.join(REPRESENTATIONS)}")
+        raise InputError(
+            f"representation '{representation}' unknown; valid: auto, {', '.join(REPRESENTATIONS)}"
+        )
     if representation == "auto":
         representation = "collider"
         if k in (2, 3):
@@ -311,7 +340,9 @@ def fit(
         torch.manual_seed(seed)
         vae = VAE(rep.n_features, config)
         start = time.perf_counter()
-        history = train_vae(vae, x, train, weights=table.weights, seed=seed, device=dev, progress=progress)
+        history = train_vae(
+            vae, x, train, weights=table.weights, seed=seed, device=dev, progress=progress
+        )
         if config.prior == "gmm":
             fit_latent_prior(vae, x, n_components=config.prior_components, seed=seed, device=dev)
         seconds = time.perf_counter() - start
@@ -328,5 +359,12 @@ def fit(
         "train_seconds": round(seconds, 2),
         "epochs_run": len(history["val"]),
     }
-    return Model(vae, rep, standardizer, table.layout, train_config=train, provenance=provenance, history=history)
-
+    return Model(
+        vae,
+        rep,
+        standardizer,
+        table.layout,
+        train_config=train,
+        provenance=provenance,
+        history=history,
+    )

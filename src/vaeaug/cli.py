@@ -23,15 +23,24 @@ __all__ = ["main"]
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input selection")
     g.add_argument("--tree", help="tree name (needed when the file holds several)")
-    g.add_argument("--objects", nargs="+", metavar="NAME", help="objects to use, e.g. K1 pi1 pi2 (default: all found)")
-    g.add_argument("--branches", nargs="+", metavar="PATTERN", help="branch names or glob patterns to consider")
+    g.add_argument(
+        "--objects",
+        nargs="+",
+        metavar="NAME",
+        help="objects to use, e.g. K1 pi1 pi2 (default: all found)",
+    )
+    g.add_argument(
+        "--branches", nargs="+", metavar="PATTERN", help="branch names or glob patterns to consider"
+    )
     g.add_argument("--collection", help="jagged collection to read, e.g. Muon (with --n-objects)")
     g.add_argument("--n-objects", type=int, help="number of leading objects of --collection")
     g.add_argument("--entry-start", type=int, help="first entry read")
     g.add_argument("--entry-stop", type=int, help="entry after the last one read")
     g.add_argument("--cut", help="uproot cut expression, e.g. 'K1_E > 2'")
     g.add_argument("--weight", metavar="BRANCH", help="branch with per-candidate training weights")
-    g.add_argument("--strict", action="store_true", help="refuse NaN/inf values instead of dropping them")
+    g.add_argument(
+        "--strict", action="store_true", help="refuse NaN/inf values instead of dropping them"
+    )
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
@@ -40,16 +49,43 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
     v, t = VAEConfig(), TrainConfig()
     g = p.add_argument_group("model and training")
-    g.add_argument("--representation", default="auto", help="auto, decay, collider or cartesian (default auto)")
-    g.add_argument("--masses", nargs="+", type=float, metavar="GEV", help="daughter mass hypotheses in GeV")
-    g.add_argument("--latent-dim", type=int, default=v.latent_dim, help=f"latent size (default {v.latent_dim})")
-    g.add_argument("--hidden", type=int, nargs="+", default=list(v.hidden), help="hidden layer widths")
+    g.add_argument(
+        "--representation", default="auto", help="auto, decay, collider or cartesian (default auto)"
+    )
+    g.add_argument(
+        "--masses", nargs="+", type=float, metavar="GEV", help="daughter mass hypotheses in GeV"
+    )
+    g.add_argument(
+        "--latent-dim", type=int, default=v.latent_dim, help=f"latent size (default {v.latent_dim})"
+    )
+    g.add_argument(
+        "--hidden", type=int, nargs="+", default=list(v.hidden), help="hidden layer widths"
+    )
     g.add_argument("--beta", type=float, default=v.beta, help=f"KL weight (default {v.beta})")
-    g.add_argument("--prior", default=v.prior, choices=("gmm", "standard"), help="sampling prior (default gmm)")
-    g.add_argument("--epochs", type=int, default=t.epochs, help=f"maximum epochs (default {t.epochs})")
-    g.add_argument("--batch-size", type=int, default=t.batch_size, help=f"events per step (default {t.batch_size})")
-    g.add_argument("--lr", type=float, default=t.learning_rate, help=f"learning rate (default {t.learning_rate})")
-    g.add_argument("--patience", type=int, default=t.patience, help=f"early-stopping patience (default {t.patience})")
+    g.add_argument(
+        "--prior", default=v.prior, choices=("gmm", "standard"), help="sampling prior (default gmm)"
+    )
+    g.add_argument(
+        "--epochs", type=int, default=t.epochs, help=f"maximum epochs (default {t.epochs})"
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=t.batch_size,
+        help=f"events per step (default {t.batch_size})",
+    )
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=t.learning_rate,
+        help=f"learning rate (default {t.learning_rate})",
+    )
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=t.patience,
+        help=f"early-stopping patience (default {t.patience})",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
@@ -82,28 +118,29 @@ def _train(args, table):
     from .model.vae import VAEConfig
     from .training import TrainConfig
 
-    config = VAEConfig(latent_dim=args.latent_dim, hidden=args.hidden, beta=args.beta, prior=args.prior)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience)
+    config = VAEConfig(
+        latent_dim=args.latent_dim, hidden=args.hidden, beta=args.beta, prior=args.prior
+    )
+    train = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+    )
     return fit(table, representation=args.representation, masses=args.masses, config=config, train=train,
                seed=args.seed, device=args.device, progress=not args.quiet)  # fmt: skip
 
 
-def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, original=None, tree=None) -> int:
-    from .io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter
+def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, original=None, tree=None,
+                      precision: str = "fp32", chunk_size: int | None = None,
+                      compile: bool = False) -> int:  # fmt: skip
+    from .generation import DEFAULT_CHUNK, generate_to_root
 
-    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
-    with RootWriter(out, model.layout, tree=tree, extra=extra) as writer:
-        if original is not None:
-            # originals keep weight 1; generated ones share the originals' total
-            # weight so the combined tree keeps the original normalisation
-            writer.write(original, is_generated=np.zeros(len(original)), weight=np.ones(len(original)))
-            w_gen = len(original) / max(n, 1)
-        for p4 in model.iter_samples(n, seed=seed, progress=not quiet):
-            if original is not None:
-                writer.write(p4, is_generated=np.ones(len(p4)), weight=np.full(len(p4), w_gen))
-            else:
-                writer.write(p4)
-    return writer.n_written
+    # generation, conversion and ROOT writing overlap in a bounded pipeline; the
+    # originals (if any) keep weight 1 and the generated ones share their total
+    return generate_to_root(model, n, out, seed=seed, tree=tree, original=original,
+                            progress=not quiet, precision=precision,
+                            chunk_size=chunk_size or DEFAULT_CHUNK, compile=compile)  # fmt: skip
 
 
 def _cmd_train(args) -> str:
@@ -119,6 +156,27 @@ def _cmd_train(args) -> str:
             f"{min(model.history['val']):.3f}) -> {args.output}")  # fmt: skip
 
 
+def _add_generate_options(p: argparse.ArgumentParser) -> None:
+    from .generation import DEFAULT_CHUNK, PRECISIONS
+
+    g = p.add_argument_group("performance")
+    g.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="decoder precision: fp32, or bf16 for GPUs with bf16 units (default fp32)",
+    )
+    g.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK,
+        metavar="N",
+        help=f"events per chunk and ROOT basket (default {DEFAULT_CHUNK}); memory grows with it",
+    )
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the decoder (pays on GPUs for large -n)")  # fmt: skip
+
+
 def _cmd_generate(args) -> str:
     from .api import load
     from .io import refuse_overwriting_inputs
@@ -126,11 +184,16 @@ def _cmd_generate(args) -> str:
     refuse_overwriting_inputs(args.output, [args.model])
     if args.n < 1:
         raise InputError(f"-n must be a positive number of candidates, got {args.n}")
+    if args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be a positive number of events, got {args.chunk_size}")
     model = load(args.model, device=args.device)
     start = time.perf_counter()
-    n = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet, tree=args.tree)
+    n = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
+                          tree=args.tree, precision=args.precision, chunk_size=args.chunk_size,
+                          compile=args.compile)  # fmt: skip
     dt = time.perf_counter() - start
-    return f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s) -> {args.output}"
+    return (f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s, {model.device.type}, "
+            f"{args.precision}) -> {args.output}")  # fmt: skip
 
 
 def _cmd_augment(args) -> str:
@@ -145,7 +208,9 @@ def _cmd_augment(args) -> str:
         model.save(args.model_out)
     n = args.n if args.n is not None else args.factor * len(table)
     original = table.p4 if args.combined else None
-    written = _generate_to_root(model, n, args.output, seed=args.seed + 1, quiet=args.quiet, original=original)
+    written = _generate_to_root(
+        model, n, args.output, seed=args.seed + 1, quiet=args.quiet, original=original
+    )
     gen_mass = np.median(model.sample(min(n, 100_000), seed=args.seed + 1).mass)
     from .candidates import invariant_mass
 
@@ -160,8 +225,15 @@ def _cmd_info(args) -> str:
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
-        prov, cfg, rep, lay = meta.get("provenance", {}), meta["vae_config"], meta["representation"], meta["layout"]
-        n_params = sum(t.numel() for k, t in tensors.items() if k.startswith("vae.") and "prior" not in k)
+        prov, cfg, rep, lay = (
+            meta.get("provenance", {}),
+            meta["vae_config"],
+            meta["representation"],
+            meta["layout"],
+        )
+        n_params = sum(
+            t.numel() for k, t in tensors.items() if k.startswith("vae.") and "prior" not in k
+        )
         lines = [
             f"model file      {args.model}",
             f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",
@@ -199,7 +271,9 @@ def _cmd_demo(args) -> str:
                 device=args.device, progress=not args.quiet)  # fmt: skip
     model.save(out / "dplus_model.safetensors")
     n_gen = args.factor * args.n
-    _generate_to_root(model, n_gen, str(out / "dplus_generated.root"), seed=args.seed + 1, quiet=args.quiet)
+    _generate_to_root(
+        model, n_gen, str(out / "dplus_generated.root"), seed=args.seed + 1, quiet=args.quiet
+    )
     gen = model.sample(n_gen, seed=args.seed + 1)
     m_orig, m_gen = invariant_mass(p4) * 1e3, gen.mass * 1e3
     q = [16, 50, 84]
@@ -209,8 +283,17 @@ def _cmd_demo(args) -> str:
     if not args.no_validate:
         from .validation.report import validate
 
-        validate(p4, gen.p4[: 4 * args.n], list(OBJECTS), out / "validation", history=model.history, seed=args.seed)
-    return f"demo: {args.n} built-in D+ -> K- pi+ pi+ candidates multiplied x{args.factor} -> {out}/"
+        validate(
+            p4,
+            gen.p4[: 4 * args.n],
+            list(OBJECTS),
+            out / "validation",
+            history=model.history,
+            seed=args.seed,
+        )
+    return (
+        f"demo: {args.n} built-in D+ -> K- pi+ pi+ candidates multiplied x{args.factor} -> {out}/"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vaeaug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model on a ROOT file", description="Train a VAE on the candidates of a ROOT tree and write a model file.")
+    p = sub.add_parser(
+        "train",
+        help="train a model on a ROOT file",
+        description="Train a VAE on the candidates of a ROOT tree and write a model file.",
+    )
     p.add_argument("input", help="input ROOT file")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     _add_read_options(p)
@@ -229,47 +316,87 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("generate", help="generate candidates from a model file", description="Generate candidates from a model file into a ROOT tree, streamed in chunks.")
+    p = sub.add_parser(
+        "generate",
+        help="generate candidates from a model file",
+        description="Generate candidates from a model file into a ROOT tree, streamed in chunks.",
+    )
     p.add_argument("model", help="model file")
     p.add_argument("-n", type=int, required=True, help="number of candidates")
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
     p.add_argument("--tree", help="output tree name (default: the training input's)")
+    _add_generate_options(p)
     _add_common(p)
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("augment", help="train and generate in one go", description="Train on a ROOT file and write a multiplied sample.")
+    p = sub.add_parser(
+        "augment",
+        help="train and generate in one go",
+        description="Train on a ROOT file and write a multiplied sample.",
+    )
     p.add_argument("input", help="input ROOT file")
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--factor", type=int, default=10, help="generate factor x the input size (default 10)")
+    size.add_argument(
+        "--factor", type=int, default=10, help="generate factor x the input size (default 10)"
+    )
     size.add_argument("-n", type=int, help="number of candidates to generate")
     p.add_argument("--model-out", help="also save the model file here")
-    p.add_argument("--combined", action="store_true", help="write originals + generated with is_generated and weight branches")
+    p.add_argument(
+        "--combined",
+        action="store_true",
+        help="write originals + generated with is_generated and weight branches",
+    )
     _add_read_options(p)
     _add_train_options(p)
     _add_common(p)
     p.set_defaults(func=_cmd_augment)
 
-    p = sub.add_parser("info", help="show what a model file holds", description="Show the configuration and provenance in a model file.")
+    p = sub.add_parser(
+        "info",
+        help="show what a model file holds",
+        description="Show the configuration and provenance in a model file.",
+    )
     p.add_argument("model", help="model file")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("validate", help="compare original and generated samples", description="Fidelity metrics, plots and a report comparing original and generated candidates.")
+    p = sub.add_parser(
+        "validate",
+        help="compare original and generated samples",
+        description="Fidelity metrics, plots and a report comparing original and generated candidates.",
+    )
     p.add_argument("original", help="original ROOT file")
     p.add_argument("generated", help="generated ROOT file")
     p.add_argument("--model", help="model file (adds the loss curves)")
-    p.add_argument("--reference", help="large independent real sample (enables the amplification metric)")
+    p.add_argument(
+        "--reference", help="large independent real sample (enables the amplification metric)"
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--tree", help="tree name in the original (and reference) file")
     p.add_argument("--generated-tree", help="tree name in the generated file (default: --tree)")
     p.add_argument("--objects", nargs="+", metavar="NAME", help="objects to compare")
-    p.add_argument("--style", default="CMS", choices=("CMS", "LHCb2", "ATLAS", "ALICE"), help="mplhep style")
-    p.add_argument("--max-events", type=int, default=100_000, help="events used per sample (default 100000)")
+    p.add_argument(
+        "--style", default="CMS", choices=("CMS", "LHCb2", "ATLAS", "ALICE"), help="mplhep style"
+    )
+    p.add_argument(
+        "--max-events", type=int, default=100_000, help="events used per sample (default 100000)"
+    )
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        default=["png", "pdf"],
+        choices=("png", "pdf", "svg"),
+        help="plot formats (default png pdf)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the metrics' random draws")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("demo", help="run the whole chain on the built-in sample", description="Generate the built-in D+ -> K- pi+ pi+ sample, train, multiply and validate.")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole chain on the built-in sample",
+        description="Generate the built-in D+ -> K- pi+ pi+ sample, train, multiply and validate.",
+    )
     p.add_argument("--out", default="vaeaug-demo", help="output directory (default vaeaug-demo)")
     p.add_argument("--n", type=int, default=10_000, help="built-in candidates (default 10000)")
     p.add_argument("--factor", type=int, default=10, help="multiplication factor (default 10)")
@@ -290,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaeaug {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"vaeaug {args.command}: interrupted; no output file was left behind", file=sys.stderr)
+        print(
+            f"vaeaug {args.command}: interrupted; no output file was left behind", file=sys.stderr
+        )
         return 130
     print(summary)
     return 0

@@ -37,12 +37,34 @@ from .errors import InputError
 from .io.layout import Layout
 
 __all__ = [
+    "VECTOR_BEHAVIOR",
     "CandidateArrays",
     "candidate_p4",
     "coordinate_fields",
     "p4_of_vectors",
     "to_awkward",
 ]
+
+
+class _PicklableBehavior(dict):
+    """vector's awkward behavior, pickled by reference to this module.
+
+    vector's behavior dict holds lambdas, so an array carrying it cannot go
+    through plain ``pickle``, which coffea's executors use to send outputs
+    back; this copy unpickles as the receiver's own copy instead.
+    """
+
+    def __reduce__(self):
+        return (_vector_behavior, ())
+
+
+def _vector_behavior() -> _PicklableBehavior:
+    return VECTOR_BEHAVIOR
+
+
+#: The behavior attached to the arrays this module returns: ``Momentum4D``
+#: methods (``.mass``, ``+``, ``.deltaR``), picklable with plain ``pickle``.
+VECTOR_BEHAVIOR = _PicklableBehavior(vector.backends.awkward.behavior)
 
 # One name per vector coordinate, in the order vector's numpy backend accepts;
 # a record must have exactly one azimuthal pair, one longitudinal and one temporal.
@@ -284,8 +306,9 @@ def to_awkward(
             then ``N * var * {...}``, else ``M * {...}``.
         extra: further per-candidate fields, each of shape (M,).
 
-    The behavior is attached to the array itself, so ``(c.K1 + c.pi1).mass``
-    works in a worker process without ``vector.register_awkward()``.
+    The behavior (:data:`VECTOR_BEHAVIOR`) is attached to the array itself, so
+    ``(c.K1 + c.pi1).mass`` works in a worker process without
+    ``vector.register_awkward()``, and the array pickles with plain ``pickle``.
     """
     p4 = np.asarray(p4, dtype=np.float64)
     if p4.ndim != 3 or p4.shape[1:] != (len(objects), 4):
@@ -297,4 +320,4 @@ def to_awkward(
         out = ak.with_field(out, np.asarray(values), name)
     if counts is not None:
         out = ak.unflatten(out, np.asarray(counts, dtype=np.int64), axis=0)
-    return out
+    return ak.Array(out, behavior=VECTOR_BEHAVIOR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,7 @@ def example():
 
     spec = importlib.util.spec_from_file_location("coffea_augment", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # cloudpickle registers only imported modules
     spec.loader.exec_module(module)
     cloudpickle.register_pickle_by_value(module)
     return module

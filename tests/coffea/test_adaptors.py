@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -81,16 +82,14 @@ def test_collection_is_clipped_to_the_model_object_count():
 
 
 def test_vector_behavior_works_in_a_fresh_process():
-    """The behavior travels with the array: no vector.register_awkward() in the receiver."""
+    """The behavior travels with the array (plain pickle, as coffea executors use): no vector.register_awkward()."""
     arr = to_awkward(_p4(5, 2), ("a", "b"))
-    import cloudpickle  # what dask.distributed falls back to for the behavior's lambdas
-
     code = (
         "import pickle, sys; arr = pickle.loads(sys.stdin.buffer.read()); "
         "print(round(float((arr.a + arr.b).mass[0]), 6), round(float(arr.a.deltaR(arr.b)[0]), 6))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], input=cloudpickle.dumps(arr), capture_output=True, check=True
+        [sys.executable, "-c", code], input=pickle.dumps(arr), capture_output=True, check=True
     )
     mass, dr = map(float, out.stdout.split())
     assert mass == pytest.approx(float((arr.a + arr.b).mass[0]), abs=1e-6)

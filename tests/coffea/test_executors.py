@@ -1,0 +1,150 @@
+"""The example's processor with Augment on a real file, under every way coffea runs it.
+
+Iterative and futures executors (coffea.processor.Runner, virtual NanoEvents),
+dask mode (apply_to_fileset) on the local scheduler and on a real LocalCluster:
+the generated candidates must be identical, whatever the executor or chunking.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import dask
+import numpy as np
+import pytest
+
+import vaeaug
+from vaeaug.awkward_adaptors import candidate_p4
+
+pytestmark = pytest.mark.testdata
+
+FACTOR, SEED = 3, 11
+
+
+def _sorted_p4(records) -> np.ndarray:
+    """Generated 4-momenta, (M, 8), rows sorted: comparable whatever the chunk order."""
+    flat = ak.flatten(records)
+    cols = [
+        ak.to_numpy(getattr(flat[o], c)) for o in ("mu1", "mu2") for c in ("px", "py", "pz", "E")
+    ]
+    rows = np.stack(cols, -1)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+@pytest.fixture(scope="module")
+def augment(dimuon_model_file):
+    return vaeaug.Augment(dimuon_model_file, factor=FACTOR, seed=SEED, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference(example, hzz, augment):
+    return example.run(hzz, augment, executor="iterative", chunksize=1000, keep_arrays=True)
+
+
+def _check_same(out, reference):
+    np.testing.assert_array_equal(_sorted_p4(out["arrays"]), _sorted_p4(reference["arrays"]))
+    np.testing.assert_allclose(
+        out["generated"].values(), reference["generated"].values(), rtol=1e-12
+    )
+    np.testing.assert_array_equal(out["original"].values(), reference["original"].values())
+
+
+def test_reference_run_is_sane(reference):
+    arrays = reference["arrays"]
+    n_pairs = reference["original"].sum(flow=True).value
+    assert ak.sum(ak.num(arrays)) == FACTOR * n_pairs > 1000
+    assert ak.sum(arrays.weight) == pytest.approx(n_pairs)
+    mass = ak.to_numpy(ak.flatten((arrays.mu1 + arrays.mu2).mass))
+    assert 70 < np.median(mass) < 110  # the Z peak
+    in_range = (mass >= 60) & (mass < 120)
+    weights = ak.to_numpy(ak.flatten(arrays.weight))
+    assert reference["generated"].sum().value == pytest.approx(weights[in_range].sum(), rel=1e-9)
+
+
+def test_futures_executor_other_chunking(example, hzz, augment, reference):
+    out = example.run(hzz, augment, executor="futures", chunksize=300, workers=2, keep_arrays=True)
+    _check_same(out, reference)
+
+
+def test_dask_mode_local_scheduler(example, hzz, augment, reference):
+    with dask.config.set(scheduler="sync"):
+        out = example.run(hzz, augment, executor="dask", chunksize=700, keep_arrays=True)
+    _check_same(out, reference)
+
+
+def test_dask_mode_on_a_local_cluster(example, hzz, augment, reference, cluster):
+    out = example.run(hzz, augment, executor="dask", chunksize=500, keep_arrays=True,
+                      scheduler=cluster.scheduler.address)  # fmt: skip
+    _check_same(out, reference)
+    # the arrays came back from worker processes: the vector behavior came with them
+    assert ak.all((out["arrays"].mu1 + out["arrays"].mu2).mass >= 0)
+
+
+def test_dask_mode_reads_only_the_needed_branches(example, hzz, augment):
+    import dask_awkward as dak
+    from coffea.nanoevents import BaseSchema, NanoEventsFactory
+
+    events = NanoEventsFactory.from_root(
+        {hzz: "events"}, schemaclass=BaseSchema, mode="dask"
+    ).events()
+    gen = augment(example.dimuon_pairs(events))
+    mass = (gen.mu1 + gen.mu2).mass
+    (columns,) = dak.report_necessary_columns(mass).values()
+    # of the file's 51 branches, the muon momenta and the charge of the pair selection
+    assert set(columns) == {"Muon_Px", "Muon_Py", "Muon_Pz", "Muon_E", "Muon_Charge"}
+    eager = augment(example.dimuon_pairs(events.compute(scheduler="sync")))
+    np.testing.assert_array_equal(
+        ak.flatten(mass.compute(scheduler="sync")), ak.flatten((eager.mu1 + eager.mu2).mass)
+    )
+
+
+@pytest.fixture(scope="module")
+def nanoaod(testdata):
+    path = testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return {str(path): "Events"}
+
+
+@pytest.fixture(scope="module")
+def jets_and_model(nanoaod):
+    """The events' jets (virtual mode) and a 1-epoch model of the two leading jets."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    jets = (
+        NanoEventsFactory.from_root(nanoaod, schemaclass=NanoAODSchema, mode="virtual").events().Jet
+    )
+    model = vaeaug.fit(candidate_p4(jets, n_objects=2).p4, objects=["Jet0", "Jet1"], representation="collider",
+                       config=vaeaug.VAEConfig(hidden=(8,), latent_dim=2, prior="standard"),
+                       train=vaeaug.TrainConfig(epochs=1), progress=False)  # fmt: skip
+    return jets, model
+
+
+@pytest.mark.filterwarnings("ignore:Missing cross-reference (index|target):RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")
+@pytest.mark.parametrize("mode", ["eager", "virtual", "dask"])
+def test_nanoaod_collection(nanoaod, jets_and_model, mode):
+    """events.Jet (pt/eta/phi/mass) of CMS NanoAOD, clipped to 2 jets, in every NanoEvents mode."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    jets, model = jets_and_model
+    aug = vaeaug.Augment(model, factor=2, seed=1)
+    # eager mode reads every branch it is given: give it the jets only
+    options = (
+        {"iteritems_options": {"filter_name": ["run", "luminosityBlock", "event", "nJet", "Jet_*"]}}
+        if mode == "eager"
+        else {}
+    )
+    events = NanoEventsFactory.from_root(
+        nanoaod, schemaclass=NanoAODSchema, mode=mode, **options
+    ).events()
+    gen = aug(events.Jet)
+    if mode == "dask":
+        import dask_awkward as dak
+
+        (columns,) = dak.report_necessary_columns(gen).values()
+        assert set(columns) == {"nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass"}
+        gen = gen.compute(scheduler="sync")
+    n_jets = ak.to_numpy(ak.num(jets))
+    assert ak.num(gen).tolist() == [2 if n >= 2 else 0 for n in n_jets] and (n_jets >= 2).sum() > 50
+    assert gen.fields == ["Jet0", "Jet1", "weight"]
+    np.testing.assert_array_equal(ak.flatten(gen.Jet1.pt), ak.flatten(aug(jets).Jet1.pt))

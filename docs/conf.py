@@ -1,6 +1,8 @@
 """Sphinx configuration for the vaeaug documentation (Markdown pages via MyST)."""
 
 import importlib.util
+import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -55,3 +57,47 @@ else:
     html_theme = "furo"
 html_title = f"vaeaug {release}"
 html_static_path: list[str] = []
+
+
+# Some docstrings list their arguments zuko-style, one "name: description" line
+# each (continuation lines indented), outside any "Args:" section. Plain
+# reStructuredText reads those as broken definition lists and -W fails, so turn
+# each such line that names a real parameter into a ":param name:" field.
+_ARG_LINE = re.compile(r"^([A-Za-z_]\w*(?:, [A-Za-z_]\w*)*): (\S.*)$")
+
+
+def _parameters(obj) -> set[str]:
+    try:
+        return set(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _arguments_as_fields(app, what, name, obj, options, lines) -> None:
+    if what not in ("class", "function", "method", "exception"):
+        return
+    params = _parameters(obj)
+    if not params:
+        return
+    out: list[str] = []
+    in_field = False
+    for line in lines:
+        m = _ARG_LINE.match(line)
+        names = m.group(1).split(", ") if m else []
+        if names and all(n in params for n in names):
+            if out and out[-1].strip() and not in_field:
+                out.append("")
+            out.append(f":param {m.group(1)}: {m.group(2)}")
+            in_field = True
+        elif in_field and line.startswith(" ") and line.strip():
+            out.append(line)
+        else:
+            if in_field and line.strip():
+                out.append("")
+            in_field = False
+            out.append(line)
+    lines[:] = out
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-docstring", _arguments_as_fields)

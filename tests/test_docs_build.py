@@ -8,6 +8,23 @@ pytest.importorskip("sphinx")
 pytest.importorskip("myst_parser")
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = (
+    "installation",
+    "quickstart",
+    "guide/index",
+    "guide/representations",
+    "guide/training",
+    "guide/model-files",
+    "guide/coffea",
+    "guide/dask",
+    "guide/validation",
+    "guide/reproducibility",
+    "api",
+    "benchmarks",
+    "performance",
+    "limitations",
+    "examples",
+)
 
 
 def test_docs_build_without_warnings(tmp_path):
@@ -18,5 +35,16 @@ def test_docs_build_without_warnings(tmp_path):
     argv = ["-W", "-E", "-q", "-b", "html", "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)]
     assert build_main(argv) == 0
     assert (out / "index.html").exists()
-    for page in ("installation", "examples"):
-        assert (out / f"{page}.html").exists()
+    for page in PAGES:
+        assert (out / f"{page}.html").exists(), page
+    # the API reference really holds the docstrings (autodoc imported the package)
+    api = (out / "api.html").read_text()
+    for name in (
+        "vaeaug.fit",
+        "vaeaug.Model.sample",
+        "vaeaug.VAEConfig",
+        "vaeaug.representations.DecayRepresentation",
+        "vaeaug.validation.report.validate",
+    ):
+        assert f'id="{name}"' in api, name
+    assert "Train a model on decay candidates" in api

@@ -1,0 +1,417 @@
+"""Performance of vaeaug generation, each figure as a ratio to a ceiling measured in the same run.
+
+    python bench/perf.py                      # full CPU run (~15 min on 2 cores), results in bench/results/
+    python bench/perf.py --quick              # CI-sized smoke test (< 40 s)
+    python bench/perf.py --device cuda        # on a GPU machine
+
+Rows (see docs/performance.md):
+
+1. in-memory generation (``Model.sample``), events/s, vs a bare torch MLP of the
+   decoder's shape in the same precision (the compute ceiling); fp32, bf16, and
+   fp32 + ``torch.compile``; plus the physics of bf16 vs fp32 (mass peak, mean W1);
+2. generation to a ROOT file (``vaeaug.generation.generate_to_root``), events/s,
+   vs uproot writing the same arrays, already in memory, with the same
+   compression and basket size (the I/O ceiling);
+3. peak resident memory of ``generate_to_root`` vs N, each N in a fresh subprocess;
+4. training time to the fidelity targets on 10,000 D+ candidates vs TVAE (ctgan);
+5. coffea: events/s of a processor with ``vaeaug.Augment`` vs without it.
+
+Torch runs on one thread (the machine is shared); the generation pipeline adds
+its converter thread, which the ceiling does not need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread, write_json
+
+# Fidelity targets of issue 5 that are cheap to check here (C2ST is bench/fidelity.py's job).
+PEAK_TOL_MEV = 0.5
+WIDTH_TOL = 0.05
+
+
+def _best_rate(fn, n: int, repeats: int) -> float:
+    """Events/s of ``fn()`` (which makes ``n`` events), best of ``repeats`` after a warm-up."""
+    fn()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+def _bare_mlp_rate(model, n: int, precision: str, repeats: int, compile: bool = False) -> dict:
+    """The ceiling: a bare MLP of the decoder's shape on ready-made inputs, best batch size."""
+    import torch
+
+    device = model.device
+    vae = model.vae
+    shape = [vae.config.latent_dim, *reversed(vae.config.hidden), 2 * vae.n_features]
+    layers: list[torch.nn.Module] = []
+    for a, b in itertools.pairwise(shape):
+        layers += [torch.nn.Linear(a, b), torch.nn.SiLU()]
+    mlp = torch.nn.Sequential(*layers[:-1]).to(device).eval()
+    fn_net = torch.compile(mlp, dynamic=False) if compile else mlp
+    batches = [1 << 12, 1 << 14, 1 << 16] if device.type == "cpu" else [1 << 20, 1 << 22]
+    rates = {}
+    for batch in batches:
+        z = torch.randn(batch, shape[0], device=device)
+        steps = max(1, n // batch)
+
+        def run(z=z, steps=steps):
+            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16,
+                                                        enabled=precision == "bf16"):  # fmt: skip
+                for _ in range(steps):
+                    fn_net(z)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        rates[batch] = _best_rate(run, steps * batch, repeats)
+    best = max(rates, key=rates.get)
+    return {"rate": rates[best], "batch": best, "shape": shape, "rates_by_batch": rates}
+
+
+def _train_model(p4: np.ndarray, quick: bool, device: str, seed: int):
+    import vaeaug
+
+    config = vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4, prior_components=5) if quick else None
+    train = vaeaug.TrainConfig(epochs=4) if quick else vaeaug.TrainConfig()
+    start = time.perf_counter()
+    model = vaeaug.fit(p4, objects=OBJECTS, config=config, train=train, seed=seed,
+                       device=device, progress=False)  # fmt: skip
+    return model, time.perf_counter() - start
+
+
+def _physics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict:
+    from vaeaug.validation import feature_table, robust_peak
+    from vaeaug.validation.features import parent_mass
+    from vaeaug.validation.metrics import one_d_metrics
+
+    pg, pr = robust_peak(parent_mass(gen)), robust_peak(parent_mass(ref))
+    names, fg = feature_table(gen, OBJECTS)
+    _, fr = feature_table(ref, OBJECTS)
+    w1 = one_d_metrics(fr, fg, names, seed=seed)
+    return {
+        "peak_mev": 1e3 * pg["median"],
+        "peak_err_mev": 1e3 * pg["median_err"],
+        "width_mev": 1e3 * pg["half_width"],
+        "width_err_mev": 1e3 * pg["half_width_err"],
+        "peak_ref_mev": 1e3 * pr["median"],
+        "width_ref_mev": 1e3 * pr["half_width"],
+        "w1_norm_mean": float(np.mean([v["w1_norm"] for v in w1.values()])),
+    }
+
+
+def row_training(args, train_p4, ref_p4) -> tuple[Any, dict]:
+    model, seconds = _train_model(train_p4, args.quick, args.device, args.seed)
+    phys = _physics(model.sample(4 * len(train_p4), seed=args.seed + 1).p4, ref_p4, args.seed)
+    reached = (abs(phys["peak_mev"] - phys["peak_ref_mev"]) <= PEAK_TOL_MEV
+               and abs(phys["width_mev"] / phys["width_ref_mev"] - 1) <= WIDTH_TOL)  # fmt: skip
+    out = {"n_train": len(train_p4), "vaeaug_seconds": seconds, "epochs": len(model.history["val"]),
+           "targets_reached": reached, **phys}  # fmt: skip
+    return model, out
+
+
+def row_tvae(args, train_p4, out: dict) -> None:
+    """TVAE (ctgan) trained on the same candidates; fills ``out`` (the training row)."""
+    try:
+        import ctgan  # noqa: F401
+    except ImportError:
+        out["tvae"] = "skipped: ctgan is not installed (pip install 'vaeaug[bench]')"
+        return
+    if args.quick:
+        out["tvae"] = "skipped in --quick"
+        return
+    import pandas as pd
+    from ctgan import TVAE
+
+    cols = [f"{o}_{c}" for o in OBJECTS for c in ("px", "py", "pz", "E")]
+    # TVAE's default epochs (300), as bench/fidelity.py trains it
+    tvae = TVAE(epochs=args.tvae_epochs, enable_gpu=args.device.startswith("cuda"))
+    start = time.perf_counter()
+    tvae.fit(pd.DataFrame(train_p4.reshape(len(train_p4), -1), columns=cols))
+    out["tvae_seconds"] = time.perf_counter() - start
+    out["tvae_epochs"] = args.tvae_epochs
+    out["ratio_tvae_over_vaeaug"] = out["tvae_seconds"] / out["vaeaug_seconds"]
+
+
+def row_in_memory(args, model, ref_p4, n: int) -> dict:
+    from vaeaug.generation import Engine, sample_into
+
+    out: dict[str, Any] = {"n": n}
+    precisions = ["fp32", "bf16"]
+    for precision in precisions:
+        nn = n if precision == "fp32" or args.device == "cuda" else max(n // 8, 10_000)
+        rate = _best_rate(lambda p=precision, nn=nn: model.sample(nn, seed=5, precision=p), nn,
+                          args.repeats)  # fmt: skip
+        ceiling = _bare_mlp_rate(model, nn, precision, args.repeats)
+        out[precision] = {"n": nn, "rate": rate, "ceiling": ceiling["rate"],
+                          "ceiling_batch": ceiling["batch"], "ratio": rate / ceiling["rate"],
+                          "mlp_shape": ceiling["shape"]}  # fmt: skip
+    # bf16 physics: the same latent draws and noise, decoded in both precisions
+    m = 200_000 if not args.quick else 10_000
+    f32 = _physics(model.sample(m, seed=9).p4, ref_p4, args.seed)
+    b16 = _physics(model.sample(m, seed=9, precision="bf16").p4, ref_p4, args.seed)
+    out["bf16_physics"] = {"n": m, "fp32": f32, "bf16": b16,
+                           "peak_shift_mev": b16["peak_mev"] - f32["peak_mev"],
+                           "width_ratio": b16["width_mev"] / f32["width_mev"],
+                           "w1_norm_mean_diff": b16["w1_norm_mean"] - f32["w1_norm_mean"]}  # fmt: skip
+    if args.quick or args.no_compile:
+        out["compile"] = "skipped (--quick or --no-compile)"
+        return out
+    try:
+        start = time.perf_counter()
+        engine = Engine(model, compile=True)
+        sample_into(model, 1 << 16, 0, engine=engine)
+        compile_s = time.perf_counter() - start
+        rate = _best_rate(lambda: sample_into(model, n, 5, engine=engine), n, args.repeats)
+        ceiling = _bare_mlp_rate(model, n, "fp32", args.repeats, compile=True)
+        out["compile"] = {"rate": rate, "compile_seconds": compile_s, "ceiling": ceiling["rate"],
+                          "ratio": rate / ceiling["rate"]}  # fmt: skip
+    except Exception as err:  # inductor needs a C++ compiler; record why it failed
+        out["compile"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+    return out
+
+
+def row_root(args, model, n: int, chunk: int) -> dict:
+    import uproot
+
+    from vaeaug.candidates import Candidates
+    from vaeaug.generation import generate_to_root
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gen.root"
+
+        def gen():
+            generate_to_root(model, n, path, seed=5, chunk_size=chunk)
+
+        rate = _best_rate(gen, n, args.repeats)
+        size = path.stat().st_size
+        # the ceiling: the same branches, already converted, written with the same
+        # compression (RootWriter's default ZLIB level 1) and basket size
+        arrays = Candidates(model.sample(n, seed=5).p4, model.layout).to_numpy()
+        io_path = Path(tmp) / "io.root"
+
+        def write():
+            with uproot.recreate(io_path, compression=uproot.ZLIB(1)) as f:
+                t = f.mktree("candidates", {k: v.dtype for k, v in arrays.items()})
+                for i in range(0, n, chunk):
+                    t.extend({k: v[i : i + chunk] for k, v in arrays.items()})
+
+        io_rate = _best_rate(write, n, args.repeats)
+    return {"n": n, "chunk": chunk, "rate": rate, "io_ceiling": io_rate,
+            "ratio": rate / io_rate, "file_mb": size / 1e6}  # fmt: skip
+
+
+_RSS_CHILD = """
+import resource, sys, time, torch
+torch.set_num_threads(1)
+import vaeaug
+from vaeaug.generation import generate_to_root
+model = vaeaug.load(sys.argv[1])
+n, out, chunk = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+generate_to_root(model, n, out, seed=1, chunk_size=chunk)
+dt = time.perf_counter() - start
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, dt)
+"""
+
+
+def row_memory(args, model, ns: list[int], chunk: int) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "m.safetensors"
+        model.save(model_path)
+        for n in ns:
+            out = Path(tmp) / "big.root"
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            res = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(model_path), str(n), str(out),
+                                  str(chunk)], capture_output=True, text=True, env=env, check=True)  # fmt: skip
+            base_kb, peak_kb, dt = res.stdout.split()
+            rows.append({"n": n, "baseline_mb": int(base_kb) / 1024, "peak_rss_mb": int(peak_kb) / 1024,
+                         "seconds": float(dt), "rate": n / float(dt),
+                         "file_mb": out.stat().st_size / 1e6})  # fmt: skip
+            out.unlink()
+    return rows
+
+
+def row_coffea(args, model, p4: np.ndarray) -> dict:
+    try:
+        from vaeaug import Augment
+    except ImportError:
+        return {"skipped": "vaeaug.Augment is not available yet"}
+    import awkward as ak
+    import hist
+    import vector
+    from coffea import processor
+
+    vector.register_awkward()
+    events = ak.zip({o: ak.zip(dict(zip(("px", "py", "pz", "E"), p4[:, j].T, strict=True)),
+                               with_name="Momentum4D") for j, o in enumerate(OBJECTS)})  # fmt: skip
+    factor = 10
+    augment = Augment(model, factor=factor, seed=1, device=args.device)
+
+    class Mass(processor.ProcessorABC):
+        def __init__(self, augment=None):
+            self.augment = augment
+
+        def process(self, events):
+            h = hist.Hist.new.Reg(100, 1.8, 1.95, name="m").Weight()
+            cands = events if self.augment is None else self.augment(events)
+            w = None if self.augment is None else cands.weight
+            h.fill(m=(cands.K1 + cands.pi1 + cands.pi2).mass, weight=w)
+            return {"mass": h}
+
+        def postprocess(self, accumulator):
+            return accumulator
+
+    plain = _best_rate(lambda: Mass().process(events), len(p4), args.repeats)
+    with_aug = _best_rate(lambda: Mass(augment).process(events), len(p4), args.repeats)
+    return {"n_events": len(p4), "factor": factor, "rate_without": plain, "rate_with": with_aug,
+            "ratio": with_aug / plain, "generated_per_s": factor * with_aug}  # fmt: skip
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def markdown(res: dict) -> str:
+    lines = [f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, torch threads 1, "
+             f"device {res['device']}; torch {res['machine']['torch']}; quick={res['quick']}.", ""]  # fmt: skip
+    rows = []
+    mem = res.get("in_memory", {})
+    for p in ("fp32", "bf16"):
+        if p in mem:
+            r = mem[p]
+            rows.append([f"in-memory generation, {p} (N={r['n']:.2g})", _fmt(r["rate"]),
+                         f"bare MLP {'-'.join(map(str, r['mlp_shape']))} {p}, batch {r['ceiling_batch']}: "
+                         f"{_fmt(r['ceiling'])}", f"{r['ratio']:.2f}", ">= 0.7"])  # fmt: skip
+    if isinstance(mem.get("compile"), dict):
+        c = mem["compile"]
+        rows.append([f"in-memory, fp32 + torch.compile ({c['compile_seconds']:.0f} s to compile)",
+                     _fmt(c["rate"]), f"compiled bare MLP: {_fmt(c['ceiling'])}", f"{c['ratio']:.2f}",
+                     ">= 0.7"])  # fmt: skip
+    if "root" in res:
+        r = res["root"]
+        rows.append([f"generation to ROOT (N={r['n']:.2g}, chunk {r['chunk']})", _fmt(r["rate"]),
+                     f"uproot writing the arrays in memory, ZLIB(1): {_fmt(r['io_ceiling'])}",
+                     f"{r['ratio']:.2f}", ">= 0.8"])  # fmt: skip
+    if isinstance(res.get("coffea"), dict) and "ratio" in res["coffea"]:
+        r = res["coffea"]
+        rows.append([f"coffea processor with Augment(factor={r['factor']})", _fmt(r["rate_with"]),
+                     f"same processor without Augment: {_fmt(r['rate_without'])}", f"{r['ratio']:.2f}",
+                     "-"])  # fmt: skip
+    lines.append(
+        markdown_table(["figure", "events/s", "ceiling (events/s)", "ratio", "target"], rows)
+    )
+    if "memory" in res:
+        lines += ["", markdown_table(["N", "peak RSS (MB)", "after import+load (MB)", "events/s", "file (MB)"],
+                                     [[f"{r['n']:.0e}", f"{r['peak_rss_mb']:.0f}", f"{r['baseline_mb']:.0f}",
+                                       _fmt(r["rate"]), f"{r['file_mb']:.0f}"] for r in res["memory"]])]  # fmt: skip
+    if "bf16_physics" in mem:
+        b = mem["bf16_physics"]
+        f32, b16 = b["fp32"], b["bf16"]
+        lines += ["", markdown_table(
+            ["precision", "mass peak (MeV)", "16-84% half-width (MeV)", "mean W1/spread vs reference"],
+            [[p, f"{d['peak_mev']:.2f} ± {d['peak_err_mev']:.2f}", f"{d['width_mev']:.2f} ± {d['width_err_mev']:.2f}",
+              f"{d['w1_norm_mean']:.4f}"] for p, d in (("fp32", f32), ("bf16", b16))])]  # fmt: skip
+    if "training" in res:
+        t = res["training"]
+        if "tvae_seconds" in t:
+            tvae = (f"{t['tvae_seconds']:.0f} s ({t['tvae_epochs']} epochs); "
+                    f"TVAE / vaeaug = {t['ratio_tvae_over_vaeaug']:.2f}")  # fmt: skip
+        else:
+            tvae = t.get("tvae", "not run yet")
+        lines += ["", markdown_table(
+            ["training set", "vaeaug training (s)", "epochs", "peak / width (MeV) vs reference",
+             "targets reached", "TVAE"],
+            [[f"{t['n_train']} D+", f"{t['vaeaug_seconds']:.0f}", str(t["epochs"]),
+              f"{t['peak_mev']:.2f} / {t['width_mev']:.2f} vs {t['peak_ref_mev']:.2f} / {t['width_ref_mev']:.2f}",
+              str(t["targets_reached"]), tvae]])]  # fmt: skip
+    if isinstance(res.get("coffea"), dict) and "skipped" in res["coffea"]:
+        lines += ["", f"coffea row skipped: {res['coffea']['skipped']}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="CI-sized smoke test (small N, tiny model)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output folder")
+    p.add_argument(
+        "--data", help="folder with the D+ files (default $VAEAUG_TESTDATA or /work/shared/data)"
+    )
+    p.add_argument(
+        "--memory-n",
+        type=float,
+        nargs="+",
+        help="N values of the memory row (default 1e6 1e7, quick 1e4 5e4)",
+    )
+    p.add_argument("--n", type=float, help="events of the throughput rows (default 2e6, quick 3e4)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats (best is kept)")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    p.add_argument("--tvae-epochs", type=int, default=300, help="TVAE epochs (default 300)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    one_thread()
+    from vaeaug.training import choose_device
+
+    args.device = str(choose_device(args.device))
+    args.repeats = args.repeats or (1 if args.quick else 2)
+    n = int(args.n or (3e4 if args.quick else 2e6))
+    mem_ns = [int(x) for x in (args.memory_n or ([1e4, 5e4] if args.quick else [1e6, 1e7]))]
+    chunk = 1 << 14 if args.quick else 1 << 20
+
+    folder = data_dir(args.data)
+    train = load_p4(folder, "train", "signal")
+    ref = load_p4(folder, "reference", "signal")
+    n_train = 2_000 if args.quick else 10_000
+    train = train[np.random.default_rng(args.seed).permutation(len(train))[:n_train]]
+
+    res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine()}
+    out = Path(args.out)
+    stem = f"perf-{args.device.split(':')[0]}" + ("-quick" if args.quick else "")
+    t0 = time.perf_counter()
+
+    def save() -> str:
+        # after every row, so that a long run's finished rows are never lost
+        res["seconds"] = time.perf_counter() - t0
+        write_json(out / f"{stem}.json", res)
+        md = markdown(res)
+        (out / f"{stem}.md").write_text(md)
+        return md
+
+    model, res["training"] = row_training(args, train, ref)
+    model.to(args.device)
+    res["in_memory"] = row_in_memory(args, model, ref, n)
+    save()
+    res["root"] = row_root(args, model, n, min(chunk, n))
+    save()
+    res["memory"] = row_memory(args, model, mem_ns, chunk)
+    save()
+    res["coffea"] = row_coffea(args, model, ref[: 20_000 if not args.quick else 2_000])
+    save()
+    row_tvae(args, train, res["training"])
+    md = save()
+    print(md)
+    print(json.dumps({"seconds": res["seconds"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

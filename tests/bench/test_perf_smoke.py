@@ -1,0 +1,32 @@
+"""bench/perf.py --quick: every row runs and reports a finite figure against its ceiling."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PERF = Path(__file__).resolve().parents[2] / "bench" / "perf.py"
+
+
+def test_perf_quick_reports_every_row(testdata, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(PERF), "--quick", "--out", str(tmp_path), "--data", str(testdata)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, timeout=300)
+    res = json.loads((tmp_path / "perf-cpu-quick.json").read_text())
+    md = (tmp_path / "perf-cpu-quick.md").read_text()
+
+    for row in (res["in_memory"]["fp32"], res["in_memory"]["bf16"], res["root"]):
+        assert row["rate"] > 0 and math.isfinite(row["ratio"]) and row["ratio"] > 0
+    assert res["root"]["io_ceiling"] > 0
+    # bf16 keeps the physics of the same draws: the peak moves by much less than its width
+    phys = res["in_memory"]["bf16_physics"]
+    assert abs(phys["peak_shift_mev"]) < 0.1 * phys["fp32"]["width_mev"]
+    assert [r["n"] for r in res["memory"]] == [10_000, 50_000]
+    assert all(r["peak_rss_mb"] >= r["baseline_mb"] > 0 for r in res["memory"])
+    assert res["training"]["vaeaug_seconds"] > 0 and "tvae" in res["training"]
+    assert "ratio" in res["coffea"] or "skipped" in res["coffea"]
+    assert "in-memory generation, fp32" in md and "generation to ROOT" in md

@@ -331,7 +331,7 @@ class Augment:
         found = np.median(np.sqrt(np.maximum(e**2 - p2, 0.0)), axis=0)
         bad = [
             f"{name}: model {m:.4g} GeV, candidates {f:.4g} GeV"
-            for name, m, f in zip(arrays.objects, self.masses, found)
+            for name, m, f in zip(arrays.objects, self.masses, found, strict=True)
             if abs(f - m) > max(0.05 * m, 0.002)
         ]
         if bad:

@@ -139,7 +139,7 @@ def generate(
     divisions = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
     return dak.from_map(
         maker,
-        list(zip(sizes, partition_seeds(seed, n_parts))),
+        list(zip(sizes, partition_seeds(seed, n_parts), strict=True)),
         label="vaeaug-generate",
         meta=meta,
         divisions=divisions,

@@ -8,12 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_settings import TINY_TRAIN, TINY_VAE
 
 from vaeaug.datasets import OBJECTS, dplus_kpipi
-
-#: Small and fast settings: the tests check behaviour, the benchmarks check quality.
-TINY_VAE = {"latent_dim": 4, "hidden": (32, 32), "prior_components": 5}
-TINY_TRAIN = {"epochs": 8, "batch_size": 256, "patience": 5, "kl_warmup_epochs": 2}
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +34,7 @@ def testdata() -> Path:
     folder = os.environ.get("VAEAUG_TESTDATA")
     if not folder:
         pytest.skip("VAEAUG_TESTDATA is not set (the shared ROOT files are not available)")
-    path = Path(folder)
+    path = Path(folder).resolve()
     if not path.is_dir():
         pytest.skip(f"VAEAUG_TESTDATA={folder} is not a directory")
     return path

@@ -72,12 +72,13 @@ def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
             raise InputError(f"{len(names)} object names given for {p4.shape[1]} objects")
         table = CandidateTable(p4, Layout.default(names))
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != (len(table),) or not np.isfinite(weights).all() or (weights < 0).any():
-            raise InputError(
-                f"weights must be finite, non-negative and of shape ({len(table)},), got {weights.shape}"
-            )
-        table = CandidateTable(table.p4, table.layout, weights, table.source)
+        table = CandidateTable(table.p4, table.layout, np.asarray(weights, np.float64), table.source)
+    w = table.weights
+    if w is not None and (w.shape != (len(table),) or not np.isfinite(w).all() or (w < 0).any()):
+        raise InputError(
+            f"weights must be finite, non-negative and of shape ({len(table)},), got shape "
+            f"{w.shape} with minimum {w.min() if w.size else 'n/a'}"
+        )
     if not np.isfinite(table.p4).all():
         raise InputError(
             "the 4-momenta contain NaN or inf; drop them first (read_candidates does this)"
@@ -130,14 +131,17 @@ class Model:
 
     @property
     def config(self) -> VAEConfig:
+        """The architecture (:class:`~vaeaug.model.vae.VAEConfig`)."""
         return self.vae.config
 
     @property
     def objects(self) -> list[str]:
+        """The k daughter names, e.g. ``["K1", "pi1", "pi2"]``."""
         return list(self.layout.objects)
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights live."""
         return self.vae.prior_means.device
 
     def to(self, device: str | torch.device) -> Model:

@@ -290,6 +290,7 @@ def _cmd_demo(args) -> str:
             out / "validation",
             history=model.history,
             seed=args.seed,
+            progress=not args.quiet,
         )
     return (
         f"demo: {args.n} built-in D+ -> K- pi+ pi+ candidates multiplied x{args.factor} -> {out}/"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -35,14 +34,6 @@ def toy_model(tmp_path_factory) -> tuple[vaeaug.Model, Path]:
     path = tmp_path_factory.mktemp("model") / "toy.vaeaug.safetensors"
     model.save(path)
     return model, path
-
-
-@pytest.fixture(scope="session")
-def testdata() -> Path:
-    folder = os.environ.get("VAEAUG_TESTDATA")
-    if not folder:
-        pytest.skip("VAEAUG_TESTDATA is not set")
-    return Path(folder)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:
         yield tmp
+        # some writers create private (0600) files; give the result the
+        # permissions of a plainly created file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

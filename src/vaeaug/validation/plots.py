@@ -8,6 +8,7 @@ backend. ``style`` is an mplhep style name: "CMS", "LHCb2", "ATLAS" or "ALICE".
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ def _style(style: str):
 
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}; got {style!r}")
+    # the experiments' styles name fonts (e.g. "cursive") most machines lack;
+    # matplotlib falls back to DejaVu Sans and need not log it for every figure
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     with plt.style.context(getattr(hep.style, style)):
         yield
 

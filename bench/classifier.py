@@ -24,6 +24,7 @@ order them while the signal tree does, and a classifier would learn the ordering
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -283,6 +284,7 @@ def tables(results: dict[str, Any]) -> str:
             rows.append(
                 [
                     f"{r['n_sig']:,}",
+                    str(r["n_reps"]),
                     r["method"],
                     _fmt(r["eff"], r["eff_sem"]),
                     gain,
@@ -291,10 +293,11 @@ def tables(results: dict[str, Any]) -> str:
                 ]
             )
         parts.append(
-            f"**{cname}** (mean ± standard error over {summary[0]['n_reps']} training subsets)\n\n"
+            f"**{cname}** (mean ± standard error over the training subsets)\n\n"
             + markdown_table(
                 [
                     "N_sig",
+                    "subsets",
                     "training set",
                     "sig. eff. @ 1% bkg",
                     "gain vs real",
@@ -339,9 +342,7 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("background efficiency")
         ax.set_ylabel("signal efficiency")
-        ax.set_title(
-            f"{cname}, $N_{{sig}}$ = {n_min}, mean of {summary[0]['n_reps']} subsets", fontsize=18
-        )
+        ax.set_title(f"{cname}, $N_{{sig}}$ = {n_min}, mean of the subsets", fontsize=18)
         ax.legend(fontsize=13, loc="lower right")
     path = folder / "classifier_roc.png"
     fig.savefig(path, dpi=80)
@@ -420,24 +421,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", default=None, help="folder for the PNG plots (none if unset)")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--quick", action="store_true", help="CI-sized run: tiny models, 2 reps")
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="do not train: merge the results of earlier runs, write tables and plots",
+    )
+    parser.add_argument(
+        "--append", action="store_true", help="merge into the records already in --out"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
     sizes = [100] if args.quick else args.sizes
     reps = 2 if args.quick else args.reps
-    results = run(
-        sizes,
-        reps=reps,
-        seed=args.seed,
-        multipliers=args.multipliers,
-        max_generated=args.max_generated,
-        quick=args.quick,
-        data=args.data,
-        progress=not args.no_progress,
-    )
+    if args.from_json:
+        # No training: merge the records of earlier runs (e.g. sizes run in parallel).
+        runs = [json.loads(Path(f).read_text()) for f in args.from_json]
+        results = {**runs[0], "records": [r for run_ in runs for r in run_["records"]]}
+        results["sizes"] = sorted({r["n_sig"] for r in results["records"]})
+        results["reps"] = max(run_["reps"] for run_ in runs)
+        results["summary"] = summarise(results["records"])
+    else:
+        results = run(
+            sizes,
+            reps=reps,
+            seed=args.seed,
+            multipliers=args.multipliers,
+            max_generated=args.max_generated,
+            quick=args.quick,
+            data=args.data,
+            progress=not args.no_progress,
+        )
+    out = Path(args.out)
+    if args.append and out.exists():
+        # Keep another run's records (other sizes) unless this run redid them.
+        key = ("n_sig", "rep", "method", "classifier")
+        done = {tuple(r[k] for k in key) for r in results["records"]}
+        prev = json.loads(out.read_text())
+        old = [r for r in prev["records"] if tuple(r[k] for k in key) not in done]
+        results["records"] = old + results["records"]
+        results["sizes"] = sorted({r["n_sig"] for r in results["records"]})
+        results["reps"] = max(results["reps"], prev.get("reps", 0))
+        results["summary"] = summarise(results["records"])
     md = tables(results)
     print(md)
-    out = Path(args.out)
     write_json(out, results)
     out.with_suffix(".md").write_text(md + "\n")
     print(f"wrote {out} and {out.with_suffix('.md')}")

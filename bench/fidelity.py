@@ -13,6 +13,7 @@ writes the JSON results and a Markdown table beside them (``fidelity.md``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -116,6 +117,10 @@ def run(
     }
 
 
+def _order(peer: str) -> int:
+    return DEFAULT_PEERS.index(peer) if peer in DEFAULT_PEERS else len(DEFAULT_PEERS)
+
+
 def _pm(x: float | None, e: float | None, spec: str) -> str:
     if x is None or not np.isfinite(x):
         return "inf" if x is not None and x > 0 else "n/a"
@@ -174,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results/fidelity.json", help="JSON results path")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--quick", action="store_true", help="CI-sized run: N=500, tiny models")
+    parser.add_argument(
+        "--append", action="store_true", help="merge into the rows already in --out"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
@@ -186,9 +194,19 @@ def main(argv: list[str] | None = None) -> int:
         data=args.data,
         progress=not args.no_progress,
     )
+    out = Path(args.out)
+    if args.append and out.exists():
+        # Rows of another run (other peers or sizes) are kept unless this run redid them.
+        done = {(r["peer"], r["n_train"]) for r in results["rows"]}
+        old = [
+            r for r in json.loads(out.read_text())["rows"] if (r["peer"], r["n_train"]) not in done
+        ]
+        results["rows"] = sorted(
+            old + results["rows"],
+            key=lambda r: (r["n_train"], _order(r["peer"])),
+        )
     md = table(results)
     print(md)
-    out = Path(args.out)
     write_json(out, results)
     out.with_suffix(".md").write_text(md + "\n")
     print(f"wrote {out} and {out.with_suffix('.md')}")

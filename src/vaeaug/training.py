@@ -25,12 +25,12 @@ __all__ = ["TrainConfig", "choose_device", "fit_latent_prior", "train_vae"]
 class TrainConfig:
     """Optimisation settings (saved in the model file)."""
 
-    epochs: int = 500  # upper bound; early stopping usually ends sooner
-    batch_size: int = 512  # events per step
-    learning_rate: float = 2e-3  # peak AdamW learning rate
+    epochs: int = 300  # upper bound; early stopping usually ends sooner
+    batch_size: int = 256  # events per step (more steps per epoch for samples of ~1e4)
+    learning_rate: float = 3e-3  # peak AdamW learning rate (halved on plateaus)
     weight_decay: float = 1e-5  # AdamW weight decay
     val_fraction: float = 0.15  # fraction held out for validation and early stopping
-    patience: int = 40  # epochs without validation improvement before stopping
+    patience: int = 30  # epochs without validation improvement before stopping
     kl_warmup_epochs: int = 10  # KL weight grows linearly from 0 to 1 over these epochs
     min_events: int = 50  # refuse to train on fewer events
 
@@ -53,7 +53,9 @@ def choose_device(device: str | torch.device | None = "auto") -> torch.device:
     except RuntimeError as err:
         raise InputError(f"device '{device}' is not valid; use auto, cpu, cuda or cuda:N") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{device}' requested but CUDA is not available here; use --device cpu or auto")
+        raise InputError(
+            f"device '{device}' requested but CUDA is not available here; use --device cpu or auto"
+        )
     return dev
 
 
@@ -99,8 +101,12 @@ def train_vae(
     w_val = None if wt is None else wt[val_idx]
     vae.to(device)
 
-    opt = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(3, config.patience // 4))
+    opt = torch.optim.AdamW(
+        vae.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=max(3, config.patience // 4)
+    )
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
 
@@ -109,7 +115,9 @@ def train_vae(
     steps = math.ceil(n_train / batch)
     history: dict[str, list[float]] = {"train": [], "val": [], "nll": [], "kl": [], "lr": []}
     best, best_state, since_best = math.inf, None, 0
-    bar = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(
+        range(config.epochs), desc="training", unit="epoch", disable=not progress, leave=False
+    )
     for epoch in bar:
         kl_weight = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
         vae.train()
@@ -117,7 +125,9 @@ def train_vae(
         sums = torch.zeros(3, device=device)
         for i in range(steps):
             idx = perm[i * batch : (i + 1) * batch]
-            loss, nll, kl = vae.loss(x_train[idx], None if w_train is None else w_train[idx], kl_weight)
+            loss, nll, kl = vae.loss(
+                x_train[idx], None if w_train is None else w_train[idx], kl_weight
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -129,8 +139,13 @@ def train_vae(
         train_loss, nll, kl = (sums / steps).tolist()
         val_loss = float(val)
         if not math.isfinite(val_loss):
-            raise FloatingPointError(f"validation loss became {val_loss} at epoch {epoch}; lower the learning rate")
-        for key, value in zip(("train", "val", "nll", "kl", "lr"), (train_loss, val_loss, nll, kl, opt.param_groups[0]["lr"])):
+            raise FloatingPointError(
+                f"validation loss became {val_loss} at epoch {epoch}; lower the learning rate"
+            )
+        for key, value in zip(
+            ("train", "val", "nll", "kl", "lr"),
+            (train_loss, val_loss, nll, kl, opt.param_groups[0]["lr"]),
+        ):
             history[key].append(value)
         bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}", kl=f"{kl:.2f}")
         if epoch >= config.kl_warmup_epochs:
@@ -148,7 +163,15 @@ def train_vae(
     return history
 
 
-def fit_latent_prior(vae: VAE, x: np.ndarray, *, n_components: int, seed: int, device: torch.device, max_events: int = 200_000) -> None:
+def fit_latent_prior(
+    vae: VAE,
+    x: np.ndarray,
+    *,
+    n_components: int,
+    seed: int,
+    device: torch.device,
+    max_events: int = 200_000,
+) -> None:
     """Fit a Gaussian mixture to the aggregate posterior and install it as the prior.
 
     Sampling z from N(0, 1) leaves holes and overdense regions wherever the
@@ -174,7 +197,9 @@ def fit_latent_prior(vae: VAE, x: np.ndarray, *, n_components: int, seed: int, d
         eps = torch.randn(q.mean.shape, generator=gen, device=device)
         z = (q.mean + q.stddev * eps).double().cpu().numpy()
     k = int(max(1, min(n_components, len(z) // 50)))
-    gmm = GaussianMixture(k, covariance_type="full", random_state=seed, reg_covar=1e-5, max_iter=300)
+    gmm = GaussianMixture(
+        k, covariance_type="full", random_state=seed, reg_covar=1e-5, max_iter=300
+    )
     gmm.fit(z)
     vae.set_prior(
         torch.as_tensor(gmm.weights_, dtype=torch.float32),

@@ -2,3 +2,18 @@
 
 TINY_VAE = {"latent_dim": 4, "hidden": (32, 32), "prior_components": 5}
 TINY_TRAIN = {"epochs": 8, "batch_size": 256, "patience": 5, "kl_warmup_epochs": 2}
+#: The same for the command line.
+TINY_CLI = [
+    "--latent-dim",
+    "4",
+    "--hidden",
+    "32",
+    "32",
+    "--epochs",
+    "6",
+    "--patience",
+    "3",
+    "--device",
+    "cpu",
+    "-q",
+]

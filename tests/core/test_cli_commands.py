@@ -8,25 +8,11 @@ import sys
 import numpy as np
 import pytest
 import uproot
+from tiny_settings import TINY_CLI as TINY
 
 from vaeaug.candidates import invariant_mass
 from vaeaug.cli import main
 from vaeaug.io import read_candidates
-
-TINY = [
-    "--latent-dim",
-    "4",
-    "--hidden",
-    "32",
-    "32",
-    "--epochs",
-    "6",
-    "--patience",
-    "3",
-    "--device",
-    "cpu",
-    "-q",
-]
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,9 @@ from __future__ import annotations
 import json
 import struct
 
-from vaeaug.cli import main
+from tiny_settings import TINY_CLI as TINY
 
-TINY = [
-    "--latent-dim",
-    "4",
-    "--hidden",
-    "32",
-    "32",
-    "--epochs",
-    "6",
-    "--patience",
-    "3",
-    "--device",
-    "cpu",
-    "-q",
-]
+from vaeaug.cli import main
 
 
 def _png_size(path):

@@ -10,16 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, special
 
+from .metrics import _weighted_quantile
+
 __all__ = ["default_window", "fit_mass_peak", "robust_peak"]
-
-
-def _quantiles(x: np.ndarray, q, w: np.ndarray | None) -> np.ndarray:
-    if w is None:
-        return np.quantile(x, q)
-    order = np.argsort(x)
-    cw = np.cumsum(w[order])
-    cw = (cw - 0.5 * w[order]) / cw[-1]
-    return np.interp(q, cw, x[order])
 
 
 def robust_peak(mass: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
@@ -30,7 +23,7 @@ def robust_peak(mass: np.ndarray, weights: np.ndarray | None = None) -> dict[str
     ``half_width_err`` (0.964 hw / sqrt(n)), n the effective size.
     """
     mass = np.asarray(mass, dtype=np.float64)
-    q16, q50, q84 = _quantiles(mass, [0.16, 0.5, 0.84], weights)
+    q16, q50, q84 = _weighted_quantile(mass, [0.16, 0.5, 0.84], weights)
     hw = 0.5 * (q84 - q16)
     n = len(mass) if weights is None else np.sum(weights) ** 2 / np.sum(weights**2)
     return {

@@ -180,31 +180,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--quick", action="store_true", help="CI-sized run: N=500, tiny models")
     parser.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="do not train: merge the results of earlier runs and write the table",
+    )
+    parser.add_argument(
         "--append", action="store_true", help="merge into the rows already in --out"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
     sizes = [500] if args.quick else args.sizes
-    results = run(
-        sizes,
-        args.peers,
-        seed=args.seed,
-        quick=args.quick,
-        data=args.data,
-        progress=not args.no_progress,
-    )
     out = Path(args.out)
-    if args.append and out.exists():
-        # Rows of another run (other peers or sizes) are kept unless this run redid them.
-        done = {(r["peer"], r["n_train"]) for r in results["rows"]}
-        old = [
-            r for r in json.loads(out.read_text())["rows"] if (r["peer"], r["n_train"]) not in done
-        ]
-        results["rows"] = sorted(
-            old + results["rows"],
-            key=lambda r: (r["n_train"], _order(r["peer"])),
+    if args.from_json:
+        # No training: merge earlier runs (e.g. peers run in parallel); later files win.
+        runs = [json.loads(Path(f).read_text()) for f in args.from_json]
+        results, previous = runs[-1], [r for run_ in runs[:-1] for r in run_["rows"]]
+    else:
+        results = run(
+            sizes,
+            args.peers,
+            seed=args.seed,
+            quick=args.quick,
+            data=args.data,
+            progress=not args.no_progress,
         )
+        previous = json.loads(out.read_text())["rows"] if args.append and out.exists() else []
+    # Rows of another run (other peers or sizes) are kept unless this run redid them.
+    done = {(r["peer"], r["n_train"]) for r in results["rows"]}
+    kept = [r for r in previous if (r["peer"], r["n_train"]) not in done]
+    results["rows"] = sorted(
+        kept + results["rows"], key=lambda r: (r["n_train"], _order(r["peer"]))
+    )
     md = table(results)
     print(md)
     write_json(out, results)

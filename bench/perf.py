@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread, write_json
 
+ROWS = ("in_memory", "root", "memory", "coffea", "tvae")
 # Fidelity targets of issue 5 that are cheap to check here (C2ST is bench/fidelity.py's job).
 PEAK_TOL_MEV = 0.5
 WIDTH_TOL = 0.05
@@ -235,18 +236,28 @@ def row_root(args, model, n: int, chunk: int) -> dict:
             "ratio": rate / io_rate, "file_mb": size / 1e6}  # fmt: skip
 
 
+# Peak RSS from VmHWM, which belongs to the process's own address space: on Linux
+# ru_maxrss survives fork + exec and would report the (large) parent's RSS instead.
 _RSS_CHILD = """
 import resource, sys, time, torch
 torch.set_num_threads(1)
+def peak_kb():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import vaeaug
 from vaeaug.generation import generate_to_root
 model = vaeaug.load(sys.argv[1])
 n, out, chunk = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kb()
 start = time.perf_counter()
 generate_to_root(model, n, out, seed=1, chunk_size=chunk)
 dt = time.perf_counter() - start
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, dt)
+print(base, peak_kb(), dt)
 """
 
 
@@ -393,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (best is kept)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     p.add_argument("--tvae-epochs", type=int, default=300, help="TVAE epochs (default 300)")
+    p.add_argument(
+        "--rows", nargs="+", default=list(ROWS), choices=ROWS, help="rows to run (default all)"
+    )
+    p.add_argument("--model", help="use this model file instead of training one (no training row)")
+    p.add_argument("--save-model", help="save the trained model here")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     one_thread()
@@ -423,17 +439,30 @@ def main(argv: list[str] | None = None) -> int:
         (out / f"{stem}.md").write_text(md)
         return md
 
-    model, res["training"] = row_training(args, train, ref)
+    rows = set(args.rows)
+    if args.model:
+        import vaeaug
+
+        model = vaeaug.load(args.model)
+    else:
+        model, res["training"] = row_training(args, train, ref)
+        if args.save_model:
+            model.save(args.save_model)
     model.to(args.device)
-    res["in_memory"] = row_in_memory(args, model, ref, n)
-    save()
-    res["root"] = row_root(args, model, n, min(chunk, n))
-    save()
-    res["memory"] = row_memory(args, model, mem_ns, chunk)
-    save()
-    res["coffea"] = row_coffea(args, model, ref[: 20_000 if not args.quick else 2_000])
-    save()
-    row_tvae(args, train, res["training"])
+    if "in_memory" in rows:
+        res["in_memory"] = row_in_memory(args, model, ref, n)
+        save()
+    if "root" in rows:
+        res["root"] = row_root(args, model, n, min(chunk, n))
+        save()
+    if "memory" in rows:
+        res["memory"] = row_memory(args, model, mem_ns, chunk)
+        save()
+    if "coffea" in rows:
+        res["coffea"] = row_coffea(args, model, ref[: 20_000 if not args.quick else 2_000])
+        save()
+    if "tvae" in rows and "training" in res:
+        row_tvae(args, train, res["training"])
     md = save()
     print(md)
     print(json.dumps({"seconds": res["seconds"]}))

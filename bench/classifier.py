@@ -12,6 +12,8 @@ raw momentum components of
 - ``real signal x20 (oracle)``, with ``--methods``: real + 20 N_sig more *real* signal
   candidates, background unchanged: the perfect generator, an upper bound on what
   multiplying the signal alone can give;
+- ``real sig+bkg x20 (oracle)``, with ``--methods``: 20 N_sig more real signal *and*
+  60 N_sig more real background: what a 21 times larger real sample gives;
 
 with per-candidate weights that give both classes the same total weight. Each is judged
 on the whole reference file: ROC AUC and signal efficiency at 1% background efficiency.
@@ -71,6 +73,7 @@ def smear(p4: np.ndarray, copies: int, rng: np.random.Generator, rel: float = 0.
 
 
 ORACLE = "real signal x20 (oracle)"
+ORACLE_BOTH = "real sig+bkg x20 (oracle)"
 
 
 def default_methods(multipliers: list[int]) -> list[str]:
@@ -182,7 +185,8 @@ def run(
             rng = np.random.default_rng([seed, rep, n_sig])
             perm_sig = rng.permutation(len(sig))
             s = sig[perm_sig[:n_sig]]
-            b = bkg[rng.permutation(len(bkg))[: 3 * n_sig]]
+            perm_bkg = rng.permutation(len(bkg))
+            b = bkg[perm_bkg[: 3 * n_sig]]
             fit_seed = int(rng.integers(2**31))
             timing: dict[str, float] = {}
             extras: dict[str, np.ndarray] = {"real": s[:0]}
@@ -212,15 +216,21 @@ def run(
                 # The ideal generator: more real signal (disjoint from the subset), with the
                 # background left as it is. Its gain bounds what signal multiplication can do.
                 extras[ORACLE] = sig[perm_sig[n_sig : 21 * n_sig]]
+            extra_bkg: dict[str, np.ndarray] = {}
+            if ORACLE_BOTH in wanted and 21 * n_sig <= len(sig) and 63 * n_sig <= len(bkg):
+                # More real signal *and* background: what a larger real sample gives.
+                extras[ORACLE_BOTH] = sig[perm_sig[n_sig : 21 * n_sig]]
+                extra_bkg[ORACLE_BOTH] = bkg[perm_bkg[3 * n_sig : 63 * n_sig]]
             extras = {m: x for m, x in extras.items() if m in wanted}
 
             for method, extra in extras.items():
                 bar.set_postfix_str(f"rep {rep} N={n_sig}: {method}")
-                x = np.concatenate([_flat(s), _flat(extra), _flat(b)])
+                bb = np.concatenate([b, extra_bkg[method]]) if method in extra_bkg else b
+                x = np.concatenate([_flat(s), _flat(extra), _flat(bb)])
                 n_s = n_sig + len(extra)
-                y = np.concatenate([np.ones(n_s), np.zeros(len(b))])
-                # Balanced classes: each class sums to the number of real background events.
-                w = np.concatenate([np.full(n_s, len(b) / n_s), np.ones(len(b))])
+                y = np.concatenate([np.ones(n_s), np.zeros(len(bb))])
+                # Balanced classes: each class sums to the number of background events.
+                w = np.concatenate([np.full(n_s, len(bb) / n_s), np.ones(len(bb))])
                 for cname, clf in _classifiers(fit_seed, quick).items():
                     t0 = time.perf_counter()
                     _fit(clf, x, y, w)
@@ -355,7 +365,9 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
     summary = results["summary"]
     grid = np.asarray(results["roc_grid"])
     methods = list(dict.fromkeys(r["method"] for r in summary))
-    colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
+    # tab10 has a distinct colour for each of up to 10 training sets; oracles are dashed
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    styles = {m: "--" if "oracle" in m else "-" for m in methods}
     written = []
     n_min = min(results["sizes"])
     fig, axes = plt.subplots(1, 2, figsize=(16, 7), constrained_layout=True)
@@ -366,6 +378,7 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
                 r["roc_tpr"],
                 label=f"{r['method']} (AUC {r['auc']:.4f})",
                 color=colors[r["method"]],
+                ls=styles[r["method"]],
                 lw=2 if r["method"] == "real" else 1.5,
             )
         ax.axvline(BKG_EFF, color="grey", ls=":", lw=1)
@@ -397,6 +410,7 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
                 marker="o",
                 label=method,
                 color=colors[method],
+                ls=styles[method],
                 capsize=3,
             )
             if method != "real":
@@ -406,6 +420,7 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
                     [r["eff_gain_sem"] for r in rs],
                     marker="o",
                     color=colors[method],
+                    ls=styles[method],
                     capsize=3,
                 )
         axes[0, col].set_title(cname, fontsize=18)
@@ -457,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         "--methods",
         nargs="+",
         default=None,
-        help=f"training sets to run (default: all but the oracle; also: '{ORACLE}')",
+        help=f"training sets to run (default: all but the oracles '{ORACLE}', '{ORACLE_BOTH}')",
     )
     parser.add_argument(
         "--from-json",

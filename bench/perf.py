@@ -1,6 +1,6 @@
 """Performance of vaeaug generation, each figure as a ratio to a ceiling measured in the same run.
 
-    python bench/perf.py                      # full CPU run (~15 min on 2 cores), results in bench/results/
+    python bench/perf.py                      # full CPU run (~25 min on 2 shared cores) -> bench/results/
     python bench/perf.py --quick              # CI-sized smoke test (< 40 s)
     python bench/perf.py --device cuda        # on a GPU machine
 

@@ -8,7 +8,6 @@ the reference file ever reaches a model or a classifier's training set.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -197,29 +196,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as JSON (NaN/inf as null) atomically."""
+    # the report's JSON conversion and atomic writer, so both write JSON alike
+    from vaeaug.io.atomic import atomic_output
+    from vaeaug.validation.report import _jsonable
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -211,8 +211,16 @@ def _cmd_augment(args) -> str:
     written = _generate_to_root(
         model, n, args.output, seed=args.seed + 1, quiet=args.quiet, original=original
     )
-    gen_mass = np.median(model.sample(min(n, 100_000), seed=args.seed + 1).mass)
     from .candidates import invariant_mass
+    from .io import read_candidates
+
+    # the summary's mass check reads back what was written rather than generating again
+    layout, first = model.layout, len(table) if args.combined else 0
+    select = ({"collection": layout.collection, "n_objects": layout.n_objects}
+              if layout.kind == "jagged" else {"objects": list(layout.objects)})  # fmt: skip
+    written_p4 = read_candidates(args.output, tree=layout.tree, entry_start=first,
+                                 entry_stop=first + 100_000, **select).p4  # fmt: skip
+    gen_mass = np.median(invariant_mass(written_p4))
 
     return (f"augmented {len(table)} -> {written} candidates in {args.output} (parent mass median "
             f"{np.median(invariant_mass(table.p4)):.5f} original, {gen_mass:.5f} generated GeV)")  # fmt: skip
@@ -271,10 +279,9 @@ def _cmd_demo(args) -> str:
                 device=args.device, progress=not args.quiet)  # fmt: skip
     model.save(out / "dplus_model.safetensors")
     n_gen = args.factor * args.n
-    _generate_to_root(
-        model, n_gen, str(out / "dplus_generated.root"), seed=args.seed + 1, quiet=args.quiet
-    )
-    gen = model.sample(n_gen, seed=args.seed + 1)
+    # one generation serves the ROOT file, the printed summary and the validation
+    gen = model.sample(n_gen, seed=args.seed + 1, progress=not args.quiet)
+    write_candidates(out / "dplus_generated.root", gen.p4, layout)
     m_orig, m_gen = invariant_mass(p4) * 1e3, gen.mass * 1e3
     q = [16, 50, 84]
     o, g = np.percentile(m_orig, q), np.percentile(m_gen, q)

@@ -184,6 +184,9 @@ def read_candidates(
     except Exception as err:
         what = f"cut '{cut}'" if cut else "branches"
         raise InputError(f"could not read {what} from tree '{tree}': {err}") from err
+    finally:
+        # everything needed is in memory now; do not keep a file handle per read
+        ttree.file.close()
 
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
     n_read = len(arrays)

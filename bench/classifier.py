@@ -57,7 +57,7 @@ BKG_EFF = 0.01  # the working point: 1% background efficiency (99% rejection)
 ROC_GRID = np.geomspace(1e-4, 1.0, 81)
 
 QUICK_VAEAUG = {
-    "config": {"latent_dim": 4, "hidden": (32, 32), "prior_components": 4},
+    "config": {"latent_dim": 4, "hidden": (32, 32)},
     "train": {"epochs": 4, "patience": 2, "kl_warmup_epochs": 1},
 }
 

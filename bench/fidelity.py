@@ -45,7 +45,7 @@ QUICK_KWARGS: dict[str, dict[str, Any]] = {
     "nsf": {"epochs": 2, "transforms": 2, "hidden": 16},
     "nsf-decay": {"epochs": 2, "transforms": 2, "hidden": 16},
     "vaeaug": {
-        "config": {"latent_dim": 4, "hidden": (32, 32), "prior_components": 4},
+        "config": {"latent_dim": 4, "hidden": (32, 32)},
         "train": {"epochs": 4, "patience": 2, "kl_warmup_epochs": 1},
     },
 }

@@ -89,7 +89,7 @@ def _bare_mlp_rate(model, n: int, precision: str, repeats: int, compile: bool = 
 def _train_model(p4: np.ndarray, quick: bool, device: str, seed: int):
     import vaeaug
 
-    config = vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4, prior_components=5) if quick else None
+    config = vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4) if quick else None
     train = vaeaug.TrainConfig(epochs=4) if quick else vaeaug.TrainConfig()
     start = time.perf_counter()
     model = vaeaug.fit(p4, objects=OBJECTS, config=config, train=train, seed=seed,

@@ -133,7 +133,7 @@ def train(path: str, *, epochs: int, seed: int, model_out: str | os.PathLike) ->
     model = acc.fit(
         representation="decay",
         masses=[MUON_MASS, MUON_MASS],
-        config=vaeaug.VAEConfig(hidden=(64, 64), latent_dim=4, prior_components=10),
+        config=vaeaug.VAEConfig(hidden=(64, 64), latent_dim=4),
         train=vaeaug.TrainConfig(epochs=epochs),
         seed=seed,
         progress=False,

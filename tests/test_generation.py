@@ -41,12 +41,17 @@ def test_events_do_not_depend_on_the_chunk_size(tiny_model, reference):
 
 
 def test_engine_decodes_like_the_vae(tiny_model):
-    z = torch.randn(5_000, tiny_model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    """The engine's batched path is the VAE's one sampling path (prior transform, decoder)."""
+    eps = torch.randn(40_000, tiny_model.noise_width, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        loc, scale = Engine(tiny_model).decode(z)
-        px = tiny_model.vae.decode(z).base_dist
-    torch.testing.assert_close(loc, px.loc)
-    torch.testing.assert_close(scale, px.scale)
+        ours = Engine(tiny_model).features(eps)
+        vae = tiny_model.vae.generate(eps[:, : tiny_model.vae.noise_width])
+        z = tiny_model.vae.prior.from_noise(eps[:, : tiny_model.config.latent_dim])
+        loc, scale = tiny_model.vae.decoder_params(z)
+    torch.testing.assert_close(ours[:, : vae.shape[1]], vae)
+    # the decoder noise enters as loc + scale * eps
+    eps_x = eps[:, tiny_model.config.latent_dim : tiny_model.vae.noise_width]
+    torch.testing.assert_close(vae, loc + scale * eps_x)
 
 
 def test_bf16_changes_the_decoder_arithmetic_not_the_physics(tiny_model, reference):
@@ -117,16 +122,16 @@ def test_failure_while_writing_leaves_no_file_and_no_thread(tiny_model, tmp_path
 
 
 def test_failure_in_the_producer_reaches_the_caller(tiny_model, tmp_path, monkeypatch):
-    real = Engine.decode
+    real = Engine.features
     calls = []
 
-    def failing_decode(self, z):
-        calls.append(len(z))
+    def failing_features(self, eps):
+        calls.append(len(eps))
         if len(calls) == 2:
             raise RuntimeError("device lost")
-        return real(self, z)
+        return real(self, eps)
 
-    monkeypatch.setattr(Engine, "decode", failing_decode)
+    monkeypatch.setattr(Engine, "features", failing_features)
     out = tmp_path / "gen.root"
     with pytest.raises(RuntimeError, match="device lost"):
         generate_to_root(tiny_model, 2 * BLOCK + 10, out, seed=1, chunk_size=1_000)
@@ -140,7 +145,7 @@ def test_stream_bounds_the_chunks_in_flight(tiny_model, monkeypatch):
 
     def counting_empty(*args, **kwargs):
         t = real_empty(*args, **kwargs)
-        if t.shape == (1_000, tiny_model.vae.n_features):
+        if t.shape == (1_000, Engine(tiny_model).n_features):
             made.append(t.shape)
         return t
 

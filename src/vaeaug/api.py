@@ -21,20 +21,23 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from scipy.special import ndtr
 from tqdm.auto import tqdm
 
 from . import generation
 from ._version import __version__
 from .candidates import Candidates
 from .errors import InputError, ModelFileError
-from .generation import Engine
 from .io.layout import Layout, detect_flat_objects, to_p4
 from .io.read import CandidateTable
 from .model.standardize import Standardizer
+from .model.support import Support, SupportReport, observables
+from .model.symmetry import PHI_TEST_LEVEL, kuiper_uniform_pvalue
 from .model.vae import VAE, VAEConfig
 from .modelfile import read_model_file, write_model_file
+from .noise import keyed_normals
 from .representations import REPRESENTATIONS, make_representation, representation_from_dict
-from .training import TrainConfig, choose_device, fit_latent_prior, train_vae
+from .training import TrainConfig, choose_device, train_vae
 
 __all__ = ["Model", "fit", "load"]
 
@@ -105,26 +108,44 @@ def infer_masses(p4: np.ndarray, objects: Sequence[str], rtol: float = 1e-3) -> 
     return [float(x) for x in med]
 
 
+# rows per redraw batch: see Model._p4_from_noise_padded
+_REDRAW_ROWS = 256
+
+
+class RepresentationWarning(UserWarning):
+    """``representation="auto"`` could not use the decay representation."""
+
+
 class Model:
     """A trained VAE with everything needed to generate candidates.
 
     Attributes:
         vae: the torch module (on ``device``).
         representation: the map between 4-momenta and features.
-        standardizer: the feature scaling.
+        standardizer: the scaling of the learned features.
         layout: object names, branch names and types of the training input.
+        learned: indices of the representation's features that the VAE learns
+            (all but the parent azimuth when ``phi_uniform``).
+        phi_uniform: the parent azimuth is drawn uniformly, not learned
+            (:mod:`vaeaug.model.symmetry`).
+        support: the training support and acceptance (:mod:`vaeaug.model.support`).
         train_config: the optimisation settings used.
-        provenance: version, input, seed, data hash, timings.
-        history: per-epoch losses (``train``, ``val``, ``nll``, ``kl``, ``lr``).
+        provenance: version, input, seed, data hash, timings, the choices made.
+        history: per-epoch losses (``train``, ``val``, ``nll``, ``kl``, ``lr``) and
+            the validation sample-quality score (``score``).
     """
 
     def __init__(self, vae: VAE, representation, standardizer: Standardizer, layout: Layout, *,
-                 train_config: TrainConfig | None = None, provenance: dict | None = None,
-                 history: dict | None = None) -> None:  # fmt: skip
+                 learned: Sequence[int] | None = None, phi_uniform: bool = False,
+                 support: Support | None = None, train_config: TrainConfig | None = None,
+                 provenance: dict | None = None, history: dict | None = None) -> None:  # fmt: skip
         self.vae = vae
         self.representation = representation
         self.standardizer = standardizer
         self.layout = layout
+        self.learned = list(range(representation.n_features)) if learned is None else list(learned)
+        self.phi_uniform = bool(phi_uniform)
+        self.support = support
         self.train_config = train_config or TrainConfig()
         self.provenance = provenance or {}
         self.history = history or {}
@@ -142,7 +163,12 @@ class Model:
     @property
     def device(self) -> torch.device:
         """Where the network's weights live."""
-        return self.vae.prior_means.device
+        return next(self.vae.parameters()).device
+
+    @property
+    def noise_width(self) -> int:
+        """Standard normals per generated event: the VAE's, plus one for a uniform phi."""
+        return self.vae.noise_width + int(self.phi_uniform)
 
     def to(self, device: str | torch.device) -> Model:
         """Move the network to ``device`` ("auto", "cpu", "cuda", ...); returns self."""
@@ -155,27 +181,107 @@ class Model:
             f"latent {self.config.latent_dim}, trained on {self.provenance.get('n_events', '?')} events>"
         )
 
-    # -- generation -------------------------------------------------------
-    def _features_batches(self, n: int, seed: int, batch_size: int) -> Iterator[np.ndarray]:
-        """Standardized features in batches of whole RNG blocks: (n_b, D) float64.
+    # -- the one sampling path: noise -> standardized features -> 4-momenta ------------
+    def features_from_noise(self, eps: torch.Tensor, *, hidden_dtype=None) -> torch.Tensor:
+        """Standardized features, (N, D_learned [+ 1]), from standard normals (N, noise_width).
 
-        Batches hold about ``batch_size`` events (whole device batches of
-        :class:`vaeaug.generation.Engine`); the values do not depend on it.
+        With ``phi_uniform`` the last column is the normal that becomes the parent
+        azimuth in :meth:`to_p4`. ``hidden_dtype`` (e.g. ``torch.bfloat16``) runs
+        the decoder's hidden layers under autocast. Runs on the model's device.
         """
-        engine = Engine(self)
-        pending: list[torch.Tensor] = []
+        w = self.vae.noise_width
+        x = self.vae.generate(eps[:, :w], hidden_dtype=hidden_dtype)
+        return torch.cat([x, eps[:, w:]], dim=1) if self.phi_uniform else x
+
+    def to_p4(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(4-momenta (N, k, 4) GeV, full features (N, D)) from :meth:`features_from_noise` output.
+
+        ``x`` (N, D_learned [+ 1]) may be float32: the inverse scaling runs in float64.
+        """
+        rep = self.representation
+        full = np.empty((len(x), rep.n_features))
+        full[:, self.learned] = self.standardizer.inverse(np.asarray(x[:, : len(self.learned)], np.float64))
+        if self.phi_uniform:
+            phi = np.pi * (2.0 * ndtr(np.asarray(x[:, -1], np.float64)) - 1.0)
+            full[:, 2], full[:, 3] = np.cos(phi), np.sin(phi)
+        return rep.from_features(full), full
+
+    def p4_from_noise(self, eps: np.ndarray, batch_size: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+        """(4-momenta (M, k, 4) GeV, features (M, D)) from standard normals (M, noise_width)."""
+        if eps.ndim != 2 or eps.shape[1] != self.noise_width:
+            raise InputError(f"noise must have shape (M, {self.noise_width}), got {eps.shape}")
+        p4 = np.empty((len(eps), len(self.objects), 4))
+        full = np.empty((len(eps), self.representation.n_features))
+        self.vae.eval()
         with torch.inference_mode():
-            for x in engine.batches(n, seed):
-                pending.append(x)
-                if sum(len(p) for p in pending) >= batch_size:
-                    yield torch.cat(pending).double().cpu().numpy()
-                    pending = []
-            if pending:
-                yield torch.cat(pending).double().cpu().numpy()
+            for s in range(0, len(eps), batch_size):
+                e = torch.as_tensor(eps[s : s + batch_size], dtype=torch.float32, device=self.device)
+                x = self.features_from_noise(e).double().cpu().numpy()
+                p4[s : s + len(x)], full[s : s + len(x)] = self.to_p4(x)
+        return p4, full
+
+    def _p4_from_noise_padded(self, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`p4_from_noise` in zero-padded groups of ``_REDRAW_ROWS`` rows.
+
+        A matrix product's rounding can depend on the number of rows; with a
+        fixed row count a redraw gives the same bits whichever other redraws
+        share its batch, so the events do not depend on the chunking.
+        """
+        n = len(eps)
+        padded = np.zeros((-(-n // _REDRAW_ROWS) * _REDRAW_ROWS, eps.shape[1]))
+        padded[:n] = eps
+        p4, full = self.p4_from_noise(padded, batch_size=_REDRAW_ROWS)
+        return p4[:n], full[:n]
+
+    def support_values(self, p4: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The support's observables (N, O): lab-frame ones, then the model's features.
+
+        Features that are (cos, sin) halves of an angle are left out: every
+        angle is physical, and generated pairs are normalised only when decoded.
+        """
+        columns = [i for i, n in enumerate(self.representation.feature_names())
+                   if not n.endswith(("_cos", "_sin"))]  # fmt: skip
+        return np.concatenate([observables(p4, self.objects)[1], features[:, columns]], axis=1)
+
+    def enforce_support(self, p4: np.ndarray, features: np.ndarray, keys: np.ndarray,
+                        mode: str = "reject", max_rounds: int = 100) -> SupportReport:  # fmt: skip
+        """Check candidates against the support; with ``"reject"`` redraw those outside, in place.
+
+        Args:
+            p4: generated 4-momenta (M, k, 4) GeV; rows outside are replaced.
+            features: their features (M, D); replaced alongside.
+            keys: one uint64 key per row (:mod:`vaeaug.noise`): redraw ``r`` of row
+                ``i`` uses only ``keys[i]`` and ``r``, so the result is independent of
+                how the sample is cut into chunks.
+            mode: one of :data:`~vaeaug.model.support.SUPPORT_MODES`.
+            max_rounds: redraws per candidate before it is kept as it is.
+
+        Returns:
+            The :class:`~vaeaug.model.support.SupportReport` of these rows.
+        """
+        report = SupportReport(n=len(p4), expected_rate=self.support.expected_rate
+                               if self.support else 0.0)  # fmt: skip
+        if mode == "off" or self.support is None or not len(p4):
+            return report
+        todo = np.flatnonzero(~self.support.inside(self.support_values(p4, features)))
+        report.outside = len(todo)
+        if mode == "reject":
+            for round_ in range(1, max_rounds + 1):
+                if not len(todo):
+                    break
+                new_p4, new_f = self._p4_from_noise_padded(
+                    keyed_normals(keys[todo], self.noise_width, round_)
+                )
+                ok = self.support.inside(self.support_values(new_p4, new_f))
+                p4[todo[ok]], features[todo[ok]] = new_p4[ok], new_f[ok]
+                todo = todo[~ok]
+        report.unresolved = len(todo) if mode == "reject" else 0
+        return report
 
     def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20,
-                     progress: bool = False, precision: str = "fp32",
-                     compile: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
+                     progress: bool = False, precision: str = "fp32", compile: bool = False,
+                     support: str = "reject",
+                     report: SupportReport | None = None) -> Iterator[np.ndarray]:  # fmt: skip
         """Yield generated 4-momenta in chunks of ``chunk_size``: (n_c, k, 4) GeV.
 
         Every chunk but the last holds exactly ``chunk_size`` events.
@@ -191,33 +297,46 @@ class Model:
                 bfloat16; fast on GPUs, slow on most CPUs; see docs/performance.md).
             compile: run the decoder through ``torch.compile`` (pays on GPUs for
                 large samples; costs tens of seconds of compilation).
+            support: "reject" (default: candidates outside the training support,
+                e.g. a daughter outside the detector acceptance, are redrawn),
+                "warn" (kept; a warning when more fall outside than real ones
+                would) or "off".
+            report: a :class:`~vaeaug.model.support.SupportReport` to fill.
         """
         if n < 0:
             raise InputError(f"number of candidates must be >= 0, got {n}")
+        report = report if report is not None else SupportReport()
         bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                    leave=False)  # fmt: skip
         chunks = generation.stream(self, n, seed, chunk_size=max(chunk_size, 1),
-                                   precision=precision, compile=compile)  # fmt: skip
+                                   precision=precision, compile=compile, support=support,
+                                   report=report)  # fmt: skip
         with contextlib.closing(chunks):
             for p4 in chunks:
                 bar.update(len(p4))
                 yield p4
         bar.close()
+        report.warn_if_excess(support)
 
     def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False,
-               precision: str = "fp32", compile: bool = False) -> Candidates:  # fmt: skip
+               precision: str = "fp32", compile: bool = False,
+               support: str = "reject") -> Candidates:  # fmt: skip
         """Generate ``n`` candidates: :class:`~vaeaug.candidates.Candidates`, p4 (n, k, 4) GeV.
 
         The same ``seed`` gives the same events (on the same device type),
-        whatever ``chunk_size``; ``precision`` and ``compile`` as in
+        whatever ``chunk_size``; ``precision``, ``compile`` and ``support`` as in
         :meth:`iter_samples`. The events fill one preallocated array (no
-        concatenation of chunks).
+        concatenation of chunks); the support check's report is
+        ``candidates.support_report``.
         """
         if n < 0:
             raise InputError(f"number of candidates must be >= 0, got {n}")
+        report = SupportReport()
         p4 = generation.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
-                                    precision=precision, compile=compile)  # fmt: skip
-        return Candidates(p4, self.layout)
+                                    precision=precision, compile=compile, support=support,
+                                    report=report)  # fmt: skip
+        report.warn_if_excess(support)
+        return Candidates(p4, self.layout, support_report=report)
 
     # -- persistence ------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -227,6 +346,9 @@ class Model:
         write_model_file(path, tensors, {
             "vae_config": self.config.to_dict(),
             "n_features": self.vae.n_features,
+            "learned": self.learned,
+            "phi_uniform": self.phi_uniform,
+            "support": None if self.support is None else self.support.to_dict(),
             "train_config": self.train_config.to_dict(),
             "representation": self.representation.to_dict(),
             "layout": self.layout.to_dict(),
@@ -241,15 +363,16 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
     try:
         config = VAEConfig(**meta["vae_config"])
         vae = VAE(int(meta["n_features"]), config)
-        state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
-        # the prior buffers change shape when a mixture was fitted
-        vae.set_prior(state["prior_weights"], state["prior_means"], state["prior_scale_tril"])
-        vae.load_state_dict(state)
+        vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
+        support = meta.get("support")
         model = Model(
             vae,
             representation_from_dict(meta["representation"]),
             Standardizer.from_tensors(tensors),
             Layout.from_dict(meta["layout"]),
+            learned=meta["learned"],
+            phi_uniform=meta["phi_uniform"],
+            support=None if support is None else Support.from_dict(support),
             train_config=TrainConfig(**meta.get("train_config", {})),
             provenance=meta.get("provenance", {}),
             history=meta.get("history", {}),
@@ -266,6 +389,43 @@ def data_hash(p4: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(p4, dtype=np.float64).tobytes()).hexdigest()
 
 
+def _choose_representation(representation: str, p4: np.ndarray, names: Sequence[str],
+                           masses: Sequence[float] | None) -> tuple[str, list[float] | None, str]:
+    """The representation to use, the masses, and why (for ``"auto"``; said, never silent)."""
+    k = len(names)
+    if representation not in (*REPRESENTATIONS, "auto"):
+        raise InputError(
+            f"representation '{representation}' unknown; valid: auto, {', '.join(REPRESENTATIONS)}"
+        )
+    reason = f"'{representation}' requested"
+    if representation == "auto":
+        if k < 2:
+            representation = "collider"
+            reason = "auto: one object per candidate has no decay; 'collider' chosen"
+        else:
+            try:
+                masses = masses if masses is not None else infer_masses(p4, names)
+                representation, reason = "decay", f"auto: {k}-body decay with fixed daughter masses"
+            except InputError as err:
+                representation = "collider"
+                reason = (
+                    f"auto: 'collider' chosen, not 'decay', because {err}. Give the daughter "
+                    "masses (masses=[...] in GeV, --masses on the CLI) to get the decay "
+                    "representation, which keeps the parent mass peak and momentum "
+                    "conservation exact"
+                )
+                warnings.warn(reason, RepresentationWarning, stacklevel=3)
+    if representation == "decay" and masses is None:
+        masses = infer_masses(p4, names)
+    if representation == "collider" and masses is None:
+        # fixed masses are mass hypotheses, not features to learn
+        with contextlib.suppress(InputError):
+            masses = infer_masses(p4, names)
+    if masses is not None and len(masses) != k:
+        raise InputError(f"{len(masses)} masses given for {k} objects ({', '.join(names)})")
+    return representation, None if masses is None else list(masses), reason
+
+
 def fit(
     data,
     *,
@@ -275,6 +435,7 @@ def fit(
     config: VAEConfig | None = None,
     train: TrainConfig | None = None,
     weights: np.ndarray | None = None,
+    phi: str = "auto",
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
@@ -286,16 +447,19 @@ def fit(
             4-momenta of shape (N, k, 4) as (px, py, pz, E) in GeV, or a mapping
             of flat branches (``{"K1_px": ..., ...}``).
         representation: ``"decay"`` (parent kinematics + rest-frame decay
-            variables; best for a decay with fixed daughter masses, k = 2 or 3),
+            variables; for a decay with fixed daughter masses, any k >= 2),
             ``"collider"`` (per-object log pt, eta, phi, mass), ``"cartesian"``,
-            or ``"auto"``: decay when k is 2 or 3 and the daughter masses are
-            fixed, else collider.
+            or ``"auto"``: decay when the daughter masses are fixed, else
+            collider, with a :class:`RepresentationWarning` saying why.
         masses: daughter mass hypotheses in GeV; when omitted they are inferred
             from the data if each object's mass is fixed (decay, collider).
         objects: object names for a bare array (default p0, p1, ...).
         config: the architecture (:class:`VAEConfig`).
         train: optimisation settings (:class:`TrainConfig`).
         weights: per-candidate weights, shape (N,) (overrides the table's).
+        phi: the parent azimuth (decay representation): ``"auto"`` draws it
+            uniformly when the training sample is consistent with that (Kuiper's
+            test at 1%) and learns it otherwise; ``"uniform"`` or ``"learn"`` force.
         seed: every random draw of training flows from it.
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         progress: show a progress bar.
@@ -303,54 +467,46 @@ def fit(
     Returns:
         The trained :class:`Model`.
     """
+    if phi not in ("auto", "uniform", "learn"):
+        raise InputError(f"phi must be one of auto, uniform, learn; got {phi!r}")
     table = _as_table(data, objects, weights)
     config = config or VAEConfig()
     train = train or TrainConfig()
     dev = choose_device(device)
     p4, names = table.p4, table.objects
-    k = len(names)
-
-    if representation not in (*REPRESENTATIONS, "auto"):
-        raise InputError(
-            f"representation '{representation}' unknown; valid: auto, {', '.join(REPRESENTATIONS)}"
-        )
-    if representation == "auto":
-        representation = "collider"
-        if k in (2, 3):
-            try:
-                masses = masses if masses is not None else infer_masses(p4, names)
-                representation = "decay"
-            except InputError:
-                pass
-    if representation == "decay" and masses is None:
-        masses = infer_masses(p4, names)
-    if representation == "collider" and masses is None:
-        # fixed masses are mass hypotheses, not features to learn
-        with contextlib.suppress(InputError):
-            masses = infer_masses(p4, names)
-    if masses is not None and len(masses) != k:
-        raise InputError(f"{len(masses)} masses given for {k} objects ({', '.join(names)})")
-    rep = make_representation(representation, k, masses=masses, object_names=names)
+    representation, masses, reason = _choose_representation(representation, p4, names, masses)
+    rep = make_representation(representation, len(names), masses=masses, object_names=names)
 
     features = rep.to_features(p4)
-    standardizer = Standardizer.fit(features)
+    phi_pvalue = None
+    phi_uniform = False
+    if rep.name == "decay":
+        phi_pvalue = kuiper_uniform_pvalue(np.arctan2(features[:, 3], features[:, 2]))
+        phi_uniform = phi == "uniform" or (phi == "auto" and phi_pvalue > PHI_TEST_LEVEL)
+    learned = [i for i in range(rep.n_features) if not (phi_uniform and i in (2, 3))]
+    standardizer = Standardizer.fit(features[:, learned])
     if standardizer.constant.any():
-        fixed = [n for n, c in zip(rep.feature_names(), standardizer.constant) if c]
+        fixed = [rep.feature_names()[i] for i, c in zip(learned, standardizer.constant) if c]
         warnings.warn(f"features {fixed} are constant in the training data; they are kept fixed",
                       ConstantFeatureWarning, stacklevel=2)  # fmt: skip
-    x = standardizer.transform(features)
+    x = standardizer.transform(features[:, learned])
 
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        vae = VAE(rep.n_features, config)
+        vae = VAE(len(learned), config)
         start = time.perf_counter()
         history = train_vae(
             vae, x, train, weights=table.weights, seed=seed, device=dev, progress=progress
         )
-        if config.prior == "gmm":
-            fit_latent_prior(vae, x, n_components=config.prior_components, seed=seed, device=dev)
         seconds = time.perf_counter() - start
 
+    obs_names, obs = observables(p4, names)
+    angular = [f.endswith(("_cos", "_sin")) for f in rep.feature_names()]
+    support = Support.fit(
+        np.concatenate([obs, features[:, ~np.array(angular)]], axis=1),
+        obs_names + [f"feature:{f}" for f, a in zip(rep.feature_names(), angular) if not a],
+        seed=seed,
+    )
     provenance = {
         "vaeaug_version": __version__,
         "torch_version": torch.__version__,
@@ -362,12 +518,19 @@ def fit(
         "device": str(dev),
         "train_seconds": round(seconds, 2),
         "epochs_run": len(history["val"]),
+        "best_epoch": history.get("best_epoch"),
+        "representation_choice": reason,
+        "phi_choice": phi,
+        "phi_kuiper_pvalue": phi_pvalue,
     }
     return Model(
         vae,
         rep,
         standardizer,
         table.layout,
+        learned=learned,
+        phi_uniform=phi_uniform,
+        support=support,
         train_config=train,
         provenance=provenance,
         history=history,

@@ -9,6 +9,7 @@ import numpy as np
 import vector
 
 from .io.layout import Layout, from_p4
+from .model.support import SupportReport
 
 __all__ = ["Candidates", "invariant_mass"]
 
@@ -28,11 +29,13 @@ class Candidates:
         p4: shape (N, k, 4), (px, py, pz, E) in GeV, float64.
         layout: object names, branch names and types (from the training input).
         weights: per-candidate weights, shape (N,), or None.
+        support_report: for generated candidates, what the support check saw.
     """
 
     p4: np.ndarray
     layout: Layout
     weights: np.ndarray | None = None
+    support_report: SupportReport | None = None
 
     def __len__(self) -> int:
         return len(self.p4)

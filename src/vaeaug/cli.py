@@ -44,7 +44,7 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from .model.vae import VAEConfig
+    from .model.vae import PRIORS, VAEConfig
     from .training import TrainConfig
 
     v, t = VAEConfig(), TrainConfig()
@@ -62,9 +62,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "--hidden", type=int, nargs="+", default=list(v.hidden), help="hidden layer widths"
     )
     g.add_argument("--beta", type=float, default=v.beta, help=f"KL weight (default {v.beta})")
-    g.add_argument(
-        "--prior", default=v.prior, choices=("gmm", "standard"), help="sampling prior (default gmm)"
-    )
+    g.add_argument("--prior", default=v.prior, choices=PRIORS,
+                   help=f"latent prior: flow (learned) or standard (default {v.prior})")  # fmt: skip
+    g.add_argument("--phi", default="auto", choices=("auto", "uniform", "learn"),
+                   help="parent azimuth: uniform when the data are (auto, Kuiper test at 1%%), "
+                   "or forced (default auto)")  # fmt: skip
     g.add_argument(
         "--epochs", type=int, default=t.epochs, help=f"maximum epochs (default {t.epochs})"
     )
@@ -127,20 +129,27 @@ def _train(args, table):
         learning_rate=args.lr,
         patience=args.patience,
     )
-    return fit(table, representation=args.representation, masses=args.masses, config=config, train=train,
-               seed=args.seed, device=args.device, progress=not args.quiet)  # fmt: skip
+    return fit(table, representation=args.representation, masses=args.masses, config=config,
+               train=train, phi=args.phi, seed=args.seed, device=args.device,
+               progress=not args.quiet)  # fmt: skip
 
 
 def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, original=None, tree=None,
                       precision: str = "fp32", chunk_size: int | None = None,
-                      compile: bool = False) -> int:  # fmt: skip
+                      compile: bool = False, support: str = "reject") -> tuple[int, str]:  # fmt: skip
+    """Write the sample; returns (candidates written, the support check's summary)."""
     from .generation import DEFAULT_CHUNK, generate_to_root
+    from .model.support import SupportReport
 
     # generation, conversion and ROOT writing overlap in a bounded pipeline; the
     # originals (if any) keep weight 1 and the generated ones share their total
-    return generate_to_root(model, n, out, seed=seed, tree=tree, original=original,
-                            progress=not quiet, precision=precision,
-                            chunk_size=chunk_size or DEFAULT_CHUNK, compile=compile)  # fmt: skip
+    report = SupportReport()
+    n = generate_to_root(model, n, out, seed=seed, tree=tree, original=original,
+                         progress=not quiet, precision=precision,
+                         chunk_size=chunk_size or DEFAULT_CHUNK, compile=compile,
+                         support=support, report=report)  # fmt: skip
+    note = "support check off" if support == "off" else report.summary()
+    return n, note
 
 
 def _cmd_train(args) -> str:
@@ -175,6 +184,13 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the decoder (pays on GPUs for large -n)")  # fmt: skip
+    _add_support_option(p)
+
+
+def _add_support_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--support", default="reject", choices=("reject", "warn", "off"),
+                   help="candidates outside the training support (e.g. the detector acceptance): "
+                   "redraw them (reject, default), keep them with a warning (warn), or off")  # fmt: skip
 
 
 def _cmd_generate(args) -> str:
@@ -188,12 +204,13 @@ def _cmd_generate(args) -> str:
         raise InputError(f"--chunk-size must be a positive number of events, got {args.chunk_size}")
     model = load(args.model, device=args.device)
     start = time.perf_counter()
-    n = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
-                          tree=args.tree, precision=args.precision, chunk_size=args.chunk_size,
-                          compile=args.compile)  # fmt: skip
+    n, note = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
+                                tree=args.tree, precision=args.precision,
+                                chunk_size=args.chunk_size, compile=args.compile,
+                                support=args.support)  # fmt: skip
     dt = time.perf_counter() - start
     return (f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s, {model.device.type}, "
-            f"{args.precision}) -> {args.output}")  # fmt: skip
+            f"{args.precision}; {note}) -> {args.output}")  # fmt: skip
 
 
 def _cmd_augment(args) -> str:
@@ -208,9 +225,8 @@ def _cmd_augment(args) -> str:
         model.save(args.model_out)
     n = args.n if args.n is not None else args.factor * len(table)
     original = table.p4 if args.combined else None
-    written = _generate_to_root(
-        model, n, args.output, seed=args.seed + 1, quiet=args.quiet, original=original
-    )
+    written, note = _generate_to_root(model, n, args.output, seed=args.seed + 1, quiet=args.quiet,
+                                      original=original, support=args.support)  # fmt: skip
     from .candidates import invariant_mass
     from .io import read_candidates
 
@@ -223,7 +239,8 @@ def _cmd_augment(args) -> str:
     gen_mass = np.median(invariant_mass(written_p4))
 
     return (f"augmented {len(table)} -> {written} candidates in {args.output} (parent mass median "
-            f"{np.median(invariant_mass(table.p4)):.5f} original, {gen_mass:.5f} generated GeV)")  # fmt: skip
+            f"{np.median(invariant_mass(table.p4)):.5f} original, {gen_mass:.5f} generated GeV; "
+            f"{note})")  # fmt: skip
 
 
 def _cmd_info(args) -> str:
@@ -240,13 +257,16 @@ def _cmd_info(args) -> str:
             meta["layout"],
         )
         n_params = sum(
-            t.numel() for k, t in tensors.items() if k.startswith("vae.") and "prior" not in k
+            t.numel() for k, t in tensors.items() if k.startswith("vae.")
         )
         lines = [
             f"model file      {args.model}",
             f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",
             f"objects         {', '.join(lay['objects'])}  ({lay['kind']} layout, components {'/'.join(lay['components'])}, tree {lay['tree']})",
             f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, prior {cfg['prior']}; {n_params} parameters",
+            f"choices         {prov.get('representation_choice')}; parent phi "
+            f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')})",
+            _support_line(meta.get("support")),
             f"trained on      {prov.get('n_events')} events from {prov.get('source', {}).get('file', 'arrays')} "
             f"(tree {prov.get('source', {}).get('tree')}), seed {prov.get('seed')}, {prov.get('epochs_run')} epochs, "
             f"{prov.get('train_seconds')} s on {prov.get('device')}",
@@ -255,6 +275,16 @@ def _cmd_info(args) -> str:
         ]  # fmt: skip
         print("\n".join(lines))
     return f"{args.model}: vaeaug model, {meta['representation'].get('name')} representation"
+
+
+def _support_line(support: dict | None) -> str:
+    if not support:
+        return "support         none stored"
+    bounds = dict(zip(support["names"], zip(support["lo"], support["hi"])))
+    cuts = [f"{n} [{lo:.3g}, {hi:.3g}]" for n, (lo, hi) in bounds.items()
+            if n.endswith(("_pt", "_eta")) and not n.startswith("parent")]  # fmt: skip
+    return (f"support         {len(bounds)} intervals, real-vs-real outside rate "
+            f"{support['expected_rate']:.2%}; acceptance: {', '.join(cuts)}")  # fmt: skip
 
 
 def _cmd_validate(args) -> str:
@@ -357,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_read_options(p)
     _add_train_options(p)
+    _add_support_option(p)
     _add_common(p)
     p.set_defaults(func=_cmd_augment)
 

@@ -52,6 +52,8 @@ from .api import Model, load
 from .awkward_adaptors import CandidateArrays, candidate_p4, to_awkward
 from .candidates import invariant_mass
 from .errors import InputError
+from .model.support import SUPPORT_MODES, SupportReport
+from .noise import candidate_keys, keyed_normals, mix
 from .training import choose_device
 
 __all__ = ["MODES", "Augment", "CandidateAccumulator", "candidate_noise", "generate_from_noise"]
@@ -59,88 +61,42 @@ __all__ = ["MODES", "Augment", "CandidateAccumulator", "candidate_noise", "gener
 #: Valid values of ``Augment(mode=...)``.
 MODES = ("generated", "combined")
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function on a uint64 array (wraps modulo 2**64 by design)."""
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-def _candidate_keys(p4: np.ndarray, seed: int) -> np.ndarray:
-    """A 64-bit key per candidate from ``seed`` and its float64 4-momenta: (M, k, 4) -> (M,)."""
-    words = np.ascontiguousarray(p4, dtype=np.float64).reshape(len(p4), -1).view(np.uint64)
-    start = np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]
-    h = np.full(len(p4), start, dtype=np.uint64)
-    for col in words.T:
-        h = _mix((h ^ col) + _GOLDEN)
-    return h
-
-
-def candidate_noise(
-    p4: np.ndarray, seed: int, factor: int, n_normal: int
-) -> tuple[np.ndarray, np.ndarray]:
+def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
+                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The random numbers behind each candidate's ``factor`` generated partners.
 
     Args:
         p4: the input candidates, (M, k, 4) in GeV.
         seed: the user's seed.
         factor: partners per candidate.
-        n_normal: standard normals per partner.
+        n_normal: standard normals per partner (``Model.noise_width``).
 
     Returns:
-        ``(u, eps)``: uniforms in (0, 1) of shape (M * factor,) and standard
-        normals of shape (M * factor, n_normal); rows ``i * factor ... i * factor +
-        factor - 1`` belong to candidate ``i``. Partner j of a candidate draws from
-        the SplitMix64 stream of its key at counters ``j * n + 1 ... (j + 1) * n``,
-        so its numbers depend on nothing but (seed, p4[i], j).
+        ``(keys, eps)``: one uint64 key per partner, shape (M * factor,), and
+        standard normals of shape (M * factor, n_normal); rows ``i * factor ...
+        i * factor + factor - 1`` belong to candidate ``i``. Partner j of
+        candidate i is keyed by (seed, p4[i], j) only (:mod:`vaeaug.noise`), and so
+        are its redraws when it falls outside the training support.
     """
-    n_pairs = (n_normal + 1) // 2
-    n_u = 1 + 2 * n_pairs
-    keys = np.repeat(_candidate_keys(p4, seed), factor)
+    keys = np.repeat(candidate_keys(p4, seed), factor)
     j = np.tile(np.arange(factor, dtype=np.uint64), len(p4))
-    counters = j[:, None] * np.uint64(n_u) + np.arange(1, n_u + 1, dtype=np.uint64)
-    bits = _mix(keys[:, None] + counters * _GOLDEN)
-    # 53 random bits, centred in their bin: strictly inside (0, 1), so log() is finite
-    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    r = np.sqrt(-2.0 * np.log(u[:, 1 : 1 + n_pairs]))
-    theta = 2.0 * np.pi * u[:, 1 + n_pairs :]
-    eps = np.concatenate([r * np.cos(theta), r * np.sin(theta)], axis=1)[:, :n_normal]
-    return u[:, 0], eps
+    keys = mix(keys ^ mix(j + np.uint64(1)))
+    return keys, keyed_normals(keys, n_normal, 0)
 
 
-def generate_from_noise(
-    model: Model, u: np.ndarray, eps: np.ndarray, batch_size: int = 1 << 16
-) -> np.ndarray:
-    """Decode given random numbers into 4-momenta: (M,), (M, L + D) -> (M, k, 4) GeV.
+def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray,
+                        support: str = "reject") -> tuple[np.ndarray, SupportReport]:  # fmt: skip
+    """Decode given random numbers into 4-momenta: keys (M,), eps (M, noise_width) -> (M, k, 4) GeV.
 
-    ``u`` picks the component of the latent mixture prior (inverse CDF), the
-    first L normals of ``eps`` the latent point, the last D the decoder noise:
-    the same distribution as :meth:`Model.sample`, with the randomness supplied
-    by the caller.
+    The same distribution as :meth:`Model.sample`, with the randomness supplied by
+    the caller; candidates outside the training support are redrawn (or counted)
+    per ``support``, from the streams of their ``keys``.
     """
-    vae = model.vae
-    L, D = vae.config.latent_dim, vae.n_features
-    if eps.shape != (len(u), L + D):
-        raise InputError(f"noise must have shape ({len(u)}, {L + D}), got {eps.shape}")
-    device = model.device
-    cdf = torch.cumsum(vae.prior_weights.double(), 0).cpu().numpy()
-    comp = np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), len(cdf) - 1)
-    out = []
-    vae.eval()
-    with torch.inference_mode():
-        for s in range(0, len(u), batch_size):
-            idx = torch.as_tensor(comp[s : s + batch_size], device=device)
-            e = torch.as_tensor(eps[s : s + batch_size], dtype=torch.float32, device=device)
-            z = vae.prior_means[idx] + (vae.prior_scale_tril[idx] @ e[:, :L, None]).squeeze(-1)
-            px = vae.decode(z).base_dist
-            x = (px.loc + px.scale * e[:, L:]).double().cpu().numpy()
-            out.append(model.representation.from_features(model.standardizer.inverse(x)))
-    return np.concatenate(out) if out else np.empty((0, len(model.objects), 4))
+    if eps.shape != (len(keys), model.noise_width):
+        raise InputError(f"noise must have shape ({len(keys)}, {model.noise_width}), got {eps.shape}")
+    p4, features = model.p4_from_noise(eps)
+    report = model.enforce_support(p4, features, keys, support)
+    return p4, report
 
 
 def _model_bytes(model: Model | str | os.PathLike) -> bytes:
@@ -189,7 +145,10 @@ class Augment:
             has one), ``"cpu"``, ``"cuda"``...
         check_masses: compare the candidates' daughter masses with the model's
             mass hypotheses and refuse a mismatch (a model of another decay).
-        batch_size: generated candidates per network call (bounds memory).
+        support: ``"reject"`` (default: generated candidates outside the training
+            support, e.g. a daughter outside the acceptance, are redrawn from their
+            own keyed streams), ``"warn"`` or ``"off"``; counts accumulate in
+            ``support_report``.
 
     Calling it on candidates (awkward or dask-awkward; see
     :func:`vaeaug.awkward_adaptors.candidate_p4` for the accepted shapes), with
@@ -208,7 +167,7 @@ class Augment:
         objects: Sequence[str] | None = None,
         device: str = "auto",
         check_masses: bool = True,
-        batch_size: int = 1 << 16,
+        support: str = "reject",
     ) -> None:
         if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
             raise InputError(f"factor must be an integer >= 1, got {factor!r}")
@@ -221,7 +180,11 @@ class Augment:
         self.mode = mode
         self.device = device
         self.check_masses = check_masses
-        self.batch_size = int(batch_size)
+        if support not in SUPPORT_MODES:
+            raise InputError(f"support {support!r} unknown; valid: {', '.join(SUPPORT_MODES)}")
+        self.support = support
+        #: candidates seen by this process and how many fell outside the support
+        self.support_report = SupportReport()
         self._model: Model | None = model if isinstance(model, Model) else None
         meta = self._model or _model_from_bytes(self.model_bytes, "cpu")
         self.model_objects = tuple(meta.objects)
@@ -300,12 +263,11 @@ class Augment:
             )
         if self.check_masses and self.masses is not None:
             self._check_masses(arrays)
-        u, eps = candidate_noise(arrays.p4, self.seed, self.factor, self._n_normal())
-        generated = generate_from_noise(self.model, u, eps, self.batch_size)
+        keys, eps = candidate_noise(arrays.p4, self.seed, self.factor, self.model.noise_width)
+        generated, report = generate_from_noise(self.model, keys, eps, self.support)
+        self.support_report.add(report)
+        report.warn_if_excess(self.support)
         return self._assemble(arrays, generated, w, arrays.counts)
-
-    def _n_normal(self) -> int:
-        return self.model.vae.config.latent_dim + self.model.vae.n_features
 
     def _weights(self, weights, candidates: ak.Array, arrays: CandidateArrays) -> np.ndarray:
         """Per-candidate input weights, shape (M,) (ones when not given)."""

@@ -8,8 +8,11 @@
     generate_to_root(model, 100_000_000, "big.root", seed=1)     # bounded memory
 
 Determinism. Event ``i`` of a sample belongs to random-number block
-``b = i // BLOCK``; block ``b`` draws its latent vectors and then its decoder
-noise from a ``torch.Generator`` seeded by ``SeedSequence([seed, b])``. The
+``b = i // BLOCK``; block ``b`` draws its standard normals (the prior's, the
+decoder's and, when the parent azimuth is uniform, its own) from a
+``torch.Generator`` seeded by ``SeedSequence([seed, b])``. A candidate outside
+the training support is redrawn from counter-based numbers keyed by (seed, i,
+round) (:mod:`vaeaug.noise`). The
 decoder runs on groups of rows whose boundaries depend only on the device type
 and ``n`` (never on the chunk size the caller asks for), so the events depend
 only on ``(seed, n)`` and the device type (CPU and CUDA random streams differ),
@@ -41,6 +44,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError
+from .model.support import SUPPORT_MODES, SupportReport
+from .noise import index_keys
 
 __all__ = [
     "BLOCK",
@@ -86,15 +91,15 @@ def _check_precision(precision: str) -> str:
 
 
 class Engine:
-    """Samples standardized features from a model's VAE on the model's device.
+    """Samples standardized features from a model on the model's device.
 
     Args:
         model: a :class:`vaeaug.Model` (its network stays where it is).
         precision: "fp32" (default) or "bf16" (hidden layers of the decoder under
             bfloat16 autocast; pays on GPUs and on CPUs with bf16 matrix units, is
             ~4x slower on CPUs without them).
-        compile: run the decoder through ``torch.compile`` (a one-off compilation
-            of tens of seconds; pays on GPUs for large samples).
+        compile: run the noise-to-features map through ``torch.compile`` (a
+            one-off compilation of tens of seconds; pays on GPUs for large samples).
         batch_blocks: random-number blocks decoded per device batch (default: 1 on
             CPU, 64 on CUDA). Changing it changes the decoder's row groups on CUDA,
             and so possibly the last bits of the events.
@@ -102,64 +107,49 @@ class Engine:
 
     def __init__(self, model, *, precision: str = "fp32", compile: bool = False,
                  batch_blocks: int | None = None) -> None:  # fmt: skip
-        self.vae = model.vae
+        self.model = model
         self.device = model.device
         self.precision = _check_precision(precision)
         self.batch_blocks = batch_blocks or _BATCH_BLOCKS.get(self.device.type, 1)
         self.decode_rows = _DECODE_ROWS.get(self.device.type)
-        layers = self.vae.decoder
-        # bf16 only for the hidden layers: the output layer gives the means and
-        # log-scales of the features, where 8 mantissa bits would blur a narrow
-        # mass peak; it costs a few % of the work.
-        hidden, last = layers[:-1], layers[-1]
+        dtype = torch.bfloat16 if self.precision == "bf16" else None
 
-        def decode(z: torch.Tensor) -> torch.Tensor:
-            if self.precision == "bf16":
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    h = hidden(z)
-                return last(h.float())
-            return layers(z)
+        def features(eps: torch.Tensor) -> torch.Tensor:
+            return model.features_from_noise(eps, hidden_dtype=dtype)
 
-        self._decode_raw: Callable[[torch.Tensor], torch.Tensor] = (
-            torch.compile(decode, dynamic=False) if compile else decode
+        self._features: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(features, dynamic=False) if compile else features
         )
 
     @property
     def n_features(self) -> int:
-        return self.vae.n_features
+        """Columns of :meth:`features` output: learned features (+ the phi noise)."""
+        return len(self.model.learned) + int(self.model.phi_uniform)
 
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decoder means and scales, each (B, D) float32, for latent vectors z (B, L).
-
-        The same clamp of the log-scale as :meth:`vaeaug.model.vae.VAE.decode`.
-        """
-        rows = self.decode_rows or len(z)
-        outs = [self._decode_raw(z[i : i + rows]) for i in range(0, len(z), rows)]
-        out = outs[0] if len(outs) == 1 else torch.cat(outs)
-        mu, log_sigma = out.float().chunk(2, dim=-1)
-        return mu, log_sigma.clamp(self.vae.config.min_log_scale, 3.0).exp()
+    def features(self, eps: torch.Tensor) -> torch.Tensor:
+        """Standardized features (B, n_features) float32 from normals (B, noise_width)."""
+        rows = self.decode_rows or len(eps)
+        outs = [self._features(eps[i : i + rows]) for i in range(0, len(eps), rows)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     def batches(self, n: int, seed: int) -> Iterator[torch.Tensor]:
-        """Standardized features of the ``n`` events, (B, D) float32 on the device, in order.
+        """Standardized features of the ``n`` events, (B, n_features) float32 on the device.
 
-        Must run under ``torch.inference_mode()`` (thread-local: enter it in the
-        thread that iterates).
+        Block ``b`` draws all its normals, (rows, noise_width), from one generator
+        seeded by :func:`block_seed`. Must run under ``torch.inference_mode()``
+        (thread-local: enter it in the thread that iterates).
         """
         n_blocks = math.ceil(n / BLOCK)
-        self.vae.eval()
+        width = self.model.noise_width
+        self.model.vae.eval()
         for first in range(0, n_blocks, self.batch_blocks):
-            zs, gens = [], []
+            eps = []
             for b in range(first, min(first + self.batch_blocks, n_blocks)):
                 g = torch.Generator(device=self.device)
                 g.manual_seed(block_seed(seed, b))
-                zs.append(self.vae.sample_latent(min(BLOCK, n - b * BLOCK), g))
-                gens.append(g)
-            mu, scale = self.decode(zs[0] if len(zs) == 1 else torch.cat(zs))
-            eps = torch.cat([
-                torch.randn(len(z), self.n_features, generator=g, device=self.device)
-                for z, g in zip(zs, gens, strict=True)
-            ])  # fmt: skip
-            yield mu.addcmul_(scale, eps)
+                eps.append(torch.randn(min(BLOCK, n - b * BLOCK), width, generator=g,
+                                       device=self.device))  # fmt: skip
+            yield self.features(eps[0] if len(eps) == 1 else torch.cat(eps))
 
 
 class _Stop(Exception):
@@ -178,13 +168,13 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 def _producer(engine: Engine, n: int, seed: int, chunk: int, free: queue.Queue,
               ready: queue.Queue, stop: threading.Event) -> None:  # fmt: skip
-    """Fill chunk buffers with features; put (buffer, rows, cuda event) on ``ready``."""
+    """Fill chunk buffers with features; put (buffer, rows, first index, cuda event) on ``ready``."""
     cuda = engine.device.type == "cuda"
     try:
         # inference mode and autocast are thread-local: entered here, not by the caller
         ctx = torch.cuda.device(engine.device) if cuda else contextlib.nullcontext()
         with ctx, torch.inference_mode():
-            buf, filled = None, 0
+            buf, filled, start = None, 0, 0
             for x in engine.batches(n, seed):
                 off = 0
                 while off < len(x):
@@ -194,12 +184,12 @@ def _producer(engine: Engine, n: int, seed: int, chunk: int, free: queue.Queue,
                     buf[filled : filled + m].copy_(x[off : off + m], non_blocking=cuda)
                     filled, off = filled + m, off + m
                     if filled == len(buf):
-                        ready.put((buf, filled, _record(cuda)))
-                        buf = None
+                        ready.put((buf, filled, start, _record(cuda)))
+                        buf, start = None, start + filled
                 if stop.is_set():
                     return
             if buf is not None and filled:
-                ready.put((buf, filled, _record(cuda)))
+                ready.put((buf, filled, start, _record(cuda)))
         ready.put(None)
     except _Stop:
         pass
@@ -215,20 +205,23 @@ def _record(cuda: bool):
     return event
 
 
-def _converter(model) -> Callable:
-    def convert(buf: torch.Tensor, rows: int, event, free: queue.Queue) -> np.ndarray:
+def _converter(model, seed: int, support: str) -> Callable:
+    def convert(buf: torch.Tensor, rows: int, start: int, event,
+                free: queue.Queue) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
+        report = SupportReport()
         try:
             if event is not None:
                 event.synchronize()
             # slices of one block: the conversion's float64 temporaries (dozens of
             # arrays) then stay a few MB instead of hundreds for a 1M-event chunk
-            out = np.empty((rows, model.representation.n_objects, 4))
+            out = np.empty((rows, len(model.objects), 4))
             for i in range(0, rows, BLOCK):
                 j = min(i + BLOCK, rows)
-                # float32 features times the float64 scale: the inverse runs in float64
-                x = model.standardizer.inverse(buf[i:j].numpy())
-                out[i:j] = model.representation.from_features(x)
-            return out
+                p4, features = model.to_p4(buf[i:j].numpy())
+                keys = index_keys(seed, np.arange(start + i, start + j))
+                report.add(model.enforce_support(p4, features, keys, support))
+                out[i:j] = p4
+            return out, report
         finally:
             free.put(buf)
 
@@ -243,7 +236,8 @@ def _default_converters() -> int:
 
 def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
            precision: str = "fp32", compile: bool = False, converters: int | None = None,
-           engine: Engine | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+           engine: Engine | None = None, support: str = "reject",
+           report: SupportReport | None = None) -> Iterator[np.ndarray]:  # fmt: skip
     """Generated 4-momenta in chunks of ``chunk_size`` (the last may be shorter): (n_c, k, 4) GeV.
 
     Generation, conversion and whatever the caller does with a chunk overlap
@@ -259,7 +253,14 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
         precision, compile: see :class:`Engine`.
         converters: threads converting features to 4-momenta (default: spare cores, 1-4).
         engine: a prepared :class:`Engine` (reuses a compiled decoder).
+        support: one of :data:`~vaeaug.model.support.SUPPORT_MODES`: redraw ("reject"),
+            count ("warn") or ignore ("off") candidates outside the training support.
+            A redraw depends only on (seed, the event's index, the round), so the
+            events stay independent of ``chunk_size``.
+        report: a :class:`~vaeaug.model.support.SupportReport` to fill.
     """
+    if support not in SUPPORT_MODES:
+        raise InputError(f"support '{support}' unknown; valid: {', '.join(SUPPORT_MODES)}")
     if n < 0:
         raise InputError(f"number of candidates must be >= 0, got {n}")
     if chunk_size < 1:
@@ -278,7 +279,10 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
     thread = threading.Thread(target=_producer, args=(engine, n, seed, chunk, free, ready, stop),
                               name="vaeaug-generate", daemon=True)  # fmt: skip
     pool = ThreadPoolExecutor(converters, thread_name_prefix="vaeaug-convert")
-    convert = _converter(model)
+    convert = _converter(model, seed, support)
+    report = report if report is not None else SupportReport()
+    if model.support is not None:
+        report.expected_rate = model.support.expected_rate
     pending: deque[Future] = deque()
     thread.start()
     try:
@@ -290,9 +294,13 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
                 raise item
             pending.append(pool.submit(convert, *item, free))
             if len(pending) > converters:
-                yield pending.popleft().result()
+                p4, part = pending.popleft().result()
+                report.add(part)
+                yield p4
         while pending:
-            yield pending.popleft().result()
+            p4, part = pending.popleft().result()
+            report.add(part)
+            yield p4
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -320,7 +328,8 @@ def sample_into(model, n: int, seed: int = 0, *, progress: bool = False, **kwarg
 def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = None,
                      original: np.ndarray | None = None, progress: bool = False,
                      chunk_size: int = DEFAULT_CHUNK, precision: str = "fp32",
-                     compile: bool = False, compression=None) -> int:  # fmt: skip
+                     compile: bool = False, compression=None, support: str = "reject",
+                     report: SupportReport | None = None) -> int:  # fmt: skip
     """Stream ``n`` generated candidates into a ROOT tree; returns the number written.
 
     The chunks come from :meth:`vaeaug.Model.iter_samples` (so from
@@ -331,13 +340,14 @@ def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = N
     originals come first with weight 1 and ``is_generated`` 0, the generated
     ones follow with ``is_generated`` 1 and weight M / n, so the combined tree
     keeps the original normalisation. ``compression``: an uproot compression
-    (default the writer's, ZLIB level 1).
+    (default the writer's, ZLIB level 1). ``support`` and ``report``: see :func:`stream`.
     """
     from .io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter
 
     extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
     chunks = model.iter_samples(n, seed=seed, chunk_size=chunk_size, progress=progress,
-                                precision=precision, compile=compile)  # fmt: skip
+                                precision=precision, compile=compile, support=support,
+                                report=report)  # fmt: skip
     with RootWriter(path, model.layout, tree=tree, extra=extra, compression=compression) as writer:
         if original is not None:
             writer.write(original, is_generated=np.zeros(len(original), np.int8),

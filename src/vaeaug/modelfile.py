@@ -29,7 +29,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "read_model_file", "write_model_file"]
 
 FORMAT = "vaeaug-model"
 #: Bumped when a file written by this version could not be read by an older one.
-FORMAT_VERSION = 1
+#: 2: model v2 (flow prior, support, uniform phi, log-excess mass and atanh features).
+FORMAT_VERSION = 2
 
 
 def write_model_file(
@@ -66,10 +67,23 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise ModelFileError(
             f"'{path}' is a safetensors file but not a vaeaug model (format {raw.get('format')!r})"
         )
-    version = int(raw.get("format_version", "0"))
+    try:
+        version = int(raw.get("format_version", "0"))
+    except ValueError:
+        raise ModelFileError(
+            f"'{path}' has an invalid format_version {raw.get('format_version')!r} (an integer "
+            f"from 1 to {FORMAT_VERSION} is valid)"
+        ) from None
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"'{path}' has model format {version}, newer than this vaeaug reads ({FORMAT_VERSION}); upgrade vaeaug"
+        )
+    if version < FORMAT_VERSION:
+        raise ModelFileError(
+            f"'{path}' has model format {version}, written by vaeaug < 0.2 (a Gaussian-mixture "
+            f"prior and other features); this vaeaug reads format {FORMAT_VERSION} only. Retrain "
+            "the model with this version (vaeaug train ...): the training data's sha256 and "
+            "settings are in the old file's header (vaeaug info --json shows them)"
         )
     try:
         meta = {k: json.loads(v) for k, v in raw.items() if k not in ("format", "format_version")}

@@ -26,7 +26,7 @@ def toy_model(tmp_path_factory) -> tuple[vaeaug.Model, Path]:
     model = vaeaug.fit(
         dplus_kpipi(2000, seed=1),
         objects=OBJECTS,
-        config=vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4, prior_components=3),
+        config=vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4),
         train=vaeaug.TrainConfig(epochs=5),
         seed=1,
         progress=False,

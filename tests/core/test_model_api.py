@@ -11,7 +11,7 @@ import torch
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 import vaeaug
-from vaeaug.api import ConstantFeatureWarning, infer_masses
+from vaeaug.api import RepresentationWarning, ConstantFeatureWarning, infer_masses
 from vaeaug.datasets import KAON_MASS, OBJECTS, PION_MASS
 from vaeaug.errors import InputError, ModelFileError
 
@@ -158,8 +158,14 @@ def test_varying_masses_are_refused_for_decay_and_auto_falls_back(toy_p4):
     p4[:, 0, 3] *= np.random.default_rng(0).uniform(1.0, 1.2, len(p4))
     with pytest.raises(InputError, match="mass of 'K1' varies"):
         infer_masses(p4, OBJECTS)
-    with pytest.warns(ConstantFeatureWarning):  # the pions' mass features are constant
-        assert _fit(p4).representation.name == "collider"
+    # never silent: the fallback says which representation, why, and what to give
+    with (
+        pytest.warns(ConstantFeatureWarning),  # the pions' mass features are constant
+        pytest.warns(RepresentationWarning, match=r"'collider' chosen.*mass of 'K1' varies.*masses="),
+    ):
+        model = _fit(p4)
+    assert model.representation.name == "collider"
+    assert "'collider' chosen" in model.provenance["representation_choice"]
 
 
 def test_fit_accepts_a_mapping_of_branches(toy_p4):

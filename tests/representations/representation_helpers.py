@@ -1,8 +1,9 @@
-"""Test helpers: a hand-built numpy phase-space generator and feature canonicalisation.
+"""Test helpers: hand-built numpy phase-space generators and feature canonicalisation.
 
-The generator shares no code with ``vaeaug.representations``: it builds decays from
-Dalitz invariants in the parent rest frame, applies a uniformly random rotation and a
-general Lorentz boost to the lab. All momenta in GeV, shapes noted per function.
+The generators share no code with ``vaeaug.representations``: three-body decays are built
+from Dalitz invariants in the parent rest frame, n-body decays from a chain of isotropic
+two-body decays (GENBOD-like); both get a uniformly random rotation and a general Lorentz
+boost to the lab. All momenta in GeV, shapes noted per function.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import numpy as np
 __all__ = [
     "D_MASS",
     "K_MASS",
+    "MU_MASS",
     "PI_MASS",
+    "P_MASS",
+    "boost",
     "boost_to_lab",
     "canonical_features",
     "dalitz_momenta",
     "flat_dalitz",
     "momentum_scale",
+    "n_body_breakup_momenta",
+    "n_body_decays",
+    "n_body_rest_frame",
     "random_rotations",
     "rotate",
     "three_body_decays",
@@ -26,6 +33,9 @@ __all__ = [
 D_MASS = 1.86966
 K_MASS = 0.49368
 PI_MASS = 0.13957
+# PDG 2024, GeV.
+MU_MASS = 0.1056583755
+P_MASS = 0.93827208816
 
 
 def dalitz_momenta(
@@ -123,15 +133,101 @@ def boost_to_lab(
     p' = p + (g^2 / (g + 1) b.p + g E) b.
     """
     big_p = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
+    return boost(p4, big_p, m)
+
+
+def boost(p4: np.ndarray, big_p: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Boost p4 (N, k, 4) from the rest frame of a system of mass ``m`` (N,) to the frame
+    where that system has 3-momentum ``big_p`` (N, 3); the formula of :func:`boost_to_lab`."""
     big_e = np.sqrt((big_p**2).sum(-1) + m**2)
     b = (big_p / big_e[:, None])[:, None, :]  # (N, 1, 3)
     g = (big_e / m)[:, None]  # (N, 1)
     bp = (b * p4[..., :3]).sum(-1)
-    e = p4[..., 3]
     out = np.empty_like(p4)
-    out[..., :3] = p4[..., :3] + ((g**2 / (g + 1) * bp + g * e)[..., None]) * b
-    out[..., 3] = g * (e + bp)
+    out[..., :3] = p4[..., :3] + ((g**2 / (g + 1) * bp + g * p4[..., 3])[..., None]) * b
+    out[..., 3] = g * (p4[..., 3] + bp)
     return out
+
+
+def _isotropic(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Uniformly random unit vectors (n, 3)."""
+    v = rng.normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def n_body_breakup_momenta(
+    m: np.ndarray, masses: tuple[float, ...], fractions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masses (N, n + 1) and breakup momenta (N, n + 1) of the chain of :func:`n_body_rest_frame`.
+
+    Column j (2 .. n) holds the mass of the system ``1..j`` and the momentum of ``1..j-1``
+    (daughter 1 for j = 2) in its rest frame; columns 0 and 1 are unused (mass 1: daughter 1).
+    """
+    masses = np.asarray(masses, dtype=float)
+    n_obj = len(masses)
+    sub = np.zeros((len(m), n_obj + 1))
+    k = np.zeros((len(m), n_obj + 1))
+    excess = m - masses.sum()
+    sub[:, n_obj] = m
+    for j in range(n_obj - 1, 1, -1):
+        excess = fractions[:, j - 2] * excess
+        sub[:, j] = masses[:j].sum() + excess
+    sub[:, 1] = masses[0]
+    for j in range(2, n_obj + 1):
+        lam = (
+            (sub[:, j] - sub[:, j - 1] - masses[j - 1])
+            * (sub[:, j] + sub[:, j - 1] + masses[j - 1])
+            * (sub[:, j] - sub[:, j - 1] + masses[j - 1])
+            * (sub[:, j] + sub[:, j - 1] - masses[j - 1])
+        )
+        k[:, j] = np.sqrt(np.maximum(lam, 0.0)) / (2.0 * sub[:, j])
+    return sub, k
+
+
+def n_body_rest_frame(
+    rng: np.random.Generator, m: np.ndarray, masses: tuple[float, ...], fractions: np.ndarray
+) -> np.ndarray:
+    """Parent-rest-frame 4-momenta (N, n, 4) of P -> 1 ... n, parent mass ``m`` (N,) in GeV.
+
+    ``fractions`` (N, n - 2) in [0, 1]: the kinetic excess ``m(1..j) - sum_{i<=j} m_i`` of
+    the system ``1..j`` is ``fractions[:, j - 2]`` times that of ``1..j+1`` (j = 2 .. n-1).
+    Built bottom-up: the system ``1..j`` decays isotropically to ``1..j-1`` plus ``j`` in its
+    rest frame, and is then boosted to the rest frame of ``1..j+1``.
+    """
+    masses = np.asarray(masses, dtype=float)
+    sub, k = n_body_breakup_momenta(m, tuple(masses), fractions)
+    # S_2 -> 1 + 2 in the S_2 rest frame
+    u = _isotropic(rng, len(m)) * k[:, 2:3]
+    p = np.stack([u, -u], axis=1)
+    p4 = np.concatenate([p, np.sqrt(masses[:2] ** 2 + (p**2).sum(-1))[..., None]], axis=-1)
+    for j in range(3, len(masses) + 1):
+        u = _isotropic(rng, len(m)) * k[:, j : j + 1]
+        p4 = boost(p4, u, sub[:, j - 1])
+        bachelor = np.concatenate([-u, np.sqrt(masses[j - 1] ** 2 + k[:, j : j + 1] ** 2)], -1)
+        p4 = np.concatenate([p4, bachelor[:, None]], axis=1)
+    return p4
+
+
+def n_body_decays(
+    rng: np.random.Generator,
+    n: int,
+    masses: tuple[float, ...],
+    m: float | np.ndarray,
+    log_pt: tuple[float, float] = (np.log(1e-2), np.log(1e3)),
+    eta: tuple[float, float] = (-6.0, 6.0),
+) -> np.ndarray:
+    """Random n-body decays in the lab, (n, k, 4) GeV: uniform excess fractions (not flat
+    phase space, but every configuration is reached), isotropic splits, random boosts."""
+    m = np.broadcast_to(np.asarray(m, dtype=float), (n,)).copy()
+    fractions = rng.uniform(size=(n, len(masses) - 2))
+    rest = rotate(n_body_rest_frame(rng, m, masses, fractions), random_rotations(rng, n))
+    return boost_to_lab(
+        rest,
+        m,
+        np.exp(rng.uniform(*log_pt, n)),
+        rng.uniform(*eta, n),
+        rng.uniform(-np.pi, np.pi, n),
+    )
 
 
 def three_body_decays(
@@ -159,13 +255,11 @@ def momentum_scale(p4: np.ndarray) -> np.ndarray:
     return p4[..., 3].sum(axis=1)[:, None, None]
 
 
-def canonical_features(
-    x: np.ndarray, pairs: list[tuple[int, int]], cosines: list[int]
-) -> np.ndarray:
-    """x (N, D) with the (cos, sin) column pairs normalised and the cosine columns clipped.
+def canonical_features(x: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """x (N, D) with the (cos, sin) column pairs normalised, as decoding reads them.
 
-    What decoding makes of arbitrary features, so ``to_features(from_features(x))`` can be
-    compared with it.
+    So ``to_features(from_features(x))`` can be compared with it: the angles of the pairs
+    then agree modulo 2 pi. ``(0, 0)`` reads as angle 0.
     """
     x = np.array(x, dtype=float)
     for c, s in pairs:
@@ -173,6 +267,4 @@ def canonical_features(
         zero = r == 0
         x[:, c] = np.where(zero, 1.0, x[:, c] / np.where(zero, 1.0, r))
         x[:, s] = np.where(zero, 0.0, x[:, s] / np.where(zero, 1.0, r))
-    for c in cosines:
-        x[:, c] = np.clip(x[:, c], -1, 1)
     return x

@@ -1,9 +1,15 @@
-"""The variational autoencoder: Gaussian encoder, Gaussian decoder, latent prior.
+"""The variational autoencoder: Gaussian encoder, Gaussian decoder, learned latent prior.
 
-Written in the torch.distributions style: ``encode`` and ``decode`` return
-distributions and the loss is a sum of ``log_prob`` and ``kl_divergence``.
-All tensors live on the device of the module's parameters; nothing here
-chooses a device.
+Written in the torch.distributions style: ``encode``, ``decode`` and ``prior``
+return distributions and the loss is a sum of ``log_prob`` terms. All tensors
+live on the device of the module's parameters; nothing here chooses a device.
+
+The prior p(z) is a normalizing flow over the latent space (zuko's neural spline
+flow with coupling layers), trained jointly with the encoder and decoder in the
+ELBO. A fixed N(0, 1) prior leaves "holes" wherever the aggregate posterior
+q(z) = E_x q(z|x) differs from it, and decoding such z gives the blurred events a
+plain VAE is known for; a learned prior follows q(z) instead. Coupling layers
+keep sampling at one network pass per layer.
 """
 
 from __future__ import annotations
@@ -13,52 +19,68 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Distribution, Independent, Normal
 
-__all__ = ["VAE", "VAEConfig"]
+__all__ = ["DECODERS", "PRIORS", "VAE", "VAEConfig"]
 
 _ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "tanh": nn.Tanh}
+#: Valid values of ``VAEConfig.prior``.
+PRIORS = ("flow", "standard")
+#: Valid values of ``VAEConfig.decoder``.
+DECODERS = ("gaussian", "flow")
 
 
 @dataclasses.dataclass
 class VAEConfig:
-    """Architecture of the VAE (saved in the model file, rebuilt with ``VAEConfig(**saved)``)."""
+    """Architecture of the VAE (saved in the model file, rebuilt with ``VAEConfig(**saved)``).
 
-    # size of z: above the 9 degrees of freedom of a three-body decay, so that no direction of
-    # the data has to be modelled as decoder noise (8 gave C2ST AUC 0.74 on 10k D+, 16: 0.67)
-    latent_dim: int = 16
-    hidden: Sequence[int] = (256, 256, 256)  # widths of the encoder and decoder MLPs
+    The defaults were chosen on validation splits of the training files only
+    (``bench/model_selection.py``; see docs/benchmarks.md for the table).
+    """
+
+    latent_dim: int = 8  # size of z
+    hidden: Sequence[int] = (128, 128, 128)  # widths of the encoder and decoder MLPs
     activation: str = "silu"  # one of relu, silu, gelu, elu, tanh
-    # weight of the KL term (1 = the true ELBO). Below 1 the latent code keeps more detail and
-    # the decoder's noise shrinks; the GMM prior then samples the less regular aggregate
-    # posterior. 1 -> 0.2 -> 0.05 halved the mean W1 on 10k D+ (bench/fidelity.py).
-    beta: float = 0.05
-    prior: str = (
-        "gmm"  # sampling prior: "standard" N(0, 1), or "gmm" fitted to the aggregate posterior
-    )
-    prior_components: int = 100  # mixture components of the "gmm" prior (at most N/50)
-    min_log_scale: float = (
-        -6.0
-    )  # floor of the decoder's log standard deviation (standardized units)
+    # weight of the KL term (1 = the true ELBO). Below 1 the latent code keeps more detail
+    # and the decoder's noise shrinks; the learned prior then follows the sharper q(z).
+    beta: float = 0.1
+    prior: str = "flow"  # "flow" (learned, trained in the ELBO) or "standard" N(0, 1)
+    prior_transforms: int = 4  # coupling layers of the flow prior
+    prior_hidden: Sequence[int] = (64, 64)  # widths of each coupling layer's network
+    min_log_scale: float = -7.0  # floor of the decoder's log standard deviation (standardized)
+    # p(x|z): "gaussian" (diagonal, heteroscedastic: one network pass to sample) or "flow" (a
+    # neural spline flow over x conditioned on z, coupling layers of width ``hidden``)
+    decoder: str = "gaussian"
+    decoder_transforms: int = 4  # coupling layers of the flow decoder
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
-        if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
+        self.prior_hidden = tuple(int(h) for h in self.prior_hidden)
+        if self.latent_dim < 2 or any(h < 1 for h in (*self.hidden, *self.prior_hidden)):
             raise ValueError(
-                f"latent_dim and hidden widths must be positive, got {self.latent_dim}, {self.hidden}"
+                f"latent_dim must be >= 2 and every hidden width >= 1, got latent_dim "
+                f"{self.latent_dim}, hidden {self.hidden}, prior_hidden {self.prior_hidden}"
             )
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation '{self.activation}' unknown; valid: {', '.join(_ACTIVATIONS)}"
             )
-        if self.prior not in ("standard", "gmm"):
-            raise ValueError(f"prior '{self.prior}' unknown; valid: standard, gmm")
-        if self.beta <= 0:
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior '{self.prior}' unknown; valid: {', '.join(PRIORS)}")
+        if not self.beta > 0:
             raise ValueError(f"beta must be positive, got {self.beta}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder '{self.decoder}' unknown; valid: {', '.join(DECODERS)}")
+        if self.prior_transforms < 1 or self.decoder_transforms < 1:
+            raise ValueError(
+                f"prior_transforms and decoder_transforms must be >= 1, got "
+                f"{self.prior_transforms}, {self.decoder_transforms}"
+            )
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["prior_hidden"] = list(self.prior_hidden)
         return d
 
 
@@ -71,19 +93,48 @@ def _mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> nn.Se
     return nn.Sequential(*layers)
 
 
+class _StandardPrior(nn.Module):
+    """N(0, 1) over z, with the interface of a zuko flow: ``prior()`` gives the distribution."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(latent_dim))
+
+    def forward(self) -> Distribution:
+        return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
+
+    def from_noise(self, eps: torch.Tensor) -> torch.Tensor:
+        return eps
+
+
+class _FlowPrior(nn.Module):
+    """A neural spline flow over z (coupling layers: one pass to sample)."""
+
+    def __init__(self, latent_dim: int, transforms: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        import zuko
+
+        self.flow = zuko.flows.NSF(
+            latent_dim, transforms=transforms, hidden_features=tuple(hidden), passes=2
+        )
+
+    def forward(self) -> Distribution:
+        return self.flow()
+
+    def from_noise(self, eps: torch.Tensor) -> torch.Tensor:
+        """z (N, L) from standard normals (N, L): the flow's inverse transform."""
+        return self.flow().transform.inv(eps)
+
+
 class VAE(nn.Module):
-    """Encoder q(z|x) and decoder p(x|z), both diagonal Gaussians.
+    """Encoder q(z|x), decoder p(x|z) (diagonal Gaussians) and a learned prior p(z).
 
     The decoder's scale depends on z (heteroscedastic): the momentum
     resolution, and with it the mass-peak width, varies across phase space.
 
     Args:
-        n_features: D, the number of (standardized) features.
+        n_features: D, the number of (standardized) features the model learns.
         config: the architecture.
-
-    The sampling prior is a Gaussian mixture over z (``prior.*`` buffers),
-    fitted after training to the aggregate posterior when ``config.prior ==
-    "gmm"``; until then it is the standard normal.
     """
 
     def __init__(self, n_features: int, config: VAEConfig) -> None:
@@ -92,24 +143,61 @@ class VAE(nn.Module):
         self.config = config
         L = config.latent_dim
         self.encoder = _mlp(n_features, config.hidden, 2 * L, config.activation)
-        self.decoder = _mlp(L, tuple(reversed(config.hidden)), 2 * n_features, config.activation)
-        # one standard-normal component until the aggregate posterior is fitted
-        self.register_buffer("prior_weights", torch.ones(1))
-        self.register_buffer("prior_means", torch.zeros(1, L))
-        self.register_buffer("prior_scale_tril", torch.eye(L).unsqueeze(0))
+        if config.decoder == "flow":
+            import zuko
+
+            self.decoder = zuko.flows.NSF(
+                n_features, context=L, transforms=config.decoder_transforms,
+                hidden_features=tuple(config.hidden), passes=2,
+            )  # fmt: skip
+        else:
+            self.decoder = _mlp(
+                L, tuple(reversed(config.hidden)), 2 * n_features, config.activation
+            )
+        if config.prior == "flow":
+            self.prior = _FlowPrior(L, config.prior_transforms, config.prior_hidden)
+        else:
+            self.prior = _StandardPrior(L)
+
+    @property
+    def noise_width(self) -> int:
+        """Standard normals per generated event: L for the prior, D for the decoder."""
+        return self.config.latent_dim + self.n_features
 
     def encode(self, x: torch.Tensor) -> Independent:
         """q(z|x): x of shape (N, D) -> distribution with batch shape (N,), event shape (L,)."""
         mu, log_sigma = self.encoder(x).chunk(2, dim=-1)
         return Independent(Normal(mu, log_sigma.clamp(-10.0, 5.0).exp()), 1)
 
-    def decode(self, z: torch.Tensor) -> Independent:
+    def decoder_params(
+        self, z: torch.Tensor, hidden_dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and scales of p(x|z), each (N, D), for z of shape (N, L).
+
+        ``hidden_dtype`` (e.g. ``torch.bfloat16``) runs the hidden layers under
+        autocast; the output layer stays float32, because it gives the features'
+        means and scales, where 8 mantissa bits would blur a narrow mass peak.
+        """
+        if hidden_dtype is None:
+            out = self.decoder(z)
+        else:
+            with torch.autocast(z.device.type, dtype=hidden_dtype):
+                h = self.decoder[:-1](z)
+            out = self.decoder[-1](h.float())
+        mu, log_sigma = out.chunk(2, dim=-1)
+        return mu, log_sigma.clamp(self.config.min_log_scale, 3.0).exp()
+
+    def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z): z of shape (N, L) -> distribution with batch shape (N,), event shape (D,)."""
-        mu, log_sigma = self.decoder(z).chunk(2, dim=-1)
-        return Independent(Normal(mu, log_sigma.clamp(self.config.min_log_scale, 3.0).exp()), 1)
+        if self.config.decoder == "flow":
+            return self.decoder(z)
+        return Independent(Normal(*self.decoder_params(z)), 1)
 
     def loss(self, x: torch.Tensor, weights: torch.Tensor | None = None, kl_weight: float = 1.0):
         """Negative ELBO per event, averaged (weighted) over the batch.
+
+        The KL term ``E_q[log q(z|x) - log p(z)]`` is estimated with the one
+        reparameterised draw of z (the prior is a flow: no closed form).
 
         Args:
             x: standardized features, shape (N, D).
@@ -122,40 +210,26 @@ class VAE(nn.Module):
         q = self.encode(x)
         z = q.rsample()
         nll = -self.decode(z).log_prob(x)
-        prior = Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1)
-        kl = kl_divergence(q, prior)
+        kl = q.log_prob(z) - self.prior().log_prob(z)
         if weights is None:
             nll, kl = nll.mean(), kl.mean()
         else:
             nll, kl = (nll * weights).sum() / weights.sum(), (kl * weights).sum() / weights.sum()
         return nll + kl_weight * self.config.beta * kl, nll, kl
 
-    def set_prior(
-        self, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor
-    ) -> None:
-        """Install a Gaussian-mixture sampling prior: (C,), (C, L), (C, L, L)."""
-        self.prior_weights = weights.to(self.prior_weights)
-        self.prior_means = means.to(self.prior_means)
-        self.prior_scale_tril = scale_tril.to(self.prior_scale_tril)
+    def generate(
+        self, eps: torch.Tensor, temperature: float = 1.0, hidden_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Standardized features (N, D) from standard normals ``eps`` of shape (N, L + D).
 
-    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw z of shape (n, L) from the sampling prior with ``generator``.
-
-        Written with explicit draws rather than ``MixtureSameFamily.sample``
-        because torch.distributions samplers take no generator, and every draw
-        here must come from the caller's seeded stream.
+        The first L columns give the latent point through the prior's transform,
+        the last D the decoder's noise. Every sampler of vaeaug goes through
+        here, so the random numbers may come from any stream the caller chooses.
+        ``hidden_dtype``: see :meth:`decoder_params`.
         """
-        device = self.prior_means.device
-        if len(self.prior_weights) == 1:
-            eps = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
-            return self.prior_means[0] + eps @ self.prior_scale_tril[0].T
-        idx = torch.multinomial(self.prior_weights, n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.config.latent_dim, 1, generator=generator, device=device)
-        return self.prior_means[idx] + (self.prior_scale_tril[idx] @ eps).squeeze(-1)
-
-    def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
-        """Generate standardized features of shape (n, D) from the model."""
-        z = self.sample_latent(n, generator)
-        px = self.decode(z).base_dist
-        eps = torch.randn(px.loc.shape, generator=generator, device=px.loc.device)
-        return px.loc + temperature * px.scale * eps
+        L = self.config.latent_dim
+        z = self.prior.from_noise(eps[:, :L])
+        if self.config.decoder == "flow":
+            return self.decoder(z).transform.inv(temperature * eps[:, L:])
+        mu, scale = self.decoder_params(z, hidden_dtype)
+        return mu + temperature * scale * eps[:, L:]

@@ -8,8 +8,10 @@ to daughters that sum to a parent of mass ``M``.
 Parent (5 features; lab frame, ``P = sum_i p_i``)
     ``parent_log_pt``: ``ln(pt / GeV)``; ``parent_eta``: ``asinh(pz / pt)``;
     ``parent_phi_cos, parent_phi_sin``: ``cos phi, sin phi``;
-    ``parent_m``: invariant mass ``M = sqrt(E^2 - |P|^2)`` in GeV, daughter energies from
-    the mass hypotheses.
+    ``parent_log_excess``: ``ln((M - sum_i m_i) / GeV)``, with ``M = sqrt(E^2 - |P|^2)`` the
+    invariant mass, daughter energies from the mass hypotheses. Every real value decodes to a
+    mass above threshold, so no clamp piles events up at ``sum_i m_i`` (a broad continuum
+    such as Drell-Yan reaches down to it).
 
 Helicity frame
     The decay angles are measured in the parent rest frame with the axes
@@ -27,7 +29,8 @@ Helicity frame
     product with the beam axis.
 
 Two-body decays (3 more features, ``D = 8``)
-    Direction of daughter 1 in the helicity frame: ``cos_theta`` (= ``p1'_z / |p1'|``) and
+    Direction of daughter 1 in the helicity frame: ``cos_theta_atanh`` (``atanh`` of
+    ``cos theta = p1'_z / |p1'|``, so that ``tanh`` maps every real value inside ``(-1, 1)``) and
     ``phi_cos, phi_sin`` (``phi* = atan2(p1'_y, p1'_x)``). The momentum is
     ``q = sqrt(lambda(M^2, m1^2, m2^2)) / 2M`` and daughter 2 is back to back.
 
@@ -47,7 +50,7 @@ Three-body decays (7 more features, ``D = 12``)
     Orientation of the decay in the helicity frame, as the ZYZ Euler angles
     ``(alpha, beta, gamma)`` of the frame ``(e_beta, e_alpha, n)``:
 
-    - ``cos_beta, alpha_cos, alpha_sin``: ``n = (sin b cos a, sin b sin a, cos b)``;
+    - ``cos_beta_atanh, alpha_cos, alpha_sin``: ``n = (sin b cos a, sin b sin a, cos b)``;
     - ``gamma_cos, gamma_sin``: the decay plane's rotation about ``n``: the component of
       daughter 1's momentum transverse to ``n`` points along
       ``cos g e_beta + sin g e_alpha``, with ``e_beta = (cos b cos a, cos b sin a, -sin b)``
@@ -56,9 +59,21 @@ Three-body decays (7 more features, ``D = 12``)
     12 features for 12 inputs with 9 degrees of freedom: the only redundancy is the three
     (cos, sin) pairs.
 
-Decoding clamps: ``M`` to ``[sum m_i + 1e-6, 1e9]`` GeV, ``cos_beta`` and ``cos_theta`` to
-``[-1, 1]``, (cos, sin) pairs normalised (``(0, 0)`` reads as angle 0), ``log pt`` to
-``[-30, 30]``, ``|eta|`` to 40.
+Four to six bodies (and more; ``D = 4 n``)
+    Sequential two-body splits ``S_n -> S_{n-1} + n``, ..., ``S_2 -> 1 + 2``, where ``S_j`` is
+    the system of daughters ``1..j`` and ``S_n`` the parent. For each split, in the rest frame
+    of ``S_j`` (helicity axes for ``S_n``; below, axes with ``z'`` along ``S_j``'s flight
+    direction and ``x'`` in the plane of ``z'`` and the previous ``z``): the direction of
+    ``S_{j-1}`` (of daughter 1 for ``j = 2``) as ``cos_theta{j}_atanh, phi{j}_cos, phi{j}_sin``;
+    and, for ``j >= 3``, the mass of ``S_{j-1}`` as ``m{1..j-1}_frac_logit``, the logit of
+    ``T_{j-1} / T_j``, where ``T_j = m(S_j) - sum_{i<=j} m_i`` is the kinetic excess. Every
+    real vector decodes to a physical configuration: intermediate masses stay between their
+    thresholds by construction.
+
+Decoding guards (values no collider reaches, kept only so that junk input stays finite; they
+are counted by :meth:`DecayRepresentation.count_guards`): ``M - sum m_i`` at most ``1e9`` GeV,
+``log pt`` in ``[-30, 30]``, ``|eta|`` at most 40. (cos, sin) pairs are normalised
+(``(0, 0)`` reads as angle 0).
 
 Encoding reads the daughter 3-momenta only: energies come from the mass hypotheses, as
 they do when decoding (so p4 with other masses are projected onto the hypotheses). The
@@ -76,6 +91,8 @@ import numpy as np
 
 from vaeaug.errors import InputError
 from vaeaug.representations.base import (
+    _ETA_MAX,
+    _LOG_PT_MAX,
     _MASS_MAX,
     Representation,
     _check_masses,
@@ -91,8 +108,11 @@ from vaeaug.representations.base import (
 
 __all__ = ["DecayRepresentation"]
 
-# Decoded parent masses stay this far (GeV) above threshold, so that every boost is finite.
-_THRESHOLD_MARGIN = 1e-6
+# Smallest kinetic excess M - sum m_i (GeV) that encoding keeps, so that its log is finite.
+_EXCESS_MIN = 1e-12
+# |cos| is clipped to 1 - this before atanh: finite features for exactly collinear decays.
+_COS_EPS = 1e-15
+_LOG_EXCESS_MAX = float(np.log(_MASS_MAX))
 # Clip of the square-Dalitz variables before the logit: finite features at the Dalitz edges.
 _DALITZ_EPS = 1e-7
 _TINY = np.finfo(np.float64).tiny
@@ -148,10 +168,25 @@ def _light_cone(
     return np.where(forward, big, small), np.where(forward, small, big)
 
 
+def _atanh(c: np.ndarray) -> np.ndarray:
+    """``atanh`` of a cosine, clipped to ``|c| <= 1 - 1e-15`` (finite at the poles)."""
+    return np.arctanh(np.clip(c, -1.0 + _COS_EPS, 1.0 - _COS_EPS))
+
+
+def _tanh_cos_sin(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(cos, sin)`` of the polar angle whose cosine is ``tanh(a)``; ``sin = 1 / cosh(a)``."""
+    return np.tanh(a), 1.0 / np.cosh(np.minimum(np.abs(a), 700.0))
+
+
+def _boost_z(e: np.ndarray, z: np.ndarray, gamma: np.ndarray, gamma_beta: np.ndarray):
+    """Boost ``(E, p_z)`` along ``z`` by ``(gamma, gamma beta)``: returns ``(E', p_z')``."""
+    return gamma * e + gamma_beta * z, gamma * z + gamma_beta * e
+
+
 class DecayRepresentation(Representation):
     """Parent ``(log pt, eta, phi, M)`` plus helicity-frame decay variables; see the module.
 
-    n_objects: number of daughters; 2 or 3 (use ``"collider"`` for other multiplicities).
+    n_objects: number of daughters, at least 2.
     masses: daughter masses in GeV, one per object, in the order of the 4-momenta. For three
         bodies, objects 0 and 1 form the Dalitz pair ``(12)`` and object 2 is the bachelor.
     object_names: one name per object (default ``p0, p1, ...``); stored for the caller, the
@@ -170,9 +205,9 @@ class DecayRepresentation(Representation):
         parent_name: str = "parent",
     ) -> None:
         self.n_objects = _check_n_objects(n_objects)
-        if self.n_objects not in (2, 3):
+        if self.n_objects < 2:
             raise InputError(
-                f"the 'decay' representation supports 2- and 3-body decays, got "
+                f"the 'decay' representation needs at least 2 daughters, got "
                 f"n_objects={self.n_objects}; use 'collider' (or 'cartesian') instead"
             )
         if masses is None:
@@ -188,19 +223,28 @@ class DecayRepresentation(Representation):
         self.parent_name = parent_name
 
     def feature_names(self) -> list[str]:
-        parent = [f"{self.parent_name}_{c}" for c in ("log_pt", "eta", "phi_cos", "phi_sin", "m")]
-        if self.n_objects == 2:
-            return [*parent, "cos_theta", "phi_cos", "phi_sin"]
-        return [
-            *parent,
-            "mprime_logit",
-            "thetaprime_logit",
-            "cos_beta",
-            "alpha_cos",
-            "alpha_sin",
-            "gamma_cos",
-            "gamma_sin",
+        parent = [
+            f"{self.parent_name}_{c}" for c in ("log_pt", "eta", "phi_cos", "phi_sin", "log_excess")
         ]
+        if self.n_objects == 2:
+            return [*parent, "cos_theta_atanh", "phi_cos", "phi_sin"]
+        if self.n_objects == 3:
+            return [
+                *parent,
+                "mprime_logit",
+                "thetaprime_logit",
+                "cos_beta_atanh",
+                "alpha_cos",
+                "alpha_sin",
+                "gamma_cos",
+                "gamma_sin",
+            ]
+        names = list(parent)
+        for j in range(self.n_objects, 1, -1):
+            if j >= 3:
+                names.append(f"m{''.join(str(i) for i in range(1, j))}_frac_logit")
+            names += [f"cos_theta{j}_atanh", f"phi{j}_cos", f"phi{j}_sin"]
+        return names
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,8 +256,16 @@ class DecayRepresentation(Representation):
         }
 
     @property
-    def _threshold(self) -> float:
-        return float(sum(self.masses)) + _THRESHOLD_MARGIN
+    def threshold(self) -> float:
+        """The kinematic threshold ``sum_i m_i`` of the parent mass, GeV."""
+        return float(sum(self.masses))
+
+    def count_guards(self, x: np.ndarray) -> int:
+        """Rows of features ``x`` (N, D) that a decoding guard changes (see the module)."""
+        x = self._check_features(x)
+        bad = (np.abs(x[:, 0]) > _LOG_PT_MAX) | (np.abs(x[:, 1]) > _ETA_MAX)
+        bad |= x[:, 4] > _LOG_EXCESS_MAX
+        return int(np.count_nonzero(bad))
 
     # Encoding
 
@@ -236,19 +288,25 @@ class DecayRepresentation(Representation):
         # M and the rest-frame momenta keep full precision however large the boost.
         plus, minus = _light_cone(np.square(self.masses) + qx**2 + qy**2, lz)
         m2 = plus.sum(axis=1) * minus.sum(axis=1) - qx.sum(axis=1) ** 2 - qy.sum(axis=1) ** 2
-        # Same clamp as decoding, so that the boost below always exists.
-        m = np.clip(np.sqrt(np.maximum(m2, 0.0)), self._threshold, _MASS_MAX)
+        # M - sum m_i from M^2 - (sum m_i)^2; floored so that its log (and the boost) exist
+        total = self.threshold
+        excess = np.maximum(
+            (m2 - total**2) / (np.sqrt(np.maximum(m2, 0.0)) + total), _EXCESS_MIN
+        )
+        m = total + excess
         # Boost to the rest frame: plus shrinks and minus grows by e^y = (E + |P|) / M.
         ey = ((np.sqrt(p_abs**2 + m**2) + p_abs) / m)[:, None]
         qz = 0.5 * (plus / ey - minus * ey)
 
-        columns = [log_pt, eta, cos_phi, sin_phi, m]
+        columns = [log_pt, eta, cos_phi, sin_phi, np.log(excess)]
         if self.n_objects == 2:
             # Half the relative momentum: equals q1, with the rounding of q1 and q2 averaged.
             half = [0.5 * (c[:, 0] - c[:, 1]) for c in (qx, qy, qz)]
             columns += self._two_body_features(*half)
-        else:
+        elif self.n_objects == 3:
             columns += self._three_body_features(qx, qy, qz, m)
+        else:
+            columns += self._n_body_features(qx, qy, qz, excess)
         out = np.empty((len(p4), len(columns)))
         for i, column in enumerate(columns):
             out[:, i] = column
@@ -259,7 +317,7 @@ class DecayRepresentation(Representation):
         """Helicity angles of daughter 1 from its rest-frame momentum (x, y, z), each (N,)."""
         norm = np.sqrt(x**2 + y**2 + z**2)
         cos_theta = np.where(norm > 0, z / np.maximum(norm, _TINY), 1.0)
-        return [cos_theta, *_unit_pair(x, y)]
+        return [_atanh(cos_theta), *_unit_pair(x, y)]
 
     def _three_body_features(
         self, qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, m: np.ndarray
@@ -314,7 +372,7 @@ class DecayRepresentation(Representation):
         return [
             _logit(mprime_p, mprime_q, _DALITZ_EPS),
             _logit(theta_p, theta_q, _DALITZ_EPS),
-            cos_beta,
+            _atanh(cos_beta),
             cos_alpha,
             sin_alpha,
             cos_gamma,
@@ -326,11 +384,14 @@ class DecayRepresentation(Representation):
     def from_features(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
         pt, eta, cos_phi, sin_phi = _decode_collider(x[:, 0], x[:, 1], x[:, 2], x[:, 3])
-        m = np.clip(x[:, 4], self._threshold, _MASS_MAX)
+        excess = np.exp(np.minimum(x[:, 4], _LOG_EXCESS_MAX))
+        m = self.threshold + excess
         if self.n_objects == 2:
             daughters = self._two_body_momenta(x[:, 5:], m)
-        else:
+        elif self.n_objects == 3:
             daughters = self._three_body_momenta(x[:, 5:], m)
+        else:
+            daughters = self._n_body_momenta(x[:, 5:], excess)
 
         # Boost each daughter from the rest frame to the lab along z' (light-cone components
         # scale by e^y, y the parent rapidity along z'), then rotate to lab axes.
@@ -349,8 +410,7 @@ class DecayRepresentation(Representation):
     def _two_body_momenta(self, f: np.ndarray, m: np.ndarray) -> list[tuple[np.ndarray, ...]]:
         """Per daughter, rest-frame (x', y', z', E) in GeV in helicity coordinates, each (N,)."""
         m1, m2 = self.masses
-        cos_t = np.clip(f[:, 0], -1.0, 1.0)
-        sin_t = np.sqrt((1.0 - cos_t) * (1.0 + cos_t))
+        cos_t, sin_t = _tanh_cos_sin(f[:, 0])
         cos_p, sin_p = _unit_pair(f[:, 1], f[:, 2])
         k = _two_body_momentum(m, m1, m2)
         x, y, z = k * sin_t * cos_p, k * sin_t * sin_p, k * cos_t
@@ -372,8 +432,7 @@ class DecayRepresentation(Representation):
         cos_t = np.where(tp <= 0.5, np.cos(np.pi * tp), -np.cos(np.pi * tq))
         sin_t = np.sin(np.pi * np.minimum(tp, tq))
 
-        cos_b = np.clip(f[:, 2], -1.0, 1.0)
-        sin_b = np.sqrt((1.0 - cos_b) * (1.0 + cos_b))
+        cos_b, sin_b = _tanh_cos_sin(f[:, 2])
         cos_a, sin_a = _unit_pair(f[:, 3], f[:, 4])
         cos_g, sin_g = _unit_pair(f[:, 5], f[:, 6])
 
@@ -393,3 +452,99 @@ class DecayRepresentation(Representation):
             (*_from_frame(*orientation, -u, -v, par2), (e12 * e2 - k3 * par) / m12_safe),
             (*_from_frame(*orientation, zero, zero, -k3), np.sqrt(m3**2 + k3**2)),
         ]
+
+    # Four or more bodies: sequential two-body splits (see the module docstring).
+
+    def _n_body_features(
+        self, qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, excess: np.ndarray
+    ) -> list[np.ndarray]:
+        """Sequential-split features from parent-rest-frame momenta (GeV), each (N, n).
+
+        ``excess`` is ``M - sum m_i`` (N,). Works top-down: at split ``S_j -> S_{j-1} + j``
+        the daughters of ``S_{j-1}`` are rotated to axes along its flight direction and
+        boosted into its rest frame.
+        """
+        masses = np.asarray(self.masses)
+        n = self.n_objects
+        x, y, z = (np.array(c, dtype=np.float64) for c in (qx, qy, qz))
+        e = np.sqrt(masses**2 + x**2 + y**2 + z**2)
+        t_prev = excess
+        columns: list[np.ndarray] = []
+        for j in range(n, 1, -1):
+            last = j - 1  # index of the daughter split off from S_j
+            # S_{j-1}'s momentum, averaging its daughters' sum and minus the bachelor's
+            sx, sy, sz = (0.5 * (c[:, :last].sum(1) - c[:, last]) for c in (x, y, z))
+            k = np.sqrt(sx**2 + sy**2 + sz**2)
+            safe = np.where(k > 0, k, 1.0)
+            cos_t = np.where(k > 0, sz / safe, 1.0)
+            sin_t = np.hypot(sx, sy) / safe
+            cos_p, sin_p = _unit_pair(sx, sy)
+            if j >= 3:
+                # T_{j-1} = m(S_{j-1}) - sum m_i, from E_{S_{j-1}}^2 - k^2
+                e_sub = e[:, :last].sum(1)
+                m_sub = np.sqrt(np.maximum((e_sub - k) * (e_sub + k), 0.0))
+                t_sub = np.clip(m_sub - masses[:last].sum(), 0.0, t_prev)
+                frac = t_sub / np.maximum(t_prev, _TINY)
+                columns.append(_logit(frac, 1.0 - frac, _DALITZ_EPS))
+                t_prev = np.maximum(t_sub, _EXCESS_MIN)
+            columns += [_atanh(cos_t), cos_p, sin_p]
+            if j == 2:
+                break
+            # rotate S_{j-1}'s daughters to axes along its direction, then boost to its rest
+            frame = (cos_t[:, None], sin_t[:, None], cos_p[:, None], sin_p[:, None])
+            x, y, z = _to_frame(*frame, x[:, :last], y[:, :last], z[:, :last])
+            e = e[:, :last]
+            e_sub = e.sum(1)
+            m_sub = np.sqrt(np.maximum((e_sub - k) * (e_sub + k), _TINY))
+            gamma, gamma_beta = (e_sub / m_sub)[:, None], (-k / m_sub)[:, None]
+            e, z = _boost_z(e, z, gamma, gamma_beta)
+        return columns
+
+    def _n_body_momenta(self, f: np.ndarray, excess: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per daughter, parent-rest-frame (x', y', z', E) in GeV in helicity coordinates.
+
+        ``f``: the features after the parent's five, (N, 4 n - 5); ``excess``: M - sum m_i.
+        Works bottom-up: ``S_2``'s daughters, then each ``S_{j-1}`` boosted and rotated into
+        ``S_j``'s frame beside the bachelor ``j``.
+        """
+        masses = np.asarray(self.masses)
+        n = self.n_objects
+        # kinetic excesses T_n = excess, T_{j-1} = frac_j * T_j
+        t = {n: excess}
+        col, angles = 0, {}
+        for j in range(n, 1, -1):
+            if j >= 3:
+                frac, _ = _sigmoid(f[:, col])
+                t[j - 1] = frac * t[j]
+                col += 1
+            angles[j] = (f[:, col], f[:, col + 1], f[:, col + 2])
+            col += 3
+
+        def mass(j: int) -> np.ndarray:  # m(S_j), GeV
+            return masses[:j].sum() + t[j]
+
+        x = y = z = e = None
+        for j in range(2, n + 1):
+            cos_t, sin_t = _tanh_cos_sin(angles[j][0])
+            cos_p, sin_p = _unit_pair(angles[j][1], angles[j][2])
+            m_sub = masses[0] + 0.0 * t[j] if j == 2 else mass(j - 1)
+            k = _two_body_momentum(
+                mass(j), m_sub, masses[j - 1], excess=t[j] - (0.0 if j == 2 else t[j - 1])
+            )
+            if j == 2:
+                # daughter 1 along (theta, phi), daughter 2 opposite, in S_2's axes
+                x = np.stack([np.zeros_like(k), np.zeros_like(k)], 1)
+                y = np.zeros_like(x)
+                z = np.stack([k, -k], 1)
+                e = np.sqrt(masses[:2] ** 2 + z**2)
+            else:
+                # boost S_{j-1}'s daughters along its flight (+z') with momentum k
+                gamma = (np.sqrt(m_sub**2 + k**2) / m_sub)[:, None]
+                e, z = _boost_z(e, z, gamma, (k / m_sub)[:, None])
+                x = np.concatenate([x, np.zeros_like(k)[:, None]], 1)
+                y = np.concatenate([y, np.zeros_like(k)[:, None]], 1)
+                z = np.concatenate([z, -k[:, None]], 1)
+                e = np.concatenate([e, np.sqrt(masses[j - 1] ** 2 + k**2)[:, None]], 1)
+            frame = (cos_t[:, None], sin_t[:, None], cos_p[:, None], sin_p[:, None])
+            x, y, z = _from_frame(*frame, x, y, z)
+        return [(x[:, i], y[:, i], z[:, i], e[:, i]) for i in range(n)]

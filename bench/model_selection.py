@@ -1,0 +1,175 @@
+"""Choose vaeaug's defaults on validation splits of the *training* files only.
+
+Every candidate setting is trained on N candidates drawn from a training file
+and its samples are judged against *other* candidates of the same training file
+(the validation part); no reference file is read. Several datasets take part,
+so that a default is not tuned to one decay::
+
+    OMP_NUM_THREADS=1 python bench/model_selection.py --out bench/results/model_selection.json \\
+        --variants default prior=standard beta=0.03 --datasets dplus dimuon
+
+A variant is ``default`` or ``key=value[,key=value]`` overrides of
+:class:`vaeaug.VAEConfig` or :class:`vaeaug.TrainConfig` fields. Datasets:
+``dplus`` (the shared D+ train file), ``dimuon-builtin`` (vaeaug.datasets'
+continuum), or ``NAME=FILE:TREE:obj1,obj2,...`` for any file (e.g. the Pythia
+table of ``examples/decays_pythia.py``). The validation part is the last
+``--val`` candidates of a fixed permutation; training subsets come from the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import data_dir, machine, markdown_table, one_thread, write_json  # noqa: E402
+
+__all__ = ["judge", "load_dataset", "main", "parse_variant"]
+
+
+def parse_variant(text: str) -> dict[str, Any]:
+    """``"beta=0.03,latent_dim=12"`` -> ``{"beta": 0.03, "latent_dim": 12}``."""
+    if text == "default":
+        return {}
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        try:
+            out[key] = ast.literal_eval(value)  # numbers and tuples
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def load_dataset(spec: str, data: str | None) -> tuple[str, np.ndarray, list[str]]:
+    """(name, 4-momenta (N, k, 4) GeV, object names) of a dataset spec."""
+    import vaeaug
+
+    if spec == "dplus":
+        folder = data_dir(data)
+        objects = ["K1", "pi1", "pi2"]
+        table = vaeaug.read_candidates(
+            folder / "dplus_kpipi_train.root", tree="signal", objects=objects
+        )
+        return spec, table.p4, objects
+    if spec == "dimuon-builtin":
+        from vaeaug.datasets import dimuon_continuum
+
+        p4 = dimuon_continuum(60_000, seed=5)
+        p4 = getattr(p4, "p4", p4)
+        return spec, np.asarray(p4), ["mu1", "mu2"]
+    name, _, rest = spec.partition("=")
+    path, tree, objects = rest.split(":")
+    table = vaeaug.read_candidates(path, tree=tree, objects=objects.split(","))
+    return name, table.p4, objects.split(",")
+
+
+def judge(generated: np.ndarray, validation: np.ndarray, training: np.ndarray,
+          objects: list[str], seed: int) -> dict[str, float]:  # fmt: skip
+    """C2ST (physics + raw features) and support fractions of ``generated`` vs ``validation``."""
+    from vaeaug.model.support import Support, observables
+    from vaeaug.validation import c2st, feature_table
+
+    _, fv = feature_table(validation, objects)
+    _, fg = feature_table(generated, objects)
+    test = c2st(fv, fg, seed=seed, n_bootstrap=20, max_events=20_000, n_threads=1)
+    names, obs_t = observables(training, objects)
+    support = Support.fit(obs_t, names)
+    outside = lambda p4: float(np.mean(~support.inside(observables(p4, objects)[1])))  # noqa: E731
+    return {
+        "c2st_auc": test["auc"],
+        "c2st_err": test["auc_err"],
+        "outside_gen": outside(generated),
+        "outside_real": outside(validation),
+    }
+
+
+def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[int],
+        n_val: int, data: str | None, support: str) -> list[dict[str, Any]]:  # fmt: skip
+    import dataclasses
+
+    import vaeaug
+
+    vae_keys = {f.name for f in dataclasses.fields(vaeaug.VAEConfig)}
+    rows = []
+    for spec in datasets:
+        name, p4, objects = load_dataset(spec, data)
+        order = np.random.default_rng(12345).permutation(len(p4))
+        validation, pool = p4[order[-n_val:]], p4[order[:-n_val]]
+        for size in sizes:
+            for seed in seeds:
+                training = pool[np.random.default_rng([seed, size]).permutation(len(pool))[:size]]
+                for variant in variants:
+                    over = parse_variant(variant)
+                    cfg = vaeaug.VAEConfig(**{k: v for k, v in over.items() if k in vae_keys})
+                    train = vaeaug.TrainConfig(
+                        **{k: v for k, v in over.items() if k not in vae_keys}
+                    )
+                    t0 = time.perf_counter()
+                    model = vaeaug.fit(training, objects=objects, config=cfg, train=train,
+                                       seed=seed, device="cpu", progress=False)  # fmt: skip
+                    t1 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        gen = model.sample(min(4 * size, 40_000), seed=seed + 100, support=support)
+                    t2 = time.perf_counter()
+                    row = {"dataset": name, "n_train": size, "seed": seed, "variant": variant,
+                           "fit_s": t1 - t0, "sample_s": t2 - t1,
+                           "epochs": model.provenance["epochs_run"],
+                           "best_epoch": model.provenance["best_epoch"],
+                           "phi_uniform": model.phi_uniform,
+                           "gen_outside_support": gen.support_report.outside_fraction}  # fmt: skip
+                    row.update(judge(gen.p4, validation, training, objects, seed))
+                    print(row, flush=True)
+                    rows.append(row)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = ["dataset", "N", "seed", "variant", "C2ST AUC (val)", "outside acc. gen/real",
+              "support rejects", "epochs (best)", "fit [s]"]  # fmt: skip
+    body = [[r["dataset"], f"{r['n_train']:,}", str(r["seed"]), r["variant"],
+             f"{r['c2st_auc']:.3f} ± {r['c2st_err']:.3f}",
+             f"{r['outside_gen']:.4f} / {r['outside_real']:.4f}",
+             f"{r['gen_outside_support']:.3f}", f"{r['epochs']} ({r['best_epoch']})",
+             f"{r['fit_s']:.0f}"] for r in rows]  # fmt: skip
+    return markdown_table(header, body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=["default"])
+    parser.add_argument("--datasets", nargs="+", default=["dplus"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--val", type=int, default=10_000, help="validation candidates")
+    parser.add_argument("--support", default="reject", help="support mode when sampling")
+    parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
+    parser.add_argument("--out", default="bench/results/model_selection.json")
+    parser.add_argument("--append", action="store_true", help="add to the rows in --out")
+    args = parser.parse_args(argv)
+    one_thread()
+    out = Path(args.out)
+    rows = run(args.variants, args.datasets, args.sizes, args.seeds, args.val, args.data,
+               args.support)  # fmt: skip
+    if args.append and out.exists():
+        import json
+
+        rows = json.loads(out.read_text())["rows"] + rows
+    write_json(out, {"benchmark": "model_selection", "machine": machine(), "rows": rows})
+    md = table(rows)
+    out.with_suffix(".md").write_text(md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

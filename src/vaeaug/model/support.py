@@ -1,0 +1,180 @@
+"""The training support: where real candidates live, and the detector acceptance.
+
+A generator can put candidates where no real one could be: a daughter at
+|eta| = 7 when the tracker stops at 2.5, a muon above the beam energy. Such
+candidates are easy for a classifier to spot and poison a training set. The
+:class:`Support` stores, for a set of lab-frame observables and for the model's
+features, the interval the training sample covers, widened by a margin about as
+large as a second real sample of the same size would exceed it. Sharp cuts of
+the selection (every daughter with pT > 0.25 GeV and |eta| < 2.5) are edges of
+high density, so their margin is tiny: the acceptance is learned from the data.
+
+Observables (GeV for momenta and masses): for each daughter ``<name>_pt``,
+``<name>_eta``; for the parent (the sum of the daughters) ``parent_pt``,
+``parent_eta``, ``parent_mass``; and every model feature ``feature:<name>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["SUPPORT_MODES", "Support", "SupportReport", "SupportWarning", "observables"]
+
+#: Valid values of the ``support`` option of sampling: ``"reject"`` redraws candidates
+#: outside the support, ``"warn"`` keeps them and warns above the real-vs-real rate,
+#: ``"off"`` does neither.
+SUPPORT_MODES = ("reject", "warn", "off")
+
+# Order statistics that set the margin: the mean spacing of the K outermost values.
+_MARGIN_ORDER = 10
+
+
+class SupportWarning(UserWarning):
+    """More generated candidates fall outside the training support than real ones would."""
+
+
+def observables(p4: np.ndarray, objects: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Lab-frame observables that selections cut on: names and values (N, 2 k + 3).
+
+    p4: (N, k, 4) as (px, py, pz, E) in GeV. Written with numpy rather than
+    ``vector`` because it runs on every generated chunk and needs nothing but
+    pT, eta and the parent mass.
+    """
+    px, py, pz, e = np.moveaxis(p4, -1, 0)  # each (N, k)
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.maximum(pt, 1e-300))
+    ppx, ppy, ppz, pe = px.sum(1), py.sum(1), pz.sum(1), e.sum(1)
+    ppt = np.hypot(ppx, ppy)
+    mass = np.sqrt(np.maximum((pe - np.hypot(ppt, ppz)) * (pe + np.hypot(ppt, ppz)), 0.0))
+    names = [f"{o}_{q}" for o in objects for q in ("pt", "eta")]
+    values = np.stack([pt, eta], axis=2).reshape(len(p4), -1)
+    names += ["parent_pt", "parent_eta", "parent_mass"]
+    parent = np.stack([ppt, np.arcsinh(ppz / np.maximum(ppt, 1e-300)), mass], axis=1)
+    return names, np.concatenate([values, parent], axis=1)
+
+
+@dataclasses.dataclass
+class SupportReport:
+    """What the support check saw while sampling.
+
+    Attributes:
+        n: candidates generated (delivered).
+        outside: of those, first draws outside the support.
+        unresolved: candidates still outside after the redraws (kept).
+        expected_rate: the fraction of a second real sample outside the support.
+    """
+
+    n: int = 0
+    outside: int = 0
+    unresolved: int = 0
+    expected_rate: float = 0.0
+
+    @property
+    def outside_fraction(self) -> float:
+        return self.outside / self.n if self.n else 0.0
+
+    def add(self, other: SupportReport) -> None:
+        self.n += other.n
+        self.outside += other.outside
+        self.unresolved += other.unresolved
+
+    def excess(self) -> bool:
+        """Is the outside fraction above the real-vs-real rate by more than 3 sigma?"""
+        if not self.n:
+            return False
+        p = self.expected_rate
+        return self.outside > self.n * p + 3.0 * np.sqrt(self.n * max(p, 1.0 / self.n)) + 1
+
+    def summary(self) -> str:
+        return (
+            f"{self.outside_fraction:.2%} of generated candidates fell outside the training "
+            f"support (real vs real: {self.expected_rate:.2%})"
+            + (f"; {self.unresolved} kept after redraws" if self.unresolved else "")
+        )
+
+    def warn_if_excess(self, mode: str, stacklevel: int = 3) -> None:
+        if mode == "off" or not self.excess():
+            return
+        action = (
+            "they were redrawn"
+            if mode == "reject" and not self.unresolved
+            else "they are in the output; use support='reject' (--support reject) to redraw them"
+        )
+        warnings.warn(f"{self.summary()}; {action}", SupportWarning, stacklevel=stacklevel)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "outside_fraction": self.outside_fraction}
+
+
+class Support:
+    """Per-observable intervals ``[lo, hi]`` of the training sample, with margins.
+
+    Attributes:
+        names: observable names (see the module docstring), length O.
+        lo, hi: bounds, shape (O,), in the observables' units (GeV, or none).
+        expected_rate: fraction of a second real sample outside (estimated by
+            splitting the training sample in two).
+    """
+
+    def __init__(self, names: Sequence[str], lo: np.ndarray, hi: np.ndarray,
+                 expected_rate: float = 0.0) -> None:  # fmt: skip
+        self.names = list(names)
+        self.lo = np.asarray(lo, dtype=np.float64)
+        self.hi = np.asarray(hi, dtype=np.float64)
+        self.expected_rate = float(expected_rate)
+        if self.lo.shape != (len(self.names),) or self.hi.shape != self.lo.shape:
+            raise InputError(
+                f"support bounds must have shape ({len(self.names)},), got {self.lo.shape} "
+                f"and {self.hi.shape}"
+            )
+
+    @staticmethod
+    def _bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = np.sort(values, axis=0)
+        k = min(_MARGIN_ORDER, len(v) - 1)
+        if k < 1:
+            return v[0], v[-1]
+        lo = v[0] - (v[k] - v[0]) / k
+        hi = v[-1] + (v[-1] - v[-1 - k]) / k
+        return lo, hi
+
+    @classmethod
+    def fit(cls, observables_: np.ndarray, names: Sequence[str], seed: int = 0) -> Support:
+        """Bounds from the training values (N, O); the real-vs-real rate from two halves."""
+        lo, hi = cls._bounds(observables_)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(observables_))
+        half = len(order) // 2
+        rate = 0.0
+        if half >= 20:
+            a, b = observables_[order[:half]], observables_[order[half : 2 * half]]
+            la, ha = cls._bounds(a)
+            rate = float(np.mean(((b < la) | (b > ha)).any(axis=1)))
+        return cls(names, lo, hi, rate)
+
+    def inside(self, values: np.ndarray) -> np.ndarray:
+        """Mask (N,) of rows of ``values`` (N, O) inside every interval (NaN is outside)."""
+        return ((values >= self.lo) & (values <= self.hi)).all(axis=1)
+
+    def describe(self, limit: int | None = None) -> list[str]:
+        """Human-readable lines ``name in [lo, hi]``."""
+        rows = [f"{n} in [{lo:.6g}, {hi:.6g}]" for n, lo, hi in zip(self.names, self.lo, self.hi)]
+        return rows[:limit] if limit else rows
+
+    def to_dict(self) -> dict:
+        return {
+            "names": self.names,
+            "lo": self.lo.tolist(),
+            "hi": self.hi.tolist(),
+            "expected_rate": self.expected_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Support:
+        return cls(d["names"], np.asarray(d["lo"]), np.asarray(d["hi"]), d["expected_rate"])

@@ -1,0 +1,199 @@
+"""Model v2: training support and acceptance, uniform parent azimuth, n-body decays, old files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import safetensors
+import safetensors.torch
+from tiny_settings import TINY_TRAIN, TINY_VAE
+
+import vaeaug
+from vaeaug.datasets import OBJECTS
+from vaeaug.errors import ModelFileError
+from vaeaug.model.support import Support, SupportWarning, observables
+from vaeaug.model.symmetry import kuiper_uniform_pvalue
+from vaeaug.representations import make_representation
+
+
+def _fit(p4, objects, **kwargs):
+    return vaeaug.fit(p4, objects=objects, config=vaeaug.VAEConfig(**TINY_VAE),
+                      train=vaeaug.TrainConfig(**TINY_TRAIN), seed=3, device="cpu",
+                      progress=False, **kwargs)  # fmt: skip
+
+
+def _acceptance_violations(p4: np.ndarray) -> np.ndarray:
+    """Daughters outside the built-in sample's tracker acceptance (pT > 0.25 GeV, |eta| < 2.5)."""
+    pt = np.hypot(p4[..., 0], p4[..., 1])
+    eta = np.arcsinh(p4[..., 2] / pt)
+    return ((pt < 0.25) | (np.abs(eta) > 2.5)).any(axis=1)
+
+
+def test_support_learns_the_acceptance_from_the_data(tiny_model, toy_p4):
+    support = tiny_model.support
+    bounds = dict(zip(support.names, zip(support.lo, support.hi)))
+    pt = np.hypot(toy_p4[..., 0], toy_p4[..., 1])
+    eta = np.arcsinh(toy_p4[..., 2] / pt)
+    for i, obj in enumerate(OBJECTS):
+        # a cut is an edge of high density: the margin is a few MeV, not a tail's width
+        lo, hi = bounds[f"{obj}_pt"]
+        assert pt[:, i].min() - 0.01 < lo <= pt[:, i].min() and hi >= pt[:, i].max()
+        lo, hi = bounds[f"{obj}_eta"]
+        assert -2.51 < lo <= eta[:, i].min() and eta[:, i].max() <= hi < 2.51
+    # a second real sample falls outside about as often as the stored rate says
+    assert 0 <= support.expected_rate < 0.05
+    inside = support.inside(tiny_model.support_values(toy_p4, tiny_model.representation.to_features(toy_p4)))
+    assert inside.mean() > 0.99
+
+
+def test_reject_keeps_every_candidate_inside_the_acceptance(tiny_model):
+    kept = tiny_model.sample(20_000, seed=5, support="off").p4
+    # the tiny model leaks out of the acceptance, so the check below is not vacuous
+    assert _acceptance_violations(kept).mean() > 0.02
+    with pytest.warns(SupportWarning, match="fell outside the training support"):
+        warned = tiny_model.sample(20_000, seed=5, support="warn")
+    np.testing.assert_array_equal(warned.p4, kept)
+    assert warned.support_report.outside_fraction > 0.02
+    rejected = tiny_model.sample(20_000, seed=5)  # the default is "reject"
+    # only the margins (a few MeV, a few 0.001 in eta: what a second real sample would
+    # exceed) remain, ten times fewer than without the check
+    assert _acceptance_violations(rejected.p4).mean() < 0.1 * _acceptance_violations(kept).mean()
+    assert rejected.support_report.unresolved == 0
+    # only the candidates outside were redrawn: the others are the same events
+    same = ~np.isclose(rejected.p4, kept).all(axis=(1, 2))
+    assert same.sum() == rejected.support_report.outside
+
+
+def test_augment_step_redraws_outside_the_support_deterministically(tiny_model, toy_p4):
+    from vaeaug.coffea import candidate_noise, generate_from_noise
+
+    keys, eps = candidate_noise(toy_p4[:500], seed=2, factor=4, n_normal=tiny_model.noise_width)
+    off, report_off = generate_from_noise(tiny_model, keys, eps, support="warn")
+    on, report = generate_from_noise(tiny_model, keys, eps)
+    assert report_off.outside == report.outside > 0
+    assert _acceptance_violations(on).mean() < 0.1 * _acceptance_violations(off).mean()
+    # redraws are keyed per candidate: any subset gives the same events
+    part, _ = generate_from_noise(tiny_model, keys[1::3], eps[1::3])
+    np.testing.assert_array_equal(part, on[1::3])
+
+
+def test_support_and_choices_survive_the_model_file(tiny_model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    tiny_model.save(path)
+    loaded = vaeaug.load(path)
+    np.testing.assert_array_equal(loaded.support.lo, tiny_model.support.lo)
+    np.testing.assert_array_equal(loaded.support.hi, tiny_model.support.hi)
+    assert loaded.phi_uniform == tiny_model.phi_uniform and loaded.learned == tiny_model.learned
+    np.testing.assert_array_equal(loaded.sample(3_000, seed=1).p4, tiny_model.sample(3_000, seed=1).p4)
+
+
+def test_model_files_of_format_1_are_refused_with_a_way_forward(tiny_model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    tiny_model.save(path)
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    old = tmp_path / "old.safetensors"
+    safetensors.torch.save_file(tensors, str(old), metadata={**meta, "format_version": "1"})
+    with pytest.raises(ModelFileError, match=r"model format 1.*Retrain"):
+        vaeaug.load(old)
+    bad = tmp_path / "bad.safetensors"
+    safetensors.torch.save_file(tensors, str(bad), metadata={**meta, "format_version": "abc"})
+    with pytest.raises(ModelFileError, match="invalid format_version 'abc'"):
+        vaeaug.load(bad)
+
+
+def test_kuiper_test_tells_uniform_from_modulated_angles():
+    rng = np.random.default_rng(0)
+    # p-values of uniform samples are uniform themselves
+    p = [kuiper_uniform_pvalue(rng.uniform(-np.pi, np.pi, 1_000)) for _ in range(200)]
+    assert 0.005 < np.mean(np.array(p) < 0.05) < 0.1
+    # a sector of 1 rad with 30% lower efficiency (a detector's weak sector) is detected
+    phi = rng.uniform(-np.pi, np.pi, 60_000)
+    keep = rng.uniform(size=phi.size) < 1 - 0.3 * (np.abs(phi) < 0.5)
+    assert kuiper_uniform_pvalue(phi[keep][:20_000]) < 1e-3
+
+
+def _rotate(p4: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    out = p4.copy()
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    out[..., 0], out[..., 1] = c * p4[..., 0] - s * p4[..., 1], s * p4[..., 0] + c * p4[..., 1]
+    return out
+
+
+def test_parent_phi_is_drawn_uniformly_only_when_the_data_allow(toy_p4):
+    model = _fit(toy_p4, OBJECTS)
+    assert model.phi_uniform and 2 not in model.learned and 3 not in model.learned
+    assert model.provenance["phi_kuiper_pvalue"] > 0.01
+    gen = model.sample(20_000, seed=1).p4.sum(axis=1)
+    assert kuiper_uniform_pvalue(np.arctan2(gen[:, 1], gen[:, 0])) > 1e-3
+
+    # all parents rotated into one half-plane: phi carries information, so it is learned
+    phi = np.arctan2(toy_p4.sum(1)[:, 1], toy_p4.sum(1)[:, 0])
+    folded = _rotate(toy_p4, np.abs(phi) - phi)  # phi -> |phi|
+    model = _fit(folded, OBJECTS)
+    assert not model.phi_uniform and model.learned == list(range(12))
+    forced = _fit(folded, OBJECTS, phi="uniform")
+    assert forced.phi_uniform
+    with pytest.raises(vaeaug.InputError, match="phi must be one of auto, uniform, learn"):
+        _fit(toy_p4, OBJECTS, phi="sometimes")
+
+
+def _n_body_sample(n_bodies: int, masses: list[float], n: int, seed: int) -> np.ndarray:
+    """Physical n-body decays of a parent with a narrow peak, decoded from random features."""
+    rep = make_representation("decay", n_bodies, masses=masses)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, rep.n_features))
+    x[:, 0] = np.log(rng.gamma(2.0, 2.0, n) + 0.5)
+    x[:, 1] = rng.uniform(-2, 2, n)
+    x[:, 4] = np.log(1.8646 - sum(masses) + rng.normal(0, 0.004, n))
+    return rep.from_features(x)
+
+
+def test_auto_uses_the_decay_representation_for_four_bodies():
+    masses = [0.493677, 0.13957039, 0.13957039, 0.13957039]
+    p4 = _n_body_sample(4, masses, 3_000, seed=1)
+    model = _fit(p4, ["K", "pi1", "pi2", "pi3"])
+    assert model.representation.name == "decay" and model.representation.n_objects == 4
+    assert "4-body decay" in model.provenance["representation_choice"]
+    gen = model.sample(5_000, seed=2).p4
+    m = np.sqrt(np.maximum(gen[..., 3] ** 2 - (gen[..., :3] ** 2).sum(-1), 0))
+    np.testing.assert_allclose(m, np.broadcast_to(masses, m.shape), atol=1e-9)
+    # the parent mass stays inside the training support: no 4-momentum leaks
+    names, obs = observables(gen, model.objects)
+    mass = obs[:, names.index("parent_mass")]
+    lo, hi = (b[model.support.names.index("parent_mass")] for b in (model.support.lo, model.support.hi))
+    assert lo <= mass.min() and mass.max() <= hi
+
+
+def test_no_pile_up_at_threshold_on_a_broad_continuum():
+    """A dimuon continuum reaching down to 2 m_mu: nothing is clamped onto the threshold."""
+    mu = 0.1056583755
+    rep = make_representation("decay", 2, masses=[mu, mu])
+    rng = np.random.default_rng(4)
+    n = 3_000
+    x = np.column_stack([
+        np.log(rng.gamma(2.0, 3.0, n) + 1.0), rng.uniform(-2.4, 2.4, n),
+        *(lambda a: (np.cos(a), np.sin(a)))(rng.uniform(-np.pi, np.pi, n)),
+        np.log(rng.exponential(0.5, n) + 1e-3), rng.normal(size=n), *rng.normal(size=(n, 2)).T,
+    ])  # fmt: skip
+    p4 = rep.from_features(x)
+    model = _fit(p4, ["mu1", "mu2"])
+    gen = model.sample(20_000, seed=1, support="off").p4.sum(axis=1)
+    m = np.sqrt(np.maximum(gen[:, 3] ** 2 - (gen[:, :3] ** 2).sum(-1), 0))
+    assert (m > 2 * mu).all()
+    assert np.mean(m < 2 * mu + 1e-4) == 0.0  # real: none within 1e-4 GeV of the threshold
+    # and the low-mass tail is populated like the real one, not emptied
+    real_m = np.sqrt(np.maximum(p4.sum(1)[:, 3] ** 2 - (p4.sum(1)[:, :3] ** 2).sum(-1), 0))
+    q_real = np.mean(real_m < 2 * mu + 0.05)
+    assert abs(np.mean(m < 2 * mu + 0.05) - q_real) < 0.5 * q_real
+
+
+def test_support_json_round_trip():
+    s = Support(["a", "b"], np.array([0.0, -1.0]), np.array([1.0, 1e300]), 0.01)
+    t = Support.from_dict(json.loads(json.dumps(s.to_dict())))
+    np.testing.assert_array_equal(t.lo, s.lo)
+    np.testing.assert_array_equal(t.hi, s.hi)
+    assert t.inside(np.array([[0.5, 0.0], [1.5, 0.0], [np.nan, 0.0]])).tolist() == [True, False, False]

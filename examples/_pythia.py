@@ -464,7 +464,8 @@ def _pair_candidates(decay: Decay, tracks: Tracks) -> dict[str, np.ndarray]:
         decay,
         tracks,
         slots,
-        charge=np.zeros(len(slots), dtype=int),
+        # the charge of the leading particle (a negative lepton has a positive id)
+        charge=-np.sign(batch.id[slots[:, 0]]),
         parent_pt=np.hypot(px, py),
         event=tracks.first_event + batch.event[slots[:, 0]],
     )
@@ -550,9 +551,11 @@ def atomic_output(output: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, default_seed: int) -> None:
-    """The options every generator shares: output, events, seed, batch size, verbosity."""
-    parser.add_argument("-o", "--output", required=True, help="ROOT file to write")
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, default_seed: int, output_required: bool = True
+) -> None:
+    """The leading options every generator shares: output, events, seed."""
+    parser.add_argument("-o", "--output", required=output_required, help="ROOT file to write")
     parser.add_argument("--events", type=int, default=1000, help="events to generate")
     parser.add_argument("--seed", type=int, default=default_seed, help="Pythia and smearing seed")
 

@@ -88,7 +88,7 @@ SETTINGS = (
 #: The D+ -> K- pi+ pi+ recipe as an entry of the decay table.
 DPLUS = Decay(
     name="dplus_kpipi",
-    title="D+ -> K- pi+ pi+ signal (Pythia 8, 13 TeV)",
+    title="D+ -> K- pi+ pi+",
     parent=411,
     daughters=(("K1", -321), ("pi1", 211), ("pi2", 211)),
     masses={"K1": KAON_MASS, "pi1": PION_MASS, "pi2": PION_MASS},
@@ -101,7 +101,7 @@ DPLUS = Decay(
 #: Branch name -> dtype of both trees, in the order of the benchmark files.
 BRANCHES: dict[str, np.dtype] = DPLUS.branches
 TITLES = {
-    "signal": DPLUS.title,
+    "signal": "D+ -> K- pi+ pi+ signal (Pythia 8, 13 TeV)",
     "background": "combinatorial K pi pi background (Pythia 8, 13 TeV)",
 }
 

@@ -1,28 +1,54 @@
-"""The built-in sample: D+ -> K- pi+ pi+ candidates from a small numpy generator.
+"""The built-in samples: small numpy generators, so nothing is downloaded.
 
-Used by ``vaeaug demo``, the tests and the examples, so nothing is downloaded.
-It mimics the shared Pythia 8 sample closely enough for a demonstration:
-a parent pT spectrum like charm from hard scattering, a broad rapidity plateau,
-flat three-body phase space, tracker acceptance (pT > 0.25 GeV,
-|eta| < 2.5) and 0.5% momentum smearing with E recomputed from the PDG mass.
-It is no substitute for Pythia: there is no underlying event, and so no
-combinatorial background.
+- :func:`dplus_kpipi`: D+ -> K- pi+ pi+ candidates, used by ``vaeaug demo``, the
+  tests and the examples. It mimics the shared Pythia 8 sample closely enough
+  for a demonstration: a parent pT spectrum like charm from hard scattering, a
+  broad rapidity plateau, flat three-body phase space, tracker acceptance
+  (pT > 0.25 GeV, |eta| < 2.5) and 0.5% momentum smearing with E recomputed
+  from the PDG mass. It is no substitute for Pythia: there is no underlying
+  event, and so no combinatorial background.
+- :func:`dimuon_continuum`: opposite-sign muon pairs whose mass is a falling
+  Drell-Yan-like continuum plus a narrow J/psi-like peak, in a CMS-like
+  acceptance (pT > 3 GeV, |eta| < 2.4, 1% smearing): a parent mass that is
+  not one peak, for fast tests of what a model does on a continuum.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import vector
 
-__all__ = ["DPLUS_MASS", "KAON_MASS", "PION_MASS", "dplus_kpipi"]
+__all__ = [
+    "DIMUON_OBJECTS",
+    "DPLUS_MASS",
+    "JPSI_MASS",
+    "KAON_MASS",
+    "MUON_MASS",
+    "PION_MASS",
+    "dimuon_continuum",
+    "dplus_kpipi",
+]
 
 #: PDG masses in GeV.
 DPLUS_MASS = 1.86966
 KAON_MASS = 0.493677
 PION_MASS = 0.13957039
+MUON_MASS = 0.1056583755
+JPSI_MASS = 3.0969
 
 #: The names of the daughters, in the order of the returned array.
 OBJECTS = ("K1", "pi1", "pi2")
+#: The names of the muons of :func:`dimuon_continuum`, in the order of the returned array.
+DIMUON_OBJECTS = ("mu1", "mu2")
+
+#: The dimuon sample's acceptance: CMS-like muons.
+DIMUON_PT_MIN = 3.0  # GeV
+DIMUON_ETA_MAX = 2.4
+#: The continuum's mass range (GeV) and power law, dN/dm ~ m^-DY_POWER (Drell-Yan-like).
+DY_MASS_RANGE = (4.0, 120.0)
+DY_POWER = 3.0
 
 
 def _two_body_momentum(m: np.ndarray, m1: float | np.ndarray, m2: float | np.ndarray) -> np.ndarray:
@@ -148,3 +174,94 @@ def dplus_kpipi(n: int = 20_000, *, seed: int = 0, smearing: float = 0.005) -> n
         p4[swap, 1:] = p4[swap, :0:-1]
         out = np.concatenate([out, p4])
     return out[:n]
+
+
+def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, power: float) -> np.ndarray:
+    """``n`` draws of dN/dm ~ m^-power on [lo, hi] (power != 1), by the inverse CDF."""
+    a = 1.0 - power
+    u = rng.uniform(0.0, 1.0, n)
+    return (lo**a + u * (hi**a - lo**a)) ** (1.0 / a)
+
+
+def _accepted_pairs(
+    rng: np.random.Generator, n: int, mass: Callable[[int], np.ndarray], smearing: float
+) -> np.ndarray:
+    """``n`` accepted muon pairs, (n, 2, 4) GeV, whose parent masses are drawn by ``mass(k)``."""
+    out = np.empty((0, 2, 4))
+    while len(out) < n:
+        k = 4 * (n - len(out)) + 256
+        m = mass(k)
+        # a Drell-Yan-like pair pT spectrum (mean 8 GeV) and a broad rapidity plateau
+        pt = rng.gamma(2.0, 4.0, k)
+        y = rng.uniform(-3.0, 3.0, k)
+        phi = rng.uniform(-np.pi, np.pi, k)
+        mt = np.sqrt(m**2 + pt**2)
+        parent = vector.array(
+            {
+                "px": pt * np.cos(phi),
+                "py": pt * np.sin(phi),
+                "pz": mt * np.sinh(y),
+                "E": mt * np.cosh(y),
+            }
+        )
+        # isotropic two-body decay at rest
+        q = _two_body_momentum(m, MUON_MASS, MUON_MASS)
+        u = _isotropic(rng, k) * q[:, None]
+        e = np.sqrt(q**2 + MUON_MASS**2)
+        lab = []
+        for sign in (1.0, -1.0):
+            d = vector.array(
+                {"px": sign * u[:, 0], "py": sign * u[:, 1], "pz": sign * u[:, 2], "E": e}
+            )
+            b = d.boost_p4(parent)
+            p3 = np.stack([b.px, b.py, b.pz], -1) * (1 + smearing * rng.normal(size=(k, 1)))
+            energy = np.sqrt((p3**2).sum(-1) + MUON_MASS**2)
+            lab.append(np.concatenate([p3, energy[:, None]], -1))
+        p4 = np.stack(lab, axis=1)
+        pt_d = np.hypot(p4[..., 0], p4[..., 1])
+        eta_d = np.arcsinh(p4[..., 2] / np.maximum(pt_d, 1e-12))
+        accepted = ((pt_d > DIMUON_PT_MIN) & (np.abs(eta_d) < DIMUON_ETA_MAX)).all(axis=1)
+        out = np.concatenate([out, p4[accepted]])
+    return out[:n]
+
+
+def dimuon_continuum(
+    n: int = 20_000, *, seed: int = 0, peak_fraction: float = 0.2, smearing: float = 0.01
+) -> np.ndarray:
+    """Generate ``n`` accepted opposite-sign muon pairs: a continuum plus a narrow peak.
+
+    A fraction ``peak_fraction`` of the pairs (binomially distributed) come
+    from a J/psi-like parent of mass 3.0969 GeV (zero width: the peak's width is
+    the resolution, about 30 MeV), the others from a Drell-Yan-like continuum,
+    dN/dm ~ m^-3 on 4-120 GeV. Both have the same pair pT (mean 8 GeV) and
+    rapidity (uniform in |y| < 3) spectra and decay isotropically. Each muon's
+    momentum is scaled by (1 + ``smearing`` g), g a standard normal, and its E
+    recomputed from the muon mass, so both masses are exact; then both muons
+    must have pT > 3 GeV and |eta| < 2.4 (measured), so the acceptance shapes
+    the low-mass end of the continuum, as in a real dimuon selection.
+
+    Args:
+        n: number of pairs returned (after acceptance).
+        seed: the seed of every random draw.
+        peak_fraction: the probability that a pair comes from the peak, in [0, 1].
+        smearing: relative momentum resolution (0.01 = 1%).
+
+    Returns:
+        4-momenta of shape (n, 2, 4), (px, py, pz, E) in GeV, muons in the order
+        ``("mu1", "mu2")`` with mu1 the muon of higher pT. Peak and continuum
+        pairs are shuffled together.
+    """
+    if n < 1:
+        raise ValueError(f"n must be a positive number of pairs, got {n}")
+    if not 0.0 <= peak_fraction <= 1.0:
+        raise ValueError(f"peak_fraction must be in [0, 1], got {peak_fraction}")
+    rng = np.random.default_rng(seed)
+    n_peak = int(rng.binomial(n, peak_fraction))
+    peak = _accepted_pairs(rng, n_peak, lambda k: np.full(k, JPSI_MASS), smearing)
+    continuum = _accepted_pairs(
+        rng, n - n_peak, lambda k: _power_law(rng, k, *DY_MASS_RANGE, DY_POWER), smearing
+    )
+    p4 = np.concatenate([peak, continuum])[rng.permutation(n)]
+    swap = np.hypot(p4[:, 1, 0], p4[:, 1, 1]) > np.hypot(p4[:, 0, 0], p4[:, 0, 1])
+    p4[swap] = p4[swap, ::-1]
+    return p4

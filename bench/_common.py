@@ -1,16 +1,21 @@
 """Helpers shared by the benchmarks: data, canonical ordering, metrics, tables, timing.
 
-Samples are float64 arrays ``p4`` of shape (N, 3, 4), the daughters (K, pi1, pi2) with
-(px, py, pz, E) in GeV. The training file trains, the reference file judges; nothing from
-the reference file ever reaches a model or a classifier's training set.
+Samples are float64 arrays ``p4`` of shape (N, k, 4), the daughters with (px, py, pz, E)
+in GeV: by default the shared D+ -> K- pi+ pi+ files (objects K1, pi1, pi2), or any
+decay given as a :class:`Dataset` (:func:`load_dataset`). The training file trains, the
+reference file judges; nothing from the reference file ever reaches a model or a
+classifier's training set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import sys
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +24,11 @@ import numpy as np
 
 __all__ = [
     "OBJECTS",
+    "Dataset",
+    "canonical_order",
     "data_dir",
     "fidelity_metrics",
+    "load_dataset",
     "load_p4",
     "machine",
     "markdown_table",
@@ -31,7 +39,12 @@ __all__ = [
 ]
 
 OBJECTS = ["K1", "pi1", "pi2"]
+#: The identical particles of the shared D+ files, ordered by decreasing pT there.
+IDENTICAL = [("pi1", "pi2")]
 _DEFAULT_DATA = "/work/shared/data"
+#: Parent masses within this distance (GeV) of the sum of the daughter masses are
+#: counted as piled up at the kinematic threshold.
+THRESHOLD_GEV = 1e-4
 
 
 def one_thread() -> None:
@@ -76,26 +89,239 @@ def load_p4(folder: Path, which: str, tree: str) -> np.ndarray:
     return np.ascontiguousarray(table.p4, dtype=np.float64)
 
 
-def pt_order_pions(p4: np.ndarray) -> np.ndarray:
-    """Copy of ``p4`` (N, 3, 4) with the two pions (objects 1, 2) ordered by decreasing pT.
+def read_p4(path: str | os.PathLike, tree: str | None, objects: Sequence[str] | None):
+    """4-momenta (N, k, 4) in GeV of ``objects`` (all the file's objects when None) and
+    the object names, from the flat branches ``<object>_px/_py/_pz/_E`` (or pt/eta/phi/mass)
+    of ``tree`` (may be None when the file holds one tree)."""
+    import vaeaug
 
-    The shared files order the signal pions by pT but not the background ones; a
-    classifier would otherwise separate the classes by the ordering alone, and a
-    generator need not respect it either. Every sample is canonicalised the same way.
+    table = vaeaug.read_candidates(path, tree=tree, objects=objects)
+    return np.ascontiguousarray(table.p4, dtype=np.float64), table.objects
+
+
+def canonical_order(p4: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    """Copy of ``p4`` (N, k, 4) with each group of identical particles ordered by
+    decreasing pT.
+
+    groups: object indices, one sequence per group of identical particles (e.g.
+    ``[(1, 2)]`` for the D+ pions). Ties keep their order (a stable sort).
+
+    The label of an identical particle is a convention of the file (the shared D+
+    signal orders its pions by pT, its background does not); a classifier would
+    otherwise separate samples by the ordering alone, and a generator need not
+    respect it either. Every sample, real or generated, is canonicalised the same way.
     """
     out = np.array(p4, dtype=np.float64, copy=True)
-    pt1 = np.hypot(out[:, 1, 0], out[:, 1, 1])
-    pt2 = np.hypot(out[:, 2, 0], out[:, 2, 1])
-    swap = pt2 > pt1
-    out[swap, 1], out[swap, 2] = p4[swap, 2], p4[swap, 1]
+    for group in groups:
+        idx = np.asarray(group, dtype=np.intp)
+        if len(idx) < 2:
+            continue
+        block = out[:, idx]
+        pt = np.hypot(block[..., 0], block[..., 1])
+        order = np.argsort(-pt, axis=1, kind="stable")
+        out[:, idx] = np.take_along_axis(block, order[..., None], axis=1)
     return out
 
 
-def _features(p4: np.ndarray) -> tuple[list[str], np.ndarray]:
+def pt_order_pions(p4: np.ndarray) -> np.ndarray:
+    """Copy of D+ ``p4`` (N, 3, 4) with the two pions (objects 1, 2) ordered by decreasing pT
+    (:func:`canonical_order` with the D+ group)."""
+    return canonical_order(p4, [(1, 2)])
+
+
+@dataclasses.dataclass
+class Dataset:
+    """A training/reference pair of one decay, as the benchmarks use it.
+
+    Attributes:
+        name: the label stored in the result rows.
+        train, reference: 4-momenta (N, k, 4) and (R, k, 4) in GeV, identical particles
+            already in canonical order.
+        objects: the daughters' names (branch prefixes), length k.
+        masses: the daughters' masses in GeV (given or inferred from the training
+            file), or None when they are not fixed (then the decay-representation peers
+            cannot run and the threshold metrics are NaN).
+        identical: groups of object names of identical particles, ordered by
+            decreasing pT (see :func:`canonical_order`).
+        source: where the samples came from (files, tree), for the results.
+    """
+
+    name: str
+    train: np.ndarray
+    reference: np.ndarray
+    objects: list[str]
+    masses: list[float] | None
+    identical: list[tuple[str, ...]]
+    source: dict[str, Any]
+
+    @property
+    def groups(self) -> list[list[int]]:
+        """The identical groups as object indices."""
+        return [[self.objects.index(o) for o in g] for g in self.identical]
+
+    def order(self, p4: np.ndarray) -> np.ndarray:
+        """``p4`` with the identical particles in the files' canonical order."""
+        return canonical_order(p4, self.groups) if self.identical else np.asarray(p4)
+
+    def describe(self) -> dict[str, Any]:
+        """The dataset's description stored in the results (no arrays)."""
+        return {
+            "name": self.name,
+            "objects": self.objects,
+            "masses": self.masses,
+            "identical": [list(g) for g in self.identical],
+            "n_train_file": len(self.train),
+            "n_reference_file": len(self.reference),
+            **self.source,
+        }
+
+
+def parse_identical(groups: Sequence[str] | None, objects: Sequence[str]) -> list[tuple[str, ...]]:
+    """``["pi1,pi2", ...]`` -> ``[("pi1", "pi2"), ...]``, checked against ``objects``."""
+    out: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for text in groups or []:
+        group = tuple(x.strip() for x in text.split(",") if x.strip())
+        if len(group) < 2:
+            raise SystemExit(f"--identical '{text}': a group needs two or more comma-separated "
+                             "object names, e.g. pi1,pi2")  # fmt: skip
+        unknown = [o for o in group if o not in objects]
+        if unknown:
+            raise SystemExit(f"--identical '{text}': {', '.join(unknown)} not among the "
+                             f"objects {', '.join(objects)}")  # fmt: skip
+        if seen & set(group) or len(set(group)) < len(group):
+            raise SystemExit(f"--identical '{text}': an object is in more than one group")
+        seen |= set(group)
+        out.append(group)
+    return out
+
+
+def load_dataset(
+    data: str | os.PathLike | None = None,
+    *,
+    reference: str | os.PathLike | None = None,
+    tree: str | None = None,
+    objects: Sequence[str] | None = None,
+    masses: Sequence[float] | None = None,
+    identical: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Dataset:
+    """The training and reference samples of one decay.
+
+    data: a training ROOT file, or a folder holding the shared
+        ``dplus_kpipi_train.root`` and ``dplus_kpipi_reference.root`` (default:
+        ``$VAEAUG_TESTDATA``, see :func:`data_dir`).
+    reference: the judging ROOT file; required with a training file, and replaces the
+        folder's reference file otherwise.
+    tree: the tree of both files (default ``signal`` for the shared D+ files; for other
+        files it may be omitted when the file holds one tree).
+    objects: the daughters (branch prefixes ``<name>_px/_py/_pz/_E``); default K1 pi1
+        pi2 for the shared D+ files, else every object of the training file.
+    masses: the daughters' masses in GeV; default: inferred from the training file
+        (:func:`vaeaug.api.infer_masses`), None when they are not fixed.
+    identical: groups ``"a,b"`` of identical particles ordered by decreasing pT in the
+        files; default ``pi1,pi2`` for the shared D+ files, none otherwise; an empty list
+        switches the ordering off.
+    name: the dataset's label; default ``dplus_kpipi`` for the shared files, else the
+        training file's name without ``.root`` and a trailing ``_train``.
+    """
+    from vaeaug.api import infer_masses
+    from vaeaug.errors import InputError
+
+    path = Path(data) if data is not None else None
+    if path is None or path.is_dir():
+        folder = data_dir(None if path is None else str(path))
+        train_file = folder / "dplus_kpipi_train.root"
+        reference_file = Path(reference) if reference else folder / "dplus_kpipi_reference.root"
+        tree = tree or "signal"
+        objects = list(objects) if objects else list(OBJECTS)
+        default_identical = (
+            [",".join(g) for g in IDENTICAL] if set(objects) >= {"pi1", "pi2"} else []
+        )
+        name = name or "dplus_kpipi"
+    else:
+        if not path.exists():
+            raise SystemExit(f"--data '{path}' not found (a training ROOT file or a folder)")
+        if reference is None:
+            raise SystemExit("--data FILE needs --reference FILE (the file that judges)")
+        train_file, reference_file = path, Path(reference)
+        default_identical = []
+        stem = path.name.removesuffix(".root")
+        name = name or (stem.removesuffix("_train") or stem)
+    if not reference_file.exists():
+        raise SystemExit(f"--reference '{reference_file}' not found")
+    try:
+        train, objects = read_p4(train_file, tree, objects)
+        ref, _ = read_p4(reference_file, tree, objects)
+    except (InputError, OSError, KeyError) as err:
+        raise SystemExit(f"cannot read the candidates: {err}") from err
+    if masses is not None:
+        masses = [float(m) for m in masses]
+        if len(masses) != len(objects):
+            raise SystemExit(f"--masses: {len(masses)} values for {len(objects)} objects "
+                             f"({', '.join(objects)})")  # fmt: skip
+    else:
+        try:
+            masses = infer_masses(train, objects)
+        except InputError as err:
+            print(f"note: {err}; the threshold metrics and nsf-decay need --masses",
+                  file=sys.stderr)  # fmt: skip
+            masses = None
+    groups = parse_identical(default_identical if identical is None else identical, objects)
+    ds = Dataset(name, train, ref, list(objects), masses, groups, {
+        "data": str(train_file), "reference": str(reference_file), "tree": tree})  # fmt: skip
+    # The files' convention applied to the real samples too (a no-op where they follow it).
+    ds.train, ds.reference = ds.order(train), ds.order(ref)
+    return ds
+
+
+def _features(p4: np.ndarray, objects: Sequence[str]) -> tuple[list[str], np.ndarray]:
     from vaeaug.validation import feature_table
 
-    names, table = feature_table(p4, OBJECTS)
+    names, table = feature_table(p4, list(objects))
     return names, table
+
+
+def support_metrics(
+    generated: np.ndarray,
+    training: np.ndarray,
+    reference: np.ndarray,
+    objects: Sequence[str],
+    masses: Sequence[float] | None,
+) -> dict[str, float]:
+    """Acceptance, support and threshold fractions of ``generated`` and ``reference``.
+
+    The acceptance and the support are learned from ``training`` (N, k, 4) by
+    :class:`vaeaug.model.support.Support` on the lab-frame observables
+    (:func:`vaeaug.model.support.observables`): ``outside_acceptance_*`` is the fraction
+    of candidates with a daughter whose pT or eta is outside the training interval,
+    ``outside_support_*`` the fraction outside any of them (daughters' pT and eta, the
+    parent's pT, eta and mass). ``*_real`` is the reference file: a second real sample.
+    ``outside_support_expected`` is the support's own real-vs-real estimate (two halves
+    of the training sample). ``at_threshold_*``: parent mass within
+    :data:`THRESHOLD_GEV` of the sum of the daughter masses (NaN without masses).
+    """
+    from vaeaug.model.support import Support, observables
+
+    names, ot = observables(training, objects)
+    support = Support.fit(ot, names)
+    daughters = np.arange(len(names)) < 2 * len(objects)  # <object>_pt, <object>_eta first
+    acceptance = Support(
+        [n for n, d in zip(names, daughters) if d], support.lo[daughters], support.hi[daughters]
+    )
+    out: dict[str, float] = {"outside_support_expected": support.expected_rate}
+    threshold = float(np.sum(masses)) if masses is not None else None
+    for key, p4 in (("gen", generated), ("real", reference)):
+        _, values = observables(p4, objects)
+        out[f"outside_acceptance_{key}"] = float(np.mean(~acceptance.inside(values[:, daughters])))
+        out[f"outside_support_{key}"] = float(np.mean(~support.inside(values)))
+        mass = values[:, names.index("parent_mass")]
+        out[f"at_threshold_{key}"] = (
+            float(np.mean(np.abs(mass - threshold) < THRESHOLD_GEV))
+            if threshold is not None
+            else float("nan")
+        )
+    return out
 
 
 def fidelity_metrics(
@@ -105,19 +331,26 @@ def fidelity_metrics(
     real_same_size: np.ndarray,
     *,
     seed: int,
+    objects: Sequence[str] = tuple(OBJECTS),
+    masses: Sequence[float] | None = None,
     n_bootstrap: int = 50,
     c2st_max_events: int = 40_000,
 ) -> dict[str, Any]:
-    """Every fidelity metric of ``generated`` (M, 3, 4) against ``reference`` (R, 3, 4).
+    """Every fidelity metric of ``generated`` (M, k, 4) against ``reference`` (R, k, 4).
 
-    training: the model's training sample (N, 3, 4), for the amplification curve and the
-        real-vs-real Spearman floor at the training size.
-    real_same_size: real candidates (M', 3, 4), M' ~ M, not from the reference file: the
+    training: the model's training sample (N, k, 4), for the amplification curve, the
+        real-vs-real Spearman floor at the training size, and the acceptance/support.
+    real_same_size: real candidates (M', k, 4), M' ~ M, not from the reference file: the
         C2ST floor (a real sample of the generated sample's size against the reference).
+    objects: the daughters' names (default the D+ ones); masses: their masses in GeV,
+        for the threshold fractions (NaN without).
 
-    The feature table is :func:`vaeaug.validation.feature_table`: the 12 raw components
-    plus the parent and pair masses and the parent's and daughters' pT and eta (24).
-    Masses in the result are in MeV.
+    The feature table is :func:`vaeaug.validation.feature_table`: the 4k raw components
+    plus the parent and pair masses and the parent's and daughters' pT and eta. The
+    mass-peak metrics (median and 16-84% half-width of the parent mass) are reported
+    for a broad continuum too, where they describe its bulk. Masses in the result are
+    in MeV; the acceptance, support and threshold fractions are those of
+    :func:`support_metrics`.
     """
     from vaeaug.validation import amplification, c2st, correlation_comparison, robust_peak
     from vaeaug.validation.features import parent_mass
@@ -125,10 +358,10 @@ def fidelity_metrics(
 
     finite = np.isfinite(generated).all(axis=(1, 2))
     generated = generated[finite]
-    names, fg = _features(generated)
-    _, fr = _features(reference)
-    _, ft = _features(training)
-    _, fs = _features(real_same_size)
+    names, fg = _features(generated, objects)
+    _, fr = _features(reference, objects)
+    _, ft = _features(training, objects)
+    _, fs = _features(real_same_size, objects)
 
     out: dict[str, Any] = {"n_generated": len(generated), "n_nonfinite": int((~finite).sum())}
     test = c2st(fr, fg, seed=seed, n_bootstrap=n_bootstrap, max_events=c2st_max_events, n_threads=1)
@@ -162,6 +395,7 @@ def fidelity_metrics(
     out["amplification"] = amp["amplification"]
     out["amplification_err"] = amp["amplification_err"]
     out["amplification_extrapolated"] = amp["extrapolated"]
+    out.update(support_metrics(generated, training, reference, objects, masses))
     return out
 
 

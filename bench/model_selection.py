@@ -8,7 +8,7 @@ so that a default is not tuned to one decay::
     OMP_NUM_THREADS=1 python bench/model_selection.py --out bench/results/model_selection.json \\
         --variants default prior=standard beta=0.03 --datasets dplus dimuon
 
-A variant is ``default`` or ``key=value[,key=value]`` overrides of
+A variant is ``default`` or ``key=value[;key=value]`` overrides of
 :class:`vaeaug.VAEConfig` or :class:`vaeaug.TrainConfig` fields. Datasets:
 ``dplus`` (the shared D+ train file), ``dimuon-builtin`` (vaeaug.datasets'
 continuum), or ``NAME=FILE:TREE:obj1,obj2,...`` for any file (e.g. the Pythia
@@ -36,11 +36,11 @@ __all__ = ["judge", "load_dataset", "main", "parse_variant"]
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    """``"beta=0.03,latent_dim=12"`` -> ``{"beta": 0.03, "latent_dim": 12}``."""
+    """``"beta=0.03;hidden=(64,64)"`` -> ``{"beta": 0.03, "hidden": (64, 64)}``."""
     if text == "default":
         return {}
     out: dict[str, Any] = {}
-    for item in text.split(","):
+    for item in text.split(";"):
         key, _, value = item.partition("=")
         try:
             out[key] = ast.literal_eval(value)  # numbers and tuples
@@ -93,7 +93,7 @@ def judge(generated: np.ndarray, validation: np.ndarray, training: np.ndarray,
 
 
 def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[int],
-        n_val: int, data: str | None, support: str) -> list[dict[str, Any]]:  # fmt: skip
+        n_val: int, data: str | None, support: str, on_row=None) -> list[dict[str, Any]]:  # fmt: skip
     import dataclasses
 
     import vaeaug
@@ -130,6 +130,8 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
                     row.update(judge(gen.p4, validation, training, objects, seed))
                     print(row, flush=True)
                     rows.append(row)
+                    if on_row is not None:
+                        on_row(rows)
     return rows
 
 
@@ -158,13 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     one_thread()
     out = Path(args.out)
-    rows = run(args.variants, args.datasets, args.sizes, args.seeds, args.val, args.data,
-               args.support)  # fmt: skip
+    previous = []
     if args.append and out.exists():
         import json
 
-        rows = json.loads(out.read_text())["rows"] + rows
-    write_json(out, {"benchmark": "model_selection", "machine": machine(), "rows": rows})
+        previous = json.loads(out.read_text())["rows"]
+
+    def save(rows: list[dict[str, Any]]) -> None:  # after every row: a long run keeps its rows
+        write_json(out, {"benchmark": "model_selection", "machine": machine(),
+                         "rows": previous + rows})  # fmt: skip
+
+    rows = previous + run(args.variants, args.datasets, args.sizes, args.seeds, args.val,
+                          args.data, args.support, on_row=save)  # fmt: skip
     md = table(rows)
     out.with_suffix(".md").write_text(md + "\n")
     print(md)

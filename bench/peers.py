@@ -1,13 +1,17 @@
 """The generators compared with vaeaug, behind one small interface.
 
-Every peer learns from 4-momenta ``p4`` of shape (N, 3, 4), (px, py, pz, E) in GeV,
-and generates arrays of the same form::
+Every peer learns from 4-momenta ``p4`` of shape (N, k, 4), (px, py, pz, E) in GeV,
+any k >= 2, and generates arrays of the same form::
 
-    peer = make_peer("gaussian")
+    peer = make_peer("nsf-decay", objects=["mu1", "mu2"], masses=[0.10566, 0.10566])
     peer.fit(p4, seed=1)
-    generated = peer.sample(40_000, seed=2)   # (40000, 3, 4) GeV
+    generated = peer.sample(40_000, seed=2)   # (40000, 2, 4) GeV
 
-Peers: ``gaussian`` (multivariate normal on the 12 raw components), ``plain-vae``
+``objects`` (the daughters' names) and ``masses`` (GeV) are given when the peer is
+built; without them the objects are named p0, p1, ... and the masses, which only the
+decay-representation peers need, are inferred from the data (fixed masses).
+
+Peers: ``gaussian`` (multivariate normal on the 4k raw components), ``plain-vae``
 (the tutorial VAE: MLP, MSE reconstruction, N(0, 1) prior, on standardized raw
 components), ``tvae`` (SDV's TVAE, package ``ctgan``), ``nsf`` (a zuko neural spline
 flow on standardized raw components), ``nsf-decay`` (the same flow on vaeaug's decay
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,9 +34,37 @@ __all__ = ["PEERS", "Peer", "make_peer"]
 
 
 class Peer:
-    """A generator of (N, 3, 4) GeV candidate arrays; subclasses implement fit and sample."""
+    """A generator of (N, k, 4) GeV candidate arrays; subclasses implement fit and sample.
+
+    objects: the daughters' names (default p0, p1, ...); masses: their masses in GeV
+    (default: inferred from the training data by the peers that need them).
+    """
 
     name: ClassVar[str] = "peer"
+
+    def __init__(
+        self, *, objects: Sequence[str] | None = None, masses: Sequence[float] | None = None
+    ) -> None:
+        self.objects = None if objects is None else list(objects)
+        self.masses = None if masses is None else [float(m) for m in masses]
+
+    def _objects(self, p4: np.ndarray) -> list[str]:
+        """The object names for ``p4`` (N, k, 4), checked against k."""
+        k = np.shape(p4)[1]
+        if self.objects is None:
+            return [f"p{i}" for i in range(k)]
+        if len(self.objects) != k:
+            raise ValueError(f"{len(self.objects)} objects ({', '.join(self.objects)}) for "
+                             f"samples of {k} objects")  # fmt: skip
+        return self.objects
+
+    def _masses(self, p4: np.ndarray) -> list[float]:
+        """The daughters' masses (GeV): the given ones, else inferred from ``p4``."""
+        if self.masses is not None:
+            return self.masses
+        from vaeaug.api import infer_masses
+
+        return infer_masses(p4, self._objects(p4))
 
     def fit(self, p4: np.ndarray, *, seed: int, weights: np.ndarray | None = None) -> Peer:
         raise NotImplementedError
@@ -49,7 +82,7 @@ def _unflat(x: np.ndarray) -> np.ndarray:
 
 
 class GaussianPeer(Peer):
-    """Multivariate normal with the sample mean and covariance of the 12 raw components."""
+    """Multivariate normal with the sample mean and covariance of the 4k raw components."""
 
     name = "gaussian"
 
@@ -117,7 +150,10 @@ class PlainVAEPeer(Peer):
 
     name = "plain-vae"
 
-    def __init__(self, latent_dim: int = 8, hidden: int = 128, epochs: int = 300) -> None:
+    def __init__(
+        self, latent_dim: int = 8, hidden: int = 128, epochs: int = 300, **base: Any
+    ) -> None:
+        super().__init__(**base)
         self.latent_dim, self.hidden, self.epochs = latent_dim, hidden, epochs
 
     def fit(self, p4, *, seed, weights=None):
@@ -162,11 +198,12 @@ class PlainVAEPeer(Peer):
 
 
 class TVAEPeer(Peer):
-    """SDV's TVAE (package ``ctgan``) on the 12 raw components, default settings."""
+    """SDV's TVAE (package ``ctgan``) on the 4k raw components, default settings."""
 
     name = "tvae"
 
-    def __init__(self, epochs: int = 300) -> None:
+    def __init__(self, epochs: int = 300, **base: Any) -> None:
+        super().__init__(**base)
         self.epochs = epochs
 
     def fit(self, p4, *, seed, weights=None):
@@ -175,14 +212,15 @@ class TVAEPeer(Peer):
             from ctgan import TVAE
         except ImportError as err:
             raise SystemExit("the tvae peer needs ctgan: pip install 'vaeaug[bench]'") from err
-        cols = [f"x{i}" for i in range(12)]
+        x = _flat(p4)
+        cols = [f"x{i}" for i in range(x.shape[1])]
         self.cols = cols
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)  # noqa: NPY002 (the RDT transformers draw from it)
             self.model = TVAE(epochs=self.epochs, enable_gpu=False)
             self.model.set_random_state(seed)
-            self.model.fit(pd.DataFrame(_flat(p4), columns=cols))
+            self.model.fit(pd.DataFrame(x, columns=cols))
         return self
 
     def sample(self, n, *, seed):
@@ -205,7 +243,9 @@ class NSFPeer(Peer):
         hidden: int = 128,
         epochs: int = 300,
         patience: int = 20,
+        **base: Any,
     ) -> None:
+        super().__init__(**base)
         self.representation = representation
         self.transforms, self.hidden, self.epochs, self.patience = (
             transforms,
@@ -224,11 +264,10 @@ class NSFPeer(Peer):
             raise SystemExit("the nsf peers need zuko: pip install 'vaeaug[bench]'") from err
         self.rep = None
         if self.representation == "decay":
-            from vaeaug.api import infer_masses
             from vaeaug.representations import make_representation
 
             self.rep = make_representation(
-                "decay", 3, masses=infer_masses(p4, ["K1", "pi1", "pi2"])
+                "decay", np.shape(p4)[1], masses=self._masses(p4), object_names=self._objects(p4)
             )
         x = self._to_x(p4)
         q25, q50, q75 = np.percentile(x, [25, 50, 75], axis=0)
@@ -271,8 +310,12 @@ class VaeaugPeer(Peer):
     name = "vaeaug"
 
     def __init__(
-        self, config: dict[str, Any] | None = None, train: dict[str, Any] | None = None
+        self,
+        config: dict[str, Any] | None = None,
+        train: dict[str, Any] | None = None,
+        **base: Any,
     ) -> None:
+        super().__init__(**base)
         self.config, self.train = config or {}, train or {}
 
     def fit(self, p4, *, seed, weights=None):
@@ -280,7 +323,8 @@ class VaeaugPeer(Peer):
 
         self.model = vaeaug.fit(
             p4,
-            objects=["K1", "pi1", "pi2"],
+            objects=self._objects(p4),
+            masses=self.masses,
             config=vaeaug.VAEConfig(**self.config),
             train=vaeaug.TrainConfig(**self.train),
             weights=weights,
@@ -308,7 +352,8 @@ PEERS: dict[str, type[Peer]] = {
 
 
 def make_peer(name: str, **kwargs) -> Peer:
-    """Build the peer called ``name`` (one of :data:`PEERS`) with keyword overrides."""
+    """Build the peer called ``name`` (one of :data:`PEERS`) with keyword overrides
+    (``objects`` and ``masses`` for every peer, see :class:`Peer`)."""
     if name not in PEERS:
         raise SystemExit(f"peer '{name}' unknown; valid: {', '.join(PEERS)}")
     return PEERS[name](**kwargs)

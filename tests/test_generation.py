@@ -46,12 +46,22 @@ def test_engine_decodes_like_the_vae(tiny_model):
     with torch.inference_mode():
         ours = Engine(tiny_model).features(eps)
         vae = tiny_model.vae.generate(eps[:, : tiny_model.vae.noise_width])
+        # the decoder's noise is the base of p(x|z): it inverts the flow's transform
         z = tiny_model.vae.prior.from_noise(eps[:, : tiny_model.config.latent_dim])
-        loc, scale = tiny_model.vae.decoder_params(z)
+        noise = tiny_model.vae.decode(z).transform(vae)
     torch.testing.assert_close(ours[:, : vae.shape[1]], vae)
-    # the decoder noise enters as loc + scale * eps
     eps_x = eps[:, tiny_model.config.latent_dim : tiny_model.vae.noise_width]
-    torch.testing.assert_close(vae, loc + scale * eps_x)
+    torch.testing.assert_close(noise, eps_x, atol=1e-4, rtol=1e-4)
+
+
+def test_gaussian_decoder_noise_enters_as_loc_plus_scale_times_eps():
+    from vaeaug.model.vae import VAE, VAEConfig
+
+    vae = VAE(6, VAEConfig(decoder="gaussian", latent_dim=3, hidden=(16,)))
+    eps = torch.randn(100, vae.noise_width, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        loc, scale = vae.decoder_params(vae.prior.from_noise(eps[:, :3]))
+        torch.testing.assert_close(vae.generate(eps), loc + scale * eps[:, 3:])
 
 
 def test_bf16_changes_the_decoder_arithmetic_not_the_physics(tiny_model, reference):

@@ -7,6 +7,8 @@ Public API::
     model = vaeaug.fit(table, seed=1)
     generated = model.sample(100_000, seed=2)
     model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
+    ts = vaeaug.augment_training_set(train_signal, train_background, factor=5, seed=3)
+    X, y, w = ts.features("physics")   # a classifier's multiplied training set
 
 ``vaeaug.Augment`` (the coffea step) is imported lazily: coffea stays optional.
 """
@@ -20,6 +22,7 @@ from .errors import InputError, ModelFileError
 from .io import read_candidates, write_candidates
 from .model.vae import VAEConfig
 from .training import TrainConfig
+from .trainsets import TrainingSet, augment_training_set
 
 __all__ = [
     "Augment",
@@ -28,8 +31,10 @@ __all__ = [
     "Model",
     "ModelFileError",
     "TrainConfig",
+    "TrainingSet",
     "VAEConfig",
     "__version__",
+    "augment_training_set",
     "fit",
     "load",
     "read_candidates",

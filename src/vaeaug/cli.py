@@ -243,6 +243,52 @@ def _cmd_augment(args) -> str:
             f"{note})")  # fmt: skip
 
 
+def _cmd_trainset(args) -> str:
+    from .api import load
+    from .io import RootWriter, read_candidates, refuse_overwriting_inputs
+    from .model.vae import VAEConfig
+    from .training import TrainConfig
+    from .trainsets import augment_training_set
+
+    background = args.background or args.signal
+    refuse_overwriting_inputs(args.output, [args.signal, background, args.signal_model,
+                                            args.background_model])  # fmt: skip
+    if args.factor < 1:
+        raise InputError(f"--factor must be an integer >= 1 (generated per real candidate), "
+                         f"got {args.factor}")  # fmt: skip
+    start = time.perf_counter()
+    select = {"objects": args.objects, "entry_start": args.entry_start,
+              "entry_stop": args.entry_stop}  # fmt: skip
+    sig = read_candidates(args.signal, tree=args.signal_tree, **select)
+    bkg = read_candidates(background, tree=args.background_tree, **select)
+    models = {name: load(path, device=args.device) if path else None
+              for name, path in (("signal", args.signal_model),
+                                 ("background", args.background_model))}  # fmt: skip
+    ts = augment_training_set(
+        sig, bkg, factor=args.factor, classes=args.classes, seed=args.seed,
+        config=VAEConfig(latent_dim=args.latent_dim, hidden=args.hidden, beta=args.beta,
+                         prior=args.prior),
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                          learning_rate=args.lr, patience=args.patience),
+        device=args.device, progress=not args.quiet, signal_model=models["signal"],
+        background_model=models["background"], representation=args.representation,
+        masses=args.masses, phi=args.phi,
+    )  # fmt: skip
+    extra = {"label": "int8", "is_generated": "int8", "weight": "float64"}
+    chunk = 1_000_000
+    with RootWriter(args.output, sig.layout, tree=args.output_tree, extra=extra) as writer:
+        for i in range(0, len(ts), chunk):
+            sl = slice(i, i + chunk)
+            writer.write(ts.p4[sl], label=ts.label[sl], is_generated=ts.is_generated[sl],
+                         weight=ts.weight[sl])  # fmt: skip
+    c = ts.counts()
+    return (f"trainset: signal {c['signal']['real']} real + {c['signal']['generated']} "
+            f"generated, background {c['background']['real']} real + "
+            f"{c['background']['generated']} generated (x{args.factor}, classes {args.classes}; "
+            f"each class weighs its real total) in {time.perf_counter() - start:.1f} s -> "
+            f"{args.output} (tree {args.output_tree})")  # fmt: skip
+
+
 def _cmd_info(args) -> str:
     from .modelfile import read_model_file
 
@@ -390,6 +436,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_support_option(p)
     _add_common(p)
     p.set_defaults(func=_cmd_augment)
+
+    p = sub.add_parser(
+        "trainset",
+        help="a classifier's training set: real + generated signal and background",
+        description="Fit one model per class and write real and generated signal and "
+        "background candidates to one tree, with label (1 signal, 0 background), "
+        "is_generated and weight branches: each class's weights sum to its real total "
+        "(a real candidate w/(1+factor), a generated one W/(N(1+factor))). Pass only the "
+        "training split of the real data: evaluate the classifier on real candidates "
+        "that no model has seen.",
+    )
+    p.add_argument("signal", help="ROOT file with the real signal candidates")
+    p.add_argument("--signal-tree", default="signal", help="signal tree (default signal)")
+    p.add_argument("--background", help="ROOT file with the background (default: the signal file)")
+    p.add_argument("--background-tree", default="background",
+                   help="background tree (default background)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, help="ROOT file to write")
+    p.add_argument("--output-tree", default="trainset", help="output tree name (default trainset)")
+    p.add_argument("--factor", type=int, default=5,
+                   help="generated candidates per real one in each multiplied class (default 5)")  # fmt: skip
+    p.add_argument("--classes", default="both", choices=("both", "signal", "background"),
+                   help="classes to multiply; the others stay real only (default both)")  # fmt: skip
+    p.add_argument("--objects", nargs="+", metavar="NAME",
+                   help="daughters to use, e.g. K1 pi1 pi2 (default: all found)")  # fmt: skip
+    p.add_argument("--entry-start", type=int, help="first entry read from both trees")
+    p.add_argument("--entry-stop", type=int,
+                   help="entry after the last one read from both trees (keep the rest for testing)")  # fmt: skip
+    p.add_argument("--signal-model", help="model file to use for the signal instead of fitting")
+    p.add_argument("--background-model",
+                   help="model file to use for the background instead of fitting")  # fmt: skip
+    _add_train_options(p)
+    _add_common(p)
+    p.set_defaults(func=_cmd_trainset)
 
     p = sub.add_parser(
         "info",

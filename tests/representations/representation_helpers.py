@@ -162,25 +162,26 @@ def n_body_breakup_momenta(
 
     Column j (2 .. n) holds the mass of the system ``1..j`` and the momentum of ``1..j-1``
     (daughter 1 for j = 2) in its rest frame; columns 0 and 1 are unused (mass 1: daughter 1).
+    The Kallen function is factorised with the excess ``m(1..j) - m(1..j-1) - m_j`` taken
+    from the fractions, so small breakup momenta keep their relative precision.
     """
     masses = np.asarray(masses, dtype=float)
     n_obj = len(masses)
     sub = np.zeros((len(m), n_obj + 1))
-    k = np.zeros((len(m), n_obj + 1))
+    gap = np.zeros((len(m), n_obj + 1))
     excess = m - masses.sum()
     sub[:, n_obj] = m
-    for j in range(n_obj - 1, 1, -1):
-        excess = fractions[:, j - 2] * excess
-        sub[:, j] = masses[:j].sum() + excess
+    for j in range(n_obj, 2, -1):
+        gap[:, j] = (1.0 - fractions[:, j - 3]) * excess
+        excess = fractions[:, j - 3] * excess
+        sub[:, j - 1] = masses[: j - 1].sum() + excess
+    gap[:, 2] = excess
     sub[:, 1] = masses[0]
+    k = np.zeros((len(m), n_obj + 1))
     for j in range(2, n_obj + 1):
-        lam = (
-            (sub[:, j] - sub[:, j - 1] - masses[j - 1])
-            * (sub[:, j] + sub[:, j - 1] + masses[j - 1])
-            * (sub[:, j] - sub[:, j - 1] + masses[j - 1])
-            * (sub[:, j] + sub[:, j - 1] - masses[j - 1])
-        )
-        k[:, j] = np.sqrt(np.maximum(lam, 0.0)) / (2.0 * sub[:, j])
+        mj, mi, mk = sub[:, j], sub[:, j - 1], masses[j - 1]
+        lam = gap[:, j] * (mj + mi + mk) * (mj - mi + mk) * (mj + mi - mk)
+        k[:, j] = np.sqrt(np.maximum(lam, 0.0)) / (2.0 * mj)
     return sub, k
 
 
@@ -190,7 +191,8 @@ def n_body_rest_frame(
     """Parent-rest-frame 4-momenta (N, n, 4) of P -> 1 ... n, parent mass ``m`` (N,) in GeV.
 
     ``fractions`` (N, n - 2) in [0, 1]: the kinetic excess ``m(1..j) - sum_{i<=j} m_i`` of
-    the system ``1..j`` is ``fractions[:, j - 2]`` times that of ``1..j+1`` (j = 2 .. n-1).
+    the system ``1..j`` is ``fractions[:, j - 2]`` times that of ``1..j+1`` (j = 2 .. n-1),
+    the order of the ``m{1..j}_frac_logit`` features read backwards.
     Built bottom-up: the system ``1..j`` decays isotropically to ``1..j-1`` plus ``j`` in its
     rest frame, and is then boosted to the rest frame of ``1..j+1``.
     """
@@ -215,11 +217,14 @@ def n_body_decays(
     m: float | np.ndarray,
     log_pt: tuple[float, float] = (np.log(1e-2), np.log(1e3)),
     eta: tuple[float, float] = (-6.0, 6.0),
+    fractions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Random n-body decays in the lab, (n, k, 4) GeV: uniform excess fractions (not flat
-    phase space, but every configuration is reached), isotropic splits, random boosts."""
+    """Random n-body decays in the lab, (n, k, 4) GeV: isotropic splits, random rotation and
+    boost. ``fractions`` (n, k - 2) as in :func:`n_body_rest_frame`, default uniform (not
+    flat phase space, but every configuration is reached)."""
     m = np.broadcast_to(np.asarray(m, dtype=float), (n,)).copy()
-    fractions = rng.uniform(size=(n, len(masses) - 2))
+    if fractions is None:
+        fractions = rng.uniform(size=(n, len(masses) - 2))
     rest = rotate(n_body_rest_frame(rng, m, masses, fractions), random_rotations(rng, n))
     return boost_to_lab(
         rest,

@@ -20,17 +20,16 @@ The tree's title names the channel and the daughters' masses in GeV.
 
 Tracks are selected on their generated pT and |eta| and their momenta scaled
 by (1 + r g), g a standard normal, with E recomputed from the PDG mass, so every
-daughter's mass is exact. The table (``--list`` prints it as JSON):
+daughter's mass is exact. The table (``--list`` prints it as JSON; charge
+conjugates included everywhere):
 
-========== ================================= ====================== =================
-name       channel                           acceptance, smearing   mass window, GeV
-========== ================================= ====================== =================
-dplus_kpipi D+ -> K- pi+ pi+ (K1 pi1 pi2)    pT>0.25 |eta|<2.5 0.5% 1.79-1.95
-lambdac    Lc+ -> p K- pi+ (p K pi)          pT>0.25 |eta|<2.5 0.5% 2.21-2.37
-d0_k3pi    D0 -> K- pi+ pi+ pi- (K pi1-3)    pT>0.25 |eta|<2.5 0.5% 1.785-1.945
-dplus_5body D+ -> K- pi+ pi+ pi+ pi- (K pi1-4) pT>0.25 |eta|<2.5 0.5% 1.79-1.95
-dimuon     mu+ mu- pairs (mu1 mu2)           pT>3 |eta|<2.4 1%       2-150
-========== ================================= ====================== =================
+- ``dplus_kpipi``: D+ -> K- pi+ pi+ (K1 pi1 pi2); pT > 0.25 GeV, |eta| < 2.5,
+  0.5%; 1.79-1.95 GeV.
+- ``lambdac``: Lambda_c+ -> p K- pi+ (p K pi); as D+; 2.21-2.37 GeV.
+- ``d0_k3pi``: D0 -> K- pi+ pi+ pi- (K pi1 pi2 pi3); as D+; 1.785-1.945 GeV.
+- ``dplus_5body``: D+ -> K- pi+ pi+ pi+ pi- (K pi1 pi2 pi3 pi4); as D+;
+  1.79-1.95 GeV.
+- ``dimuon``: mu+ mu- pairs (mu1 mu2); pT > 3 GeV, |eta| < 2.4, 1%; 2-150 GeV.
 
 ``dplus_kpipi`` is the recipe of ``dmeson_pythia.py`` (its ``signal`` tree,
 bit for bit, for the same seed); the others:
@@ -43,8 +42,8 @@ bit for bit, for the same seed); the others:
   and no Lambda(1520) pi+, so the table is replaced by four channels giving
   p K- pi+: non-resonant (phase space) 50%, p K*0bar 22%, Delta++ K- 23%,
   Lambda(1520) pi+ 5%, with K*0 -> K+ pi- and Lambda(1520) -> p K- forced.
-  The fractions are chosen for the benchmark, of the size that amplitude
-  analyses find; there is no interference between them.
+  The fractions are chosen for the benchmark (roughly the sizes of the
+  measured resonant fractions); there is no interference between them.
 - ``d0_k3pi``: as ``lambdac``, with the D0 channels of Pythia's table that can
   give K- pi+ pi+ pi- switched on (non-resonant, a1(1260)+ K-, K*0bar rho0,
   K*0bar pi+ pi-, K- pi+ rho0, K1(1270)- pi+) and their resonances decaying
@@ -62,8 +61,10 @@ bit for bit, for the same seed); the others:
   forced; Upsilon(2S,3S) and psi(2S) decay as Pythia has them). The shares
   are set so that the continuum, the J/psi and the Upsilon each hold a large
   fraction of the pairs, not in their cross-section ratio. Multiparton
-  interactions and hadronisation are off (only the muons are kept, and these
-  change nothing in them but the run time). A candidate is the two accepted
+  interactions and hadronisation are off (hadron decays stay on): the muons
+  of the hard process and its showers are unchanged, the rare muons from
+  hadron decays that could have been picked as a leading muon are gone, and
+  the run is ~20 times faster. A candidate is the two accepted
   muons of highest measured pT, if of opposite charge; mu1 has the higher pT.
 
 Usage::

@@ -234,10 +234,10 @@ def dimuon_continuum(
     from a J/psi-like parent of mass 3.0969 GeV (zero width: the peak's width is
     the resolution, about 30 MeV), the others from a Drell-Yan-like continuum,
     dN/dm ~ m^-3 on 4-120 GeV. Both have the same pair pT (mean 8 GeV) and
-    rapidity (uniform in |y| < 3) spectra and decay isotropically. Each muon's
+    rapidity (uniform in ``|y| < 3``) spectra and decay isotropically. Each muon's
     momentum is scaled by (1 + ``smearing`` g), g a standard normal, and its E
     recomputed from the muon mass, so both masses are exact; then both muons
-    must have pT > 3 GeV and |eta| < 2.4 (measured), so the acceptance shapes
+    must have pT > 3 GeV and ``|eta| < 2.4`` (measured), so the acceptance shapes
     the low-mass end of the continuum, as in a real dimuon selection.
 
     Args:

@@ -1,29 +1,47 @@
-"""Does vaeaug-multiplied signal improve a signal-vs-background classifier?
+"""Do vaeaug-multiplied training sets improve a signal-vs-background classifier?
 
-For each N_sig, N_sig signal and 3 N_sig combinatorial-background candidates are drawn
-from the training file; a gradient-boosted tree and a small MLP are trained on the 12
-raw momentum components of
+For each N_sig, N_sig signal and N_bkg = 3 N_sig combinatorial-background candidates are
+drawn from the training file (one independent subset per repetition). Four classifiers,
+a gradient-boosted tree (``gbdt``, scikit-learn's HistGradientBoostingClassifier) and an
+MLP (``mlp``), each on the 12 raw momentum components (``raw``) and on physics features
+(``physics``: the parent and pair masses, the parent's and daughters' pT and eta), are
+trained on
 
 - ``real``: the real candidates only;
-- ``vaeaug xK``: real + K N_sig candidates from vaeaug trained on the real signal;
-- ``smeared x20``: real + 20 copies of the real signal with every daughter momentum
-  scaled by (1 + 0.005 g), g ~ N(0, 1) (the tracker resolution again), as a control;
-- ``plain-vae x20``: real + 20 N_sig candidates of the tutorial VAE, as a control;
-- ``real signal x20 (oracle)``, with ``--methods``: real + 20 N_sig more *real* signal
-  candidates, background unchanged: the perfect generator, an upper bound on what
-  multiplying the signal alone can give;
-- ``real sig+bkg x20 (oracle)``, with ``--methods``: 20 N_sig more real signal *and*
-  60 N_sig more real background: what a 21 times larger real sample gives;
+- ``signal xK``: the signal multiplied by vaeaug (``augment_training_set(...,
+  classes="signal")``), background real only, K = 5, 20;
+- ``both xK``: both classes multiplied (one model per class);
+- ``smeared xK``, a control: K copies of every real candidate of both classes with each
+  daughter's momentum scaled by (1 + 0.005 g), g ~ N(0, 1) (the tracker resolution
+  again), in place of the generated ones;
+- ``oracle xK``: K N_sig more *real* signal and 3 K N_sig more real background, the
+  totals of ``both xK`` but all real: what a perfect generator would give. Drawn from
+  the rest of the training file where it is large enough (not x20 at N_sig = 5,000);
+  the larger oracles reuse much of the file across repetitions, so their standard
+  errors are underestimates.
 
-with per-candidate weights that give both classes the same total weight. Each is judged
-on the whole reference file: ROC AUC and signal efficiency at 1% background efficiency.
-Repeated over independent training subsets; means and standard errors are reported, and
-the improvement over ``real`` is a paired difference (same subset, same seed).
+Every set is a :class:`vaeaug.TrainingSet`: its weight rule keeps each class's total
+(real and generated candidates weigh 1 / (1 + K) each); the classifier gets those
+weights with both classes brought to the same total and rescaled to mean 1 (the MLP's L2
+term and the tree's minimum hessian depend on the weight scale, which would otherwise
+differ between sets). The models are fitted on the subset only, once per subset and
+class, and reused for every factor; the generated pions are put in the files' order
+(pi1 = higher pT, ``identical=[("pi1", "pi2")]``; ``--no-order`` switches it off).
 
-Both classes have their pions ordered by pT first: the shared background tree does not
-order them while the signal tree does, and a classifier would learn the ordering.
+Each classifier is judged on the whole reference file: ROC AUC and the signal efficiency
+at 1% and 0.1% background efficiency. Means and standard errors over the subsets; the
+gain over ``real`` is a paired difference (same subset and seed), and ``gap closed`` is
+the gain of a set over the gain of the oracle with the same totals.
 
-    OMP_NUM_THREADS=1 python bench/classifier.py --reps 5 --out bench/results/classifier.json
+The whole study (hours on one CPU core; pieces can run in parallel and be merged)::
+
+    OMP_NUM_THREADS=1 python bench/classifier.py --out bench/results/classifier.json \\
+        --figures docs/figures
+
+In pieces: ``--sizes``, ``--reps``/``--first-rep``, ``--methods``, ``--classifiers`` and
+``--features`` restrict a run; ``--from-json A.json B.json ...`` merges runs (``--append``
+merges into ``--out``). ``--quick`` is the CI smoke test (a minute; the numbers mean
+nothing).
 """
 
 from __future__ import annotations
@@ -40,26 +58,38 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # the bench folder is not a package: found via sys.path
+    OBJECTS,
+    canonical_order,
     data_dir,
     load_p4,
     machine,
     markdown_table,
     one_thread,
-    pt_order_pions,
     write_json,
 )
 
-__all__ = ["main", "run", "smear", "tables"]
+__all__ = ["main", "run", "smear", "summarise", "tables"]
 
 PION_MASS, KAON_MASS = 0.13957039, 0.493677  # GeV (PDG)
-BKG_EFF = 0.01  # the working point: 1% background efficiency (99% rejection)
+#: Working points: background efficiency -> the metric's name.
+WORKING_POINTS = {0.01: "eff_1pct", 0.001: "eff_0p1pct"}
+METRICS = ["auc", *WORKING_POINTS.values()]
+METRIC_LABELS = {"auc": "ROC AUC", "eff_1pct": "sig. eff. @ 1% bkg",
+                 "eff_0p1pct": "sig. eff. @ 0.1% bkg"}  # fmt: skip
 #: Background-efficiency grid (log) on which ROC curves are stored and averaged.
 ROC_GRID = np.geomspace(1e-4, 1.0, 81)
+CLASSIFIERS = ("gbdt", "mlp")
+FEATURES = ("raw", "physics")
+FAMILIES = ("signal", "both", "smeared", "oracle")
+#: The D+ pions, which the shared files order by decreasing pT.
+IDENTICAL = [("pi1", "pi2")]
+KEY = ("n_sig", "rep", "method", "classifier", "features")
 
 QUICK_VAEAUG = {
-    "config": {"latent_dim": 4, "hidden": (32, 32)},
-    "train": {"epochs": 4, "patience": 2, "kl_warmup_epochs": 1},
-}
+    "config": {"latent_dim": 4, "hidden": (32, 32), "prior_transforms": 1,
+               "prior_hidden": (16, 16), "decoder": "gaussian"},
+    "train": {"epochs": 4, "patience": 2, "kl_warmup_epochs": 1, "eval_events": 500},
+}  # fmt: skip
 
 
 def smear(p4: np.ndarray, copies: int, rng: np.random.Generator, rel: float = 0.005) -> np.ndarray:
@@ -72,45 +102,38 @@ def smear(p4: np.ndarray, copies: int, rng: np.random.Generator, rel: float = 0.
     return np.concatenate([p, e[..., None]], axis=-1)
 
 
-ORACLE = "real signal x20 (oracle)"
-ORACLE_BOTH = "real sig+bkg x20 (oracle)"
+def default_methods(factors: list[int]) -> list[str]:
+    """Every training set of the study, in table order."""
+    return ["real", *(f"{fam} x{k}" for fam in FAMILIES for k in factors)]
 
 
-def default_methods(multipliers: list[int]) -> list[str]:
-    """The training sets run by default (the oracle is opt-in: it needs 21 N_sig real signal)."""
-    return ["real", *(f"vaeaug x{k}" for k in multipliers), "smeared x20", "plain-vae x20"]
+def _parse_method(method: str) -> tuple[str, int]:
+    """``"both x20"`` -> ("both", 20); ``"real"`` -> ("real", 1)."""
+    if method == "real":
+        return "real", 1
+    family, _, factor = method.partition(" x")
+    return family, int(factor)
 
 
-def _classifiers(seed: int, quick: bool) -> dict[str, Any]:
+def _classifier(name: str, seed: int, quick: bool):
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return {
-        "gbdt": HistGradientBoostingClassifier(
-            max_iter=20 if quick else 300,
-            learning_rate=0.1,
-            early_stopping=True,
-            validation_fraction=0.15,
-            n_iter_no_change=20,
-            random_state=seed,
+    if name == "gbdt":
+        return HistGradientBoostingClassifier(
+            max_iter=20 if quick else 300, learning_rate=0.1, early_stopping=True,
+            validation_fraction=0.15, n_iter_no_change=20, random_state=seed,
+        )  # fmt: skip
+    return make_pipeline(
+        StandardScaler(),
+        MLPClassifier(
+            hidden_layer_sizes=(64, 64), alpha=1e-4, batch_size=256, learning_rate_init=1e-3,
+            max_iter=5 if quick else 200, early_stopping=True, validation_fraction=0.15,
+            n_iter_no_change=10, random_state=seed,
         ),
-        "mlp": make_pipeline(
-            StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=(64, 64),
-                alpha=1e-4,
-                batch_size=256,
-                learning_rate_init=1e-3,
-                max_iter=5 if quick else 200,
-                early_stopping=True,
-                validation_fraction=0.15,
-                n_iter_no_change=10,
-                random_state=seed,
-            ),
-        ),
-    }
+    )  # fmt: skip
 
 
 def _fit(clf, x, y, w):
@@ -128,182 +151,211 @@ def _fit(clf, x, y, w):
     return clf
 
 
-def _evaluate(score_sig: np.ndarray, score_bkg: np.ndarray) -> dict[str, Any]:
+def evaluate(score_sig: np.ndarray, score_bkg: np.ndarray) -> dict[str, Any]:
+    """ROC AUC, signal efficiency at each working point and on :data:`ROC_GRID`."""
     from sklearn.metrics import roc_auc_score
 
     y = np.concatenate([np.ones(len(score_sig)), np.zeros(len(score_bkg))])
-    auc = float(roc_auc_score(y, np.concatenate([score_sig, score_bkg])))
-    # Signal efficiency at each background efficiency of the grid (threshold = quantile).
+    out: dict[str, Any] = {"auc": float(roc_auc_score(y, np.concatenate([score_sig, score_bkg])))}
+    # the threshold that keeps a fraction eps of the background is its (1 - eps) quantile
+    for eps, name in WORKING_POINTS.items():
+        out[name] = float((score_sig > np.quantile(score_bkg, 1.0 - eps)).mean())
     thresholds = np.quantile(score_bkg, 1.0 - ROC_GRID)
-    tpr = (score_sig[None, :] > thresholds[:, None]).mean(axis=1)
-    cut = np.quantile(score_bkg, 1.0 - BKG_EFF)
-    return {"auc": auc, "eff": float((score_sig > cut).mean()), "roc_tpr": tpr}
+    out["roc_tpr"] = (score_sig[None, :] > thresholds[:, None]).mean(axis=1)
+    return out
 
 
-def _flat(p4: np.ndarray) -> np.ndarray:
-    return p4.reshape(len(p4), 12)
+def _features(p4: np.ndarray, kind: str) -> np.ndarray:
+    from vaeaug.validation import feature_table
+
+    return feature_table(p4, OBJECTS, raw=kind == "raw", physics=kind == "physics")[1]
+
+
+def _training_sets(s, b, *, rest_sig, rest_bkg, wanted, factors, order, seed, quick, device,
+                   timing) -> dict[str, Any]:  # fmt: skip
+    """The wanted :class:`vaeaug.TrainingSet` s of one subset (signal s, background b)."""
+    import vaeaug
+
+    sets = {"real": vaeaug.TrainingSet.combine(s, b, objects=OBJECTS)}
+    families = {_parse_method(m)[0] for m in wanted}
+    identical = IDENTICAL if order else None
+    models = {}
+    settings = QUICK_VAEAUG if quick else {"config": {}, "train": {}}
+    needed = {"signal": bool({"signal", "both"} & families), "background": "both" in families}
+    for label, (name, real) in enumerate((("background", b), ("signal", s))):
+        if needed[name]:
+            t0 = time.perf_counter()
+            models[name] = vaeaug.fit(
+                real, objects=OBJECTS, config=vaeaug.VAEConfig(**settings["config"]),
+                train=vaeaug.TrainConfig(**settings["train"]),
+                seed=int(np.random.SeedSequence([seed, label]).generate_state(1)[0]),
+                device=device, progress=False,
+            )  # fmt: skip
+            timing[f"{name}_model_fit_s"] = time.perf_counter() - t0
+            timing[f"{name}_model_epochs"] = models[name].provenance["epochs_run"]
+    rng = np.random.default_rng([seed, 7])
+    for k in factors:
+        for family, classes in (("signal", "signal"), ("both", "both")):
+            if f"{family} x{k}" in wanted:
+                t0 = time.perf_counter()
+                sets[f"{family} x{k}"] = vaeaug.augment_training_set(
+                    s, b, factor=k, classes=classes, seed=seed, objects=OBJECTS,
+                    signal_model=models["signal"], background_model=models.get("background"),
+                    identical=identical, progress=False,
+                )  # fmt: skip
+                timing[f"{family}_x{k}_generate_s"] = time.perf_counter() - t0
+        if f"smeared x{k}" in wanted:
+            copies = [smear(x, k, rng) for x in (s, b)]
+            if order:
+                copies = [canonical_order(x, [(1, 2)]) for x in copies]
+            sets[f"smeared x{k}"] = vaeaug.TrainingSet.combine(
+                s, b, signal_generated=copies[0], background_generated=copies[1], objects=OBJECTS
+            )
+        if f"oracle x{k}" in wanted and len(rest_sig) >= k * len(s) and len(rest_bkg) >= k * len(b):
+            # the extra real candidates take the generated ones' place, with their weights
+            sets[f"oracle x{k}"] = vaeaug.TrainingSet.combine(
+                s, b, signal_generated=rest_sig[: k * len(s)],
+                background_generated=rest_bkg[: k * len(b)], objects=OBJECTS,
+            )  # fmt: skip
+    return sets
 
 
 def run(
     sizes: list[int],
     *,
     reps: int,
+    first_rep: int = 0,
     seed: int,
-    multipliers: list[int],
-    max_generated: int,
+    factors: list[int],
+    methods: list[str] | None = None,
+    classifiers: tuple[str, ...] = CLASSIFIERS,
+    features: tuple[str, ...] = FEATURES,
+    order: bool = True,
     quick: bool = False,
     data: str | None = None,
+    device: str = "cpu",
     progress: bool = True,
     partial: Path | None = None,
-    methods: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate every (N_sig, repetition, training set, classifier); returns results."""
-    from peers import make_peer
+    """Train and judge every (N_sig, subset, training set, classifier, features); returns
+    the results (records, summary). Subset ``rep`` of size N_sig depends only on
+    (seed, rep, N_sig), so runs of different pieces can be merged."""
     from tqdm.auto import tqdm
 
     folder = data_dir(data)
-    sig = pt_order_pions(load_p4(folder, "train", "signal"))
-    bkg = pt_order_pions(load_p4(folder, "train", "background"))
-    ref_sig = pt_order_pions(load_p4(folder, "reference", "signal"))
-    ref_bkg = pt_order_pions(load_p4(folder, "reference", "background"))
+    sig, bkg = load_p4(folder, "train", "signal"), load_p4(folder, "train", "background")
+    ref_sig = load_p4(folder, "reference", "signal")
+    ref_bkg = load_p4(folder, "reference", "background")
     if quick:
         r = np.random.default_rng(seed)
         ref_sig = ref_sig[r.permutation(len(ref_sig))[:5000]]
         ref_bkg = ref_bkg[r.permutation(len(ref_bkg))[:20000]]
-    x_ref_sig, x_ref_bkg = _flat(ref_sig), _flat(ref_bkg)
+    reference = {kind: (_features(ref_sig, kind), _features(ref_bkg, kind)) for kind in features}
 
-    wanted = set(methods or default_methods(multipliers)) | {"real"}
+    wanted = list(dict.fromkeys(["real", *(methods or default_methods(factors))]))
+    unknown = [m for m in wanted if m not in default_methods(factors)]
+    if unknown:
+        raise SystemExit(f"--methods {', '.join(unknown)} unknown with --factors "
+                         f"{' '.join(map(str, factors))}; valid: "
+                         f"{', '.join(default_methods(factors))}")  # fmt: skip
+    header = {"benchmark": "classifier", "seed": seed, "quick": quick, "sizes": sizes,
+              "factors": factors, "order_pions": order, "working_points": WORKING_POINTS,
+              "roc_grid": ROC_GRID,
+              "n_reference": {"signal": len(ref_sig), "background": len(ref_bkg)}}  # fmt: skip
     records: list[dict[str, Any]] = []
-    header = {"benchmark": "classifier", "seed": seed, "reps": reps, "sizes": sizes,
-              "multipliers": multipliers, "max_generated": max_generated, "bkg_eff": BKG_EFF,
-              "roc_grid": ROC_GRID}  # fmt: skip
     bar = tqdm(total=reps * len(sizes), desc="classifier", unit="subset", disable=not progress)
-    for rep in range(reps):
+    for rep in range(first_rep, first_rep + reps):
         for n_sig in sizes:
             if 3 * n_sig > len(bkg) or n_sig > len(sig):
                 raise SystemExit(f"N_sig={n_sig} needs more candidates than the training file has")
             rng = np.random.default_rng([seed, rep, n_sig])
-            perm_sig = rng.permutation(len(sig))
-            s = sig[perm_sig[:n_sig]]
-            perm_bkg = rng.permutation(len(bkg))
-            b = bkg[perm_bkg[: 3 * n_sig]]
+            perm_sig, perm_bkg = rng.permutation(len(sig)), rng.permutation(len(bkg))
+            s, b = sig[perm_sig[:n_sig]], bkg[perm_bkg[: 3 * n_sig]]
             fit_seed = int(rng.integers(2**31))
             timing: dict[str, float] = {}
-            extras: dict[str, np.ndarray] = {"real": s[:0]}
-            vaeaug_sets = [f"vaeaug x{k}" for k in multipliers if k * n_sig <= max_generated]
-            if any(m in wanted for m in vaeaug_sets):
-                bar.set_postfix_str(f"rep {rep} N={n_sig}: vaeaug")
-                t0 = time.perf_counter()
-                vae = make_peer("vaeaug", **(QUICK_VAEAUG if quick else {})).fit(s, seed=fit_seed)
-                timing["vaeaug_fit_s"] = time.perf_counter() - t0
-                n_gen = min(max(multipliers) * n_sig, max_generated)
-                gen = pt_order_pions(vae.sample(n_gen, seed=fit_seed + 1))
-                for k in multipliers:
-                    if k * n_sig <= max_generated:
-                        extras[f"vaeaug x{k}"] = gen[: k * n_sig]
-            if "smeared x20" in wanted:
-                extras["smeared x20"] = smear(s, 20, rng)
-            if "plain-vae x20" in wanted:
-                bar.set_postfix_str(f"rep {rep} N={n_sig}: plain VAE")
-                t0 = time.perf_counter()
-                plain = make_peer("plain-vae", **({"epochs": 3} if quick else {}))
-                plain.fit(s, seed=fit_seed)
-                timing["plain_vae_fit_s"] = time.perf_counter() - t0
-                extras["plain-vae x20"] = pt_order_pions(
-                    plain.sample(20 * n_sig, seed=fit_seed + 2)
-                )
-            if ORACLE in wanted and 21 * n_sig <= len(sig):
-                # The ideal generator: more real signal (disjoint from the subset), with the
-                # background left as it is. Its gain bounds what signal multiplication can do.
-                extras[ORACLE] = sig[perm_sig[n_sig : 21 * n_sig]]
-            extra_bkg: dict[str, np.ndarray] = {}
-            if ORACLE_BOTH in wanted and 21 * n_sig <= len(sig) and 63 * n_sig <= len(bkg):
-                # More real signal *and* background: what a larger real sample gives.
-                extras[ORACLE_BOTH] = sig[perm_sig[n_sig : 21 * n_sig]]
-                extra_bkg[ORACLE_BOTH] = bkg[perm_bkg[3 * n_sig : 63 * n_sig]]
-            extras = {m: x for m, x in extras.items() if m in wanted}
-
-            for method, extra in extras.items():
-                bar.set_postfix_str(f"rep {rep} N={n_sig}: {method}")
-                bb = np.concatenate([b, extra_bkg[method]]) if method in extra_bkg else b
-                x = np.concatenate([_flat(s), _flat(extra), _flat(bb)])
-                n_s = n_sig + len(extra)
-                y = np.concatenate([np.ones(n_s), np.zeros(len(bb))])
-                # Balanced classes: each class sums to the number of background events.
-                w = np.concatenate([np.full(n_s, len(bb) / n_s), np.ones(len(bb))])
-                for cname, clf in _classifiers(fit_seed, quick).items():
-                    t0 = time.perf_counter()
-                    _fit(clf, x, y, w)
-                    fit_s = time.perf_counter() - t0
-                    res = _evaluate(
-                        clf.predict_proba(x_ref_sig)[:, 1], clf.predict_proba(x_ref_bkg)[:, 1]
-                    )
-                    records.append(
-                        {
-                            "n_sig": n_sig,
-                            "rep": rep,
-                            "method": method,
-                            "classifier": cname,
-                            "fit_s": fit_s,
-                            **res,
-                            **timing,
-                        }
-                    )
+            bar.set_postfix_str(f"subset {rep}, N_sig {n_sig}: models")
+            sets = _training_sets(s, b, rest_sig=sig[perm_sig[n_sig:]],
+                                  rest_bkg=bkg[perm_bkg[3 * n_sig :]], wanted=wanted,
+                                  factors=factors, order=order, seed=fit_seed, quick=quick,
+                                  device=device, timing=timing)  # fmt: skip
+            for method, ts in sets.items():
+                bar.set_postfix_str(f"subset {rep}, N_sig {n_sig}: {method}")
+                counts = ts.counts()
+                reordered = {c: ts.info["per_class"][c].get("reordered") for c in counts}
+                for kind in features:
+                    x, y, w = ts.features(kind, balance=True)
+                    w *= len(w) / w.sum()
+                    for cname in classifiers:
+                        t0 = time.perf_counter()
+                        clf = _fit(_classifier(cname, fit_seed, quick), x, y, w)
+                        fit_s = time.perf_counter() - t0
+                        x_sig, x_bkg = reference[kind]
+                        res = evaluate(clf.predict_proba(x_sig)[:, 1],
+                                       clf.predict_proba(x_bkg)[:, 1])  # fmt: skip
+                        records.append({"n_sig": n_sig, "rep": rep, "method": method,
+                                        "classifier": cname, "features": kind, "fit_s": fit_s,
+                                        "n_train": counts, "reordered": reordered, **res,
+                                        **timing})  # fmt: skip
             bar.update(1)
             if partial is not None:
-                # After every subset, so that a long run can be stopped and still be used.
+                # after every subset, so that a long run can be stopped and still be used
                 write_json(partial, {**header, "records": records, "partial": True})
     bar.close()
-    return {
-        "benchmark": "classifier",
-        "seed": seed,
-        "reps": reps,
-        "quick": quick,
-        "sizes": sizes,
-        "multipliers": multipliers,
-        "max_generated": max_generated,
-        "bkg_eff": BKG_EFF,
-        "roc_grid": ROC_GRID,
-        "n_reference": {"signal": len(ref_sig), "background": len(ref_bkg)},
-        "machine": machine(),
-        "records": records,
-        "summary": summarise(records),
-    }
+    return {**header, "reps": sorted({r["rep"] for r in records}), "machine": machine(),
+            "records": records, "summary": summarise(records)}  # fmt: skip
+
+
+def _mean_sem(v: np.ndarray) -> tuple[float, float]:
+    sem = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return float(v.mean()), sem
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard error per (classifier, N_sig, method), and the paired gain over real."""
-    keyed = {(r["classifier"], r["n_sig"], r["method"], r["rep"]): r for r in records}
-    # first-appearance order of the methods, then stable by classifier and N_sig
-    groups = sorted(
-        dict.fromkeys((r["classifier"], r["n_sig"], r["method"]) for r in records),
-        key=lambda g: (g[0], g[1]),
-    )
+    """Per (classifier, features, N_sig, training set): mean and standard error of each
+    metric over the subsets, the paired gain over ``real``, and for the generated and
+    smeared sets the fraction of the oracle's gain that they reach (``gap_closed``)."""
+    keyed = {tuple(r[k] for k in KEY): r for r in records}
+    groups = list(dict.fromkeys((r["classifier"], r["features"], r["n_sig"], r["method"])
+                                for r in records))  # fmt: skip
+    order = {m: i for i, m in enumerate(dict.fromkeys(r["method"] for r in records))}
+    groups.sort(key=lambda g: (g[0], g[1], g[2], order[g[3]]))
     out = []
-    for cname, n_sig, method in groups:
-        reps = sorted(k[3] for k in keyed if k[:3] == (cname, n_sig, method))
-        row: dict[str, Any] = {
-            "classifier": cname,
-            "n_sig": n_sig,
-            "method": method,
-            "n_reps": len(reps),
-        }
-        for metric in ("eff", "auc"):
-            v = np.array([keyed[(cname, n_sig, method, r)][metric] for r in reps])
-            base = np.array([keyed[(cname, n_sig, "real", r)][metric] for r in reps])
-            sem = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
-            d = v - base
-            dsem = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-            row.update(
-                {
-                    metric: float(v.mean()),
-                    f"{metric}_sem": sem,
-                    f"{metric}_gain": float(d.mean()),
-                    f"{metric}_gain_sem": dsem,
-                }
-            )
-        tpr = np.array([keyed[(cname, n_sig, method, r)]["roc_tpr"] for r in reps])
-        row["roc_tpr"] = tpr.mean(axis=0)
+    for cname, kind, n_sig, method in groups:
+
+        def values(m, reps, metric, cname=cname, kind=kind, n_sig=n_sig):
+            return np.array([keyed[(n_sig, r, m, cname, kind)][metric] for r in reps])
+
+        def reps_of(m, cname=cname, kind=kind, n_sig=n_sig):
+            return {k[1] for k in keyed if (k[0], k[2], k[3], k[4]) == (n_sig, m, cname, kind)}
+
+        reps = sorted(reps_of(method) & reps_of("real"))
+        row: dict[str, Any] = {"classifier": cname, "features": kind, "n_sig": n_sig,
+                               "method": method, "n_reps": len(reps)}  # fmt: skip
+        if not reps:
+            continue
+        family, factor = _parse_method(method)
+        oracle = f"oracle x{factor}"
+        oracle_reps = sorted(set(reps) & reps_of(oracle)) if family != "oracle" else []
+        for metric in METRICS:
+            v, base = values(method, reps, metric), values("real", reps, metric)
+            row[metric], row[f"{metric}_sem"] = _mean_sem(v)
+            row[f"{metric}_gain"], row[f"{metric}_gain_sem"] = _mean_sem(v - base)
+            if family != "real" and len(oracle_reps) > 1:
+                # ratio of mean paired gains; error by the delta method with their covariance
+                base_o = values("real", oracle_reps, metric)
+                a = values(method, oracle_reps, metric) - base_o
+                o = values(oracle, oracle_reps, metric) - base_o
+                cov = np.cov(a, o, ddof=1) / len(a)
+                if o.mean() != 0:
+                    ratio = a.mean() / o.mean()
+                    var = (cov[0, 0] - 2 * ratio * cov[0, 1] + ratio**2 * cov[1, 1]) / o.mean() ** 2
+                    error = float(np.sqrt(max(var, 0.0)))
+                else:
+                    ratio = error = float("nan")
+                row[f"{metric}_gap_closed"] = float(ratio)
+                row[f"{metric}_gap_closed_err"] = error
+        row["roc_tpr"] = np.mean([keyed[(n_sig, r, method, cname, kind)]["roc_tpr"]
+                                  for r in reps], axis=0)  # fmt: skip
         out.append(row)
     return out
 
@@ -312,48 +364,51 @@ def _fmt(x: float, e: float, spec: str = ".3f") -> str:
     return f"{x:{spec}} ± {e:{spec.lstrip('+')}}" if np.isfinite(e) else f"{x:{spec}}"
 
 
+def _gain(r: dict[str, Any], metric: str) -> str:
+    if r["method"] == "real":
+        return "—"
+    g, e = r[f"{metric}_gain"], r[f"{metric}_gain_sem"]
+    z = f" ({g / e:+.1f} s.e.)" if np.isfinite(e) and e > 0 else ""
+    return _fmt(g, e, "+.3f") + z
+
+
+def _gap(r: dict[str, Any], metric: str) -> str:
+    key = f"{metric}_gap_closed"
+    if not np.isfinite(r.get(key, np.nan)):
+        return "—"
+    return _fmt(100 * r[key], 100 * r[f"{key}_err"], ".0f") + "%"
+
+
 def tables(results: dict[str, Any]) -> str:
-    """One Markdown table per classifier: eff@1% bkg and AUC, with the paired gain."""
+    """One Markdown table per classifier and feature set: the working points and the AUC,
+    with the paired gain over real and the fraction of the oracle's gain reached."""
     parts = []
     summary = results["summary"]
-    for cname in sorted({r["classifier"] for r in summary}):
-        rows = []
-        for r in (r for r in summary if r["classifier"] == cname):
-            gain = "—" if r["method"] == "real" else _fmt(r["eff_gain"], r["eff_gain_sem"], "+.3f")
-            sig = ""
-            if r["method"] != "real" and np.isfinite(r["eff_gain_sem"]) and r["eff_gain_sem"] > 0:
-                sig = f"{r['eff_gain'] / r['eff_gain_sem']:+.1f}"
-            rows.append(
-                [
-                    f"{r['n_sig']:,}",
-                    str(r["n_reps"]),
-                    r["method"],
-                    _fmt(r["eff"], r["eff_sem"]),
-                    gain,
-                    sig,
-                    _fmt(r["auc"], r["auc_sem"], ".4f"),
-                ]
-            )
-        parts.append(
-            f"**{cname}** (mean ± standard error over the training subsets)\n\n"
-            + markdown_table(
-                [
-                    "N_sig",
-                    "subsets",
-                    "training set",
-                    "sig. eff. @ 1% bkg",
-                    "gain vs real",
-                    "gain / s.e.",
-                    "ROC AUC",
-                ],
-                rows,
-            )
-        )
+    for cname, kind in dict.fromkeys((r["classifier"], r["features"]) for r in summary):
+        rows = [
+            [f"{r['n_sig']:,}", str(r["n_reps"]), r["method"],
+             _fmt(r["eff_1pct"], r["eff_1pct_sem"]), _gain(r, "eff_1pct"), _gap(r, "eff_1pct"),
+             _fmt(r["eff_0p1pct"], r["eff_0p1pct_sem"]), _gain(r, "eff_0p1pct"),
+             _gap(r, "eff_0p1pct"), _fmt(r["auc"], r["auc_sem"], ".4f"), _gain(r, "auc")]
+            for r in summary if (r["classifier"], r["features"]) == (cname, kind)
+        ]  # fmt: skip
+        header = ["N_sig", "subsets", "training set", "eff @ 1% bkg", "gain vs real",
+                  "gap closed", "eff @ 0.1% bkg", "gain vs real", "gap closed", "ROC AUC",
+                  "gain vs real"]  # fmt: skip
+        parts.append(f"**{cname} on {kind} features** (mean ± standard error over the "
+                     "training subsets; gains paired; gap closed = gain / the oracle's gain "
+                     "with the same totals)\n\n" + markdown_table(header, rows))  # fmt: skip
     return "\n\n".join(parts)
 
 
+def _panels(results):
+    combos = list(dict.fromkeys((r["classifier"], r["features"]) for r in results["summary"]))
+    return combos, [f"{c}, {k}" for c, k in combos]
+
+
 def plots(results: dict[str, Any], folder: Path) -> list[Path]:
-    """ROC curves (smallest N_sig) and efficiency/gain vs N_sig, PNG, hist/mplhep style."""
+    """PNG plots in hist/mplhep style: ROC curves at the smallest N_sig (log background
+    axis), the gains against N_sig, and the gains against the factor."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -364,166 +419,169 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     summary = results["summary"]
     grid = np.asarray(results["roc_grid"])
+    combos, titles = _panels(results)
     methods = list(dict.fromkeys(r["method"] for r in summary))
-    # tab10 has a distinct colour for each of up to 10 training sets; oracles are dashed
-    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
-    styles = {m: "--" if "oracle" in m else "-" for m in methods}
+    colors = {m: plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")(i)
+              for i, m in enumerate(methods)}  # fmt: skip
+    styles = {m: "--" if m.startswith("oracle") else ":" if m.startswith("smeared") else "-"
+              for m in methods}  # fmt: skip
+    families = {"signal": "tab:blue", "both": "tab:red", "smeared": "tab:grey",
+                "oracle": "black"}  # fmt: skip
+    n_min = min(r["n_sig"] for r in summary)
     written = []
-    n_min = min(results["sizes"])
-    fig, axes = plt.subplots(1, 2, figsize=(16, 7), constrained_layout=True)
-    for ax, cname in zip(axes, ("gbdt", "mlp")):
-        for r in (r for r in summary if r["classifier"] == cname and r["n_sig"] == n_min):
-            ax.plot(
-                grid,
-                r["roc_tpr"],
-                label=f"{r['method']} (AUC {r['auc']:.4f})",
-                color=colors[r["method"]],
-                ls=styles[r["method"]],
-                lw=2 if r["method"] == "real" else 1.5,
-            )
-        ax.axvline(BKG_EFF, color="grey", ls=":", lw=1)
-        ax.set_xscale("log")
-        ax.set_xlim(1e-3, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("background efficiency")
-        ax.set_ylabel("signal efficiency")
-        ax.set_title(f"{cname}, $N_{{sig}}$ = {n_min}, mean of the subsets", fontsize=18)
-        ax.legend(fontsize=13, loc="lower right")
-    path = folder / "classifier_roc.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    written.append(path)
 
-    fig, axes = plt.subplots(2, 2, figsize=(16, 11), constrained_layout=True, sharex=True)
-    for col, cname in enumerate(("gbdt", "mlp")):
-        for method in methods:
-            rs = sorted(
-                (r for r in summary if r["classifier"] == cname and r["method"] == method),
-                key=lambda r: r["n_sig"],
-            )
-            n = np.array([r["n_sig"] for r in rs], dtype=float)
-            shift = 1.0 + 0.03 * (methods.index(method) - len(methods) / 2)
-            axes[0, col].errorbar(
-                n * shift,
-                [r["eff"] for r in rs],
-                [r["eff_sem"] for r in rs],
-                marker="o",
-                label=method,
-                color=colors[method],
-                ls=styles[method],
-                capsize=3,
-            )
-            if method != "real":
-                axes[1, col].errorbar(
-                    n * shift,
-                    [r["eff_gain"] for r in rs],
-                    [r["eff_gain_sem"] for r in rs],
-                    marker="o",
-                    color=colors[method],
-                    ls=styles[method],
-                    capsize=3,
-                )
-        axes[0, col].set_title(cname, fontsize=18)
-        axes[0, col].set_ylabel("signal eff. at 1% background")
-        axes[1, col].axhline(0, color="grey", lw=1)
-        axes[1, col].set_ylabel("gain over real only (paired)")
-        axes[1, col].set_xlabel(r"$N_{sig}$ (real signal candidates)")
-        axes[1, col].set_xscale("log")
-        sizes = sorted(results["sizes"])
-        axes[1, col].set_xticks(sizes, [f"{n:,}" for n in sizes])
-        axes[1, col].minorticks_off()
-    axes[0, 0].legend(fontsize=13)
-    path = folder / "classifier_gain.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    written.append(path)
+    def save(fig, name):
+        path = folder / name
+        fig.savefig(path, dpi=70)
+        plt.close(fig)
+        written.append(path)
+
+    fig, axes = plt.subplots(1, len(combos), figsize=(8 * len(combos), 7.5), squeeze=False,
+                             constrained_layout=True)  # fmt: skip
+    for ax, combo, title in zip(axes[0], combos, titles):
+        for r in summary:
+            if (r["classifier"], r["features"]) == combo and r["n_sig"] == n_min:
+                m = r["method"]
+                ax.plot(grid, r["roc_tpr"], color=colors[m], ls=styles[m],
+                        lw=2.5 if m == "real" else 1.5, label=f"{m} ({r['auc']:.4f})")  # fmt: skip
+        for eps in WORKING_POINTS:
+            ax.axvline(eps, color="grey", ls=":", lw=1)
+        ax.set(xscale="log", xlim=(1e-4 if not results.get("quick") else 1e-3, 1), ylim=(0, 1.02),
+               xlabel="background efficiency", ylabel="signal efficiency")  # fmt: skip
+        ax.set_title(f"{title}, $N_{{sig}}$ = {n_min}", fontsize=16)
+        ax.legend(fontsize=10, loc="lower right", title="training set (AUC)", title_fontsize=10)
+    save(fig, "classifier_roc.png")
+
+    wp = [m for m in METRICS if m != "auc"]
+    fig, axes = plt.subplots(len(wp), len(combos), figsize=(6.5 * len(combos), 5.5 * len(wp)),
+                             squeeze=False, sharex=True, constrained_layout=True)  # fmt: skip
+    sizes = sorted({r["n_sig"] for r in summary})
+    for col, combo in enumerate(combos):
+        for row, metric in enumerate(wp):
+            ax = axes[row, col]
+            for i, m in enumerate(x for x in methods if x != "real"):
+                rs = sorted((r for r in summary if (r["classifier"], r["features"]) == combo
+                             and r["method"] == m), key=lambda r: r["n_sig"])  # fmt: skip
+                n = np.array([r["n_sig"] for r in rs], float) * (1 + 0.025 * (i - len(methods) / 2))
+                ax.errorbar(n, [r[f"{metric}_gain"] for r in rs],
+                            [r[f"{metric}_gain_sem"] for r in rs], marker="o", capsize=3,
+                            color=colors[m], ls=styles[m], label=m)  # fmt: skip
+            ax.axhline(0, color="grey", lw=1)
+            ax.set_xscale("log")
+            ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+            ax.minorticks_off()
+            ax.set_ylabel(f"gain in {METRIC_LABELS[metric]}", fontsize=14)
+            if row == 0:
+                ax.set_title(titles[col], fontsize=16)
+            if row == len(wp) - 1:
+                ax.set_xlabel(r"$N_{sig}$ (real signal; background 3 $N_{sig}$)", fontsize=14)
+    axes[0, 0].legend(fontsize=9, ncol=2)
+    save(fig, "classifier_gain.png")
+
+    fig, axes = plt.subplots(len(wp), len(combos), figsize=(6.5 * len(combos), 5.5 * len(wp)),
+                             squeeze=False, sharex=True, constrained_layout=True)  # fmt: skip
+    for col, combo in enumerate(combos):
+        for row, metric in enumerate(wp):
+            ax = axes[row, col]
+            for i, (family, color) in enumerate(families.items()):
+                rs = sorted((r for r in summary if (r["classifier"], r["features"]) == combo
+                             and r["n_sig"] == n_min
+                             and _parse_method(r["method"])[0] == family),
+                            key=lambda r: _parse_method(r["method"])[1])  # fmt: skip
+                if not rs:
+                    continue
+                k = np.array([1] + [_parse_method(r["method"])[1] for r in rs], float)
+                ax.errorbar(k * (1 + 0.03 * (i - 1.5)), [0.0] + [r[f"{metric}_gain"] for r in rs],
+                            [0.0] + [r[f"{metric}_gain_sem"] for r in rs], marker="o",
+                            capsize=3, color=color, ls="--" if family == "oracle" else "-",
+                            label=family)  # fmt: skip
+            ax.axhline(0, color="grey", lw=1)
+            ax.set_xscale("log")
+            factors = sorted({1, *results["factors"]})
+            ax.set_xticks(factors, [str(f) for f in factors])
+            ax.minorticks_off()
+            ax.set_ylabel(f"gain in {METRIC_LABELS[metric]}", fontsize=14)
+            if row == 0:
+                ax.set_title(f"{titles[col]}, $N_{{sig}}$ = {n_min}", fontsize=16)
+            if row == len(wp) - 1:
+                ax.set_xlabel("factor (1 = real only)", fontsize=14)
+    axes[0, 0].legend(fontsize=11)
+    save(fig, "classifier_factor.png")
     return written
+
+
+def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several runs' records; a later run's record replaces an earlier
+    one with the same (N_sig, subset, training set, classifier, features)."""
+    records = {tuple(r[k] for k in KEY): r for run_ in runs for r in run_["records"]}
+    merged = {**runs[0], "records": list(records.values())}
+    merged["sizes"] = sorted({r["n_sig"] for r in merged["records"]})
+    merged["reps"] = sorted({r["rep"] for r in merged["records"]})
+    merged["factors"] = sorted({f for run_ in runs for f in run_["factors"]})
+    merged["quick"] = any(run_.get("quick") for run_ in runs)
+    merged["summary"] = summarise(merged["records"])
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sizes",
-        type=int,
-        nargs="+",
-        default=[250, 1000, 5000],
-        help="real signal sizes N_sig (background is 3x)",
-    )
-    parser.add_argument("--reps", type=int, default=10, help="independent training subsets")
-    parser.add_argument(
-        "--multipliers",
-        type=int,
-        nargs="+",
-        default=[5, 20, 100],
-        help="vaeaug multiplication factors",
-    )
-    parser.add_argument(
-        "--max-generated",
-        type=int,
-        default=100_000,
-        help="skip a multiplier whose sample would exceed this many candidates",
-    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 5000],
+                        help="real signal sizes N_sig; background is 3 N_sig (default 250 1000 5000)")  # fmt: skip
+    parser.add_argument("--reps", type=int, default=10,
+                        help="independent training subsets (default 10)")  # fmt: skip
+    parser.add_argument("--first-rep", type=int, default=0,
+                        help="index of the first subset, to run subsets in pieces (default 0)")  # fmt: skip
+    parser.add_argument("--factors", type=int, nargs="+", default=None,
+                        help="multiplication factors (default 5 20; 5 with --quick)")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="training sets to run, e.g. 'both x20' (default all; real always)")  # fmt: skip
+    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS),
+                        choices=CLASSIFIERS, help="default gbdt mlp")  # fmt: skip
+    parser.add_argument("--features", nargs="+", default=list(FEATURES), choices=FEATURES,
+                        help="default raw physics")  # fmt: skip
+    parser.add_argument("--no-order", action="store_true",
+                        help="leave the generated pions in the models' order (no pT ordering)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="seeds subsets, models, classifiers")
+    parser.add_argument("--device", default="cpu", help="where to fit the models (default cpu)")
     parser.add_argument("--out", default="bench/results/classifier.json", help="JSON results path")
     parser.add_argument("--figures", default=None, help="folder for the PNG plots (none if unset)")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
-    parser.add_argument("--quick", action="store_true", help="CI-sized run: tiny models, 2 reps")
-    parser.add_argument(
-        "--methods",
-        nargs="+",
-        default=None,
-        help=f"training sets to run (default: all but the oracles '{ORACLE}', '{ORACLE_BOTH}')",
-    )
-    parser.add_argument(
-        "--from-json",
-        nargs="+",
-        default=None,
-        metavar="JSON",
-        help="do not train: merge the results of earlier runs, write tables and plots",
-    )
-    parser.add_argument(
-        "--append", action="store_true", help="merge into the records already in --out"
-    )
+    parser.add_argument("--quick", action="store_true",
+                        help="CI-sized run: N_sig 100, 2 subsets, factor 5, tiny models, 20k reference")  # fmt: skip
+    parser.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                        help="do not train: merge the results of earlier runs, write tables and plots")  # fmt: skip
+    parser.add_argument("--append", action="store_true",
+                        help="merge into the records already in --out")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
-    sizes = [100] if args.quick else args.sizes
-    reps = 2 if args.quick else args.reps
     if args.from_json:
-        # No training: merge the records of earlier runs (e.g. sizes run in parallel).
-        runs = [json.loads(Path(f).read_text()) for f in args.from_json]
-        results = {**runs[0], "records": [r for run_ in runs for r in run_["records"]]}
-        results["sizes"] = sorted({r["n_sig"] for r in results["records"]})
-        results["reps"] = max(run_["reps"] for run_ in runs)
-        results["summary"] = summarise(results["records"])
+        results = merge([json.loads(Path(f).read_text()) for f in args.from_json])
     else:
         results = run(
-            sizes,
-            reps=reps,
+            [100] if args.quick else args.sizes,
+            reps=2 if args.quick else args.reps,
+            first_rep=args.first_rep,
             seed=args.seed,
-            multipliers=args.multipliers,
-            max_generated=args.max_generated,
+            factors=args.factors or ([5] if args.quick else [5, 20]),
+            methods=args.methods,
+            classifiers=args.classifiers,
+            features=args.features,
+            order=not args.no_order,
             quick=args.quick,
             data=args.data,
+            device=args.device,
             progress=not args.no_progress,
             partial=Path(args.out).with_suffix(".partial.json"),
-            methods=args.methods,
         )
     out = Path(args.out)
     if args.append and out.exists():
-        # Keep another run's records (other sizes) unless this run redid them.
-        key = ("n_sig", "rep", "method", "classifier")
-        done = {tuple(r[k] for k in key) for r in results["records"]}
-        prev = json.loads(out.read_text())
-        old = [r for r in prev["records"] if tuple(r[k] for k in key) not in done]
-        results["records"] = old + results["records"]
-        results["sizes"] = sorted({r["n_sig"] for r in results["records"]})
-        results["reps"] = max(results["reps"], prev.get("reps", 0))
-        results["summary"] = summarise(results["records"])
+        results = merge([json.loads(out.read_text()), results])
     md = tables(results)
     print(md)
     write_json(out, results)
     out.with_suffix(".md").write_text(md + "\n")
+    Path(args.out).with_suffix(".partial.json").unlink(missing_ok=True)
     print(f"wrote {out} and {out.with_suffix('.md')}")
     if args.figures:
         for path in plots(results, Path(args.figures)):

@@ -55,12 +55,13 @@ QUICK_KWARGS: dict[str, dict[str, Any]] = {
     "nsf": {"epochs": 2, "transforms": 2, "hidden": 16},
     "nsf-decay": {"epochs": 2, "transforms": 2, "hidden": 16},
     "vaeaug": {
+        # the default architecture (flow prior, flow decoder), each as small as it goes
         "config": {
             "latent_dim": 4,
             "hidden": (32, 32),
             "prior_transforms": 1,
             "prior_hidden": (16, 16),
-            "decoder": "gaussian",
+            "decoder_transforms": 1,
         },
         "train": {"epochs": 4, "patience": 2, "kl_warmup_epochs": 1, "eval_events": 500},
     },
@@ -119,6 +120,10 @@ def run(
                 t2 = time.perf_counter()
                 row["fit_s"], row["sample_s"] = t1 - t0, t2 - t1
                 row["epochs"] = getattr(peer, "epochs_run", None)
+                report = getattr(peer, "support_report", None)
+                if report is not None:  # vaeaug: the fraction its support guard redrew
+                    row["support_redrawn"] = report["outside_fraction"]
+                    row["support_unresolved"] = report["unresolved"]
                 # Identical particles: the files' label convention (decreasing pT) is applied
                 # to every generator's output, so no peer is judged on the ordering.
                 generated = ds.order(generated)

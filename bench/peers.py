@@ -336,7 +336,11 @@ class VaeaugPeer(Peer):
         return self
 
     def sample(self, n, *, seed):
-        return self.model.sample(n, seed=seed).p4
+        candidates = self.model.sample(n, seed=seed)
+        # the model's own support guard: first draws outside it (redrawn), and kept ones
+        report = getattr(candidates, "support_report", None)
+        self.support_report = None if report is None else report.to_dict()
+        return candidates.p4
 
 
 class _NSFDecay(NSFPeer):

@@ -20,6 +20,7 @@ PAGES = (
     "guide/coffea",
     "guide/dask",
     "guide/validation",
+    "guide/training-sets",
     "guide/reproducibility",
     "api",
     "benchmarks",
@@ -47,6 +48,8 @@ def test_docs_build_without_warnings(tmp_path):
     for name in (
         "vaeaug.fit",
         "vaeaug.Model.sample",
+        "vaeaug.augment_training_set",
+        "vaeaug.TrainingSet.features",
         "vaeaug.VAEConfig",
         "vaeaug.representations.DecayRepresentation",
         "vaeaug.validation.report.validate",

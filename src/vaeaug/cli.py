@@ -273,6 +273,7 @@ def _cmd_trainset(args) -> str:
         device=args.device, progress=not args.quiet, signal_model=models["signal"],
         background_model=models["background"], representation=args.representation,
         masses=args.masses, phi=args.phi,
+        identical=[[o.strip() for o in g.split(",")] for g in args.identical or []],
     )  # fmt: skip
     extra = {"label": "int8", "is_generated": "int8", "weight": "float64"}
     chunk = 1_000_000
@@ -463,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entry-start", type=int, help="first entry read from both trees")
     p.add_argument("--entry-stop", type=int,
                    help="entry after the last one read from both trees (keep the rest for testing)")  # fmt: skip
+    p.add_argument("--identical", nargs="+", metavar="A,B",
+                   help="groups of identical daughters that the input orders by decreasing pT, "
+                   "e.g. pi1,pi2: generated candidates are put in the same order")  # fmt: skip
     p.add_argument("--signal-model", help="model file to use for the signal instead of fitting")
     p.add_argument("--background-model",
                    help="model file to use for the background instead of fitting")  # fmt: skip

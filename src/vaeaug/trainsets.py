@@ -140,30 +140,22 @@ class TrainingSet:
         """
         sig, bkg = _real_pair(signal, background, objects)
         names = sig.objects
-        parts, per_class = [], {}
+        p4, label, flag, weight, per_class = [], [], [], [], {}
         for name, table, gen in (("signal", sig, signal_generated),
                                  ("background", bkg, background_generated)):  # fmt: skip
             n = len(table)
             w = np.ones(n) if table.weights is None else np.asarray(table.weights, np.float64)
-            g = np.empty((0, len(names), 4)) if gen is None else _as_generated(
-                gen, names, f"{name}_generated"
-            )
+            g = np.empty((0, len(names), 4))
+            if gen is not None:
+                g = _as_generated(gen, names, f"{name}_generated")
             m, total = len(g), float(w.sum())
-            parts.append((table.p4, g, w * n / (n + m), np.full(m, total / (n + m)),
-                          _LABELS[name]))  # fmt: skip
+            p4 += [table.p4, g]
+            label.append(np.full(n + m, _LABELS[name], np.int8))
+            flag.append(np.repeat([False, True], [n, m]))
+            weight += [w * n / (n + m), np.full(m, total / (n + m))]
             per_class[name] = {"real": n, "generated": m, "real_weight": total}
-        return cls(
-            p4=np.concatenate([x for r, g, *_ in parts for x in (r, g)]),
-            label=np.concatenate(
-                [np.full(len(r) + len(g), lab, np.int8) for r, g, _, _, lab in parts]
-            ),
-            is_generated=np.concatenate(
-                [np.repeat([False, True], [len(r), len(g)]) for r, g, *_ in parts]
-            ),
-            weight=np.concatenate([x for _, _, wr, wg, _ in parts for x in (wr, wg)]),
-            objects=tuple(names),
-            info={"per_class": per_class},
-        )
+        return cls(np.concatenate(p4), np.concatenate(label), np.concatenate(flag),
+                   np.concatenate(weight), tuple(names), {"per_class": per_class})  # fmt: skip
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Candidates per class and origin: ``{"signal": {"real": n, "generated": m}, ...}``."""
@@ -231,6 +223,33 @@ class TrainingSet:
         return self.features("raw", balance=balance)
 
 
+def _identical_groups(identical, objects: list[str]) -> list[list[int]]:
+    """Object indices of each group of identical daughters, checked against ``objects``."""
+    groups = []
+    for group in identical or ():
+        group = [group] if isinstance(group, str) else list(group)
+        unknown = [o for o in group if o not in objects]
+        if len(group) < 2 or unknown:
+            raise InputError(
+                f"identical={list(identical)}: each group needs two or more of the daughters "
+                f"{', '.join(objects)}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            )
+        groups.append([objects.index(o) for o in group])
+    return groups
+
+
+def _pt_ordered(p4: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(p4 (N, k, 4) with each group ordered by decreasing pT, mask (N,) of the rows changed)."""
+    out = np.array(p4, dtype=np.float64, copy=True)
+    changed = np.zeros(len(p4), dtype=bool)
+    for idx in groups:
+        block = out[:, idx]
+        order = np.argsort(-np.hypot(block[..., 0], block[..., 1]), axis=1, kind="stable")
+        out[:, idx] = np.take_along_axis(block, order[..., None], axis=1)
+        changed |= (order != np.arange(len(idx))).any(axis=1)
+    return out, changed
+
+
 def _class_seeds(seed: int, label: int) -> tuple[int, int]:
     """(fit seed, sample seed) of one class: independent streams per class."""
     fit_seed, sample_seed = np.random.SeedSequence([seed, label]).generate_state(2)
@@ -251,6 +270,7 @@ def augment_training_set(
     progress: bool = True,
     signal_model=None,
     background_model=None,
+    identical: Sequence[Sequence[str]] | None = None,
     **fit_options,
 ) -> TrainingSet:
     """Multiply a classifier's training set with one vaeaug model per class.
@@ -287,6 +307,12 @@ def augment_training_set(
         signal_model, background_model: trained :class:`~vaeaug.Model` s to use
             instead of fitting (e.g. to reuse one model for several factors);
             they must have been fitted on the given training split only.
+        identical: groups of identical daughters that the real candidates order
+            by decreasing pT, e.g. ``[("pi1", "pi2")]`` for D+ -> K- pi+ pi+. The
+            models need not respect a naming convention, so the generated
+            candidates are put in the same order (the real ones must already
+            follow it; InputError otherwise). The number reordered is in
+            ``info["per_class"][name]["reordered"]``.
         **fit_options: passed on to :func:`vaeaug.fit` for both classes, e.g.
             ``representation``, ``masses``, ``phi``.
 
@@ -306,7 +332,16 @@ def augment_training_set(
                          "in a CandidateTable (read_candidates(..., weight=BRANCH))")  # fmt: skip
     tables = dict(zip(("signal", "background"), _real_pair(signal, background, objects)))
     given = {"signal": signal_model, "background": background_model}
-    generated, seeds = {}, {}
+    groups = _identical_groups(identical, tables["signal"].objects)
+    for name, table in tables.items():
+        disordered = _pt_ordered(table.p4, groups)[1].sum()
+        if disordered:
+            raise InputError(
+                f"identical={list(identical)}: {disordered} of the {len(table)} real {name} "
+                "candidates are not ordered by decreasing pT within a group; order them "
+                "first (generated candidates are put in that order)"
+            )
+    generated, seeds, reordered = {}, {}, {}
     for name, table in tables.items():
         if classes not in ("both", name):
             continue
@@ -320,11 +355,15 @@ def augment_training_set(
         elif model.objects != table.objects:
             raise InputError(f"{name}_model generates {model.objects}, but the {name} "
                              f"candidates are {table.objects}")  # fmt: skip
-        generated[name] = model.sample(int(factor) * len(table), seed=sample_seed,
-                                       progress=progress)  # fmt: skip
+        p4 = model.sample(int(factor) * len(table), seed=sample_seed, progress=progress).p4
+        generated[name], changed = _pt_ordered(p4, groups)
+        reordered[name] = int(changed.sum())
         seeds[name] = {"fit": None if given[name] is not None else fit_seed, "sample": sample_seed}
     out = TrainingSet.combine(tables["signal"], tables["background"],
                               signal_generated=generated.get("signal"),
                               background_generated=generated.get("background"))  # fmt: skip
-    out.info.update({"factor": int(factor), "classes": classes, "seed": seed, "seeds": seeds})
+    for name, n in reordered.items():
+        out.info["per_class"][name]["reordered"] = n
+    out.info.update({"factor": int(factor), "classes": classes, "seed": seed, "seeds": seeds,
+                     "identical": [[tables["signal"].objects[i] for i in g] for g in groups]})  # fmt: skip
     return out

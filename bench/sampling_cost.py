@@ -1,0 +1,118 @@
+"""Sampling cost of model v2 against the previous release (v1), side by side in one run.
+
+``Model.sample`` rate (candidates/s, one thread) of:
+
+- ``v1``: the previous release's defaults (Gaussian decoder 16 -> 256^3 -> 24, GMM prior),
+  run from a checkout of that release in a subprocess (``--v1-src``, e.g. a
+  ``git worktree add /tmp/v1 2a12acd``);
+- ``v2``: this release's defaults (flow prior, flow decoder), with ``support="off"``
+  and with the default ``support="reject"``;
+- ``v2-gaussian``: this release with ``decoder="gaussian"``.
+
+Each model is trained for two epochs on the D+ training file: the cost of a
+candidate depends on the architecture, not on how well it is trained, except
+for the redraws of ``support="reject"``, which a two-epoch model overstates
+(its rejected fraction is reported beside the rate). Repeats alternate between
+the versions, so that a busy machine slows them alike::
+
+    git worktree add /tmp/vaeaug-v1 2a12acd
+    OMP_NUM_THREADS=1 python bench/sampling_cost.py --v1-src /tmp/vaeaug-v1/src \\
+        --out bench/results/sampling_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import data_dir, machine, one_thread, write_json  # noqa: E402
+
+_V1_SCRIPT = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import torch
+torch.set_num_threads(1)
+import vaeaug
+table = vaeaug.read_candidates(sys.argv[1], tree="signal", objects=["K1", "pi1", "pi2"])
+model = vaeaug.fit(table.p4[:10000], objects=["K1", "pi1", "pi2"],
+                   train=vaeaug.TrainConfig(epochs=2), seed=1, device="cpu", progress=False)
+n, repeats = int(sys.argv[2]), int(sys.argv[3])
+model.sample(n, seed=0)
+for r in range(repeats):
+    sys.stdin.readline()  # wait for the parent's turn signal
+    t = time.perf_counter(); model.sample(n, seed=r); dt = time.perf_counter() - t
+    print(json.dumps({"rate": n / dt}), flush=True)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--v1-src", required=True, help="src/ folder of the previous release")
+    parser.add_argument("--n", type=int, default=200_000, help="candidates per timing")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
+    parser.add_argument("--out", default="bench/results/sampling_cost.json")
+    args = parser.parse_args(argv)
+    one_thread()
+    import warnings
+
+    import vaeaug
+
+    warnings.simplefilter("ignore")
+    train_file = data_dir(args.data) / "dplus_kpipi_train.root"
+    table = vaeaug.read_candidates(train_file, tree="signal", objects=["K1", "pi1", "pi2"])
+    fit = dict(objects=["K1", "pi1", "pi2"], train=vaeaug.TrainConfig(epochs=2), seed=1,
+               device="cpu", progress=False)  # fmt: skip
+    models = {
+        "v2": vaeaug.fit(table.p4[:10000], **fit),
+        "v2-gaussian": vaeaug.fit(table.p4[:10000], config=vaeaug.VAEConfig(decoder="gaussian"),
+                                  **fit),  # fmt: skip
+    }
+    env = {**os.environ, "PYTHONPATH": args.v1_src, "OMP_NUM_THREADS": "1"}
+    v1 = subprocess.Popen([sys.executable, "-c", _V1_SCRIPT, str(train_file), str(args.n),
+                           str(args.repeats)], env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)  # fmt: skip
+    rates: dict[str, list[float]] = {"v1": [], "v2 (support off)": [], "v2 (support reject)": [],
+                                     "v2-gaussian (support off)": []}  # fmt: skip
+    rejected = {}
+    jobs = [("v2 (support off)", "v2", "off"), ("v2 (support reject)", "v2", "reject"),
+            ("v2-gaussian (support off)", "v2-gaussian", "off")]  # fmt: skip
+    for name, key, support in jobs:
+        models[key].sample(args.n, seed=0, support=support)  # warm-up
+    for r in range(args.repeats):
+        v1.stdin.write("\n")
+        v1.stdin.flush()
+        rates["v1"].append(json.loads(v1.stdout.readline())["rate"])
+        for name, key, support in jobs:
+            t = time.perf_counter()
+            gen = models[key].sample(args.n, seed=r, support=support)
+            rates[name].append(args.n / (time.perf_counter() - t))
+            if support == "reject":
+                rejected[name] = gen.support_report.outside_fraction
+    v1.wait()
+    best = {k: max(v) for k, v in rates.items()}
+    result = {
+        "benchmark": "sampling_cost",
+        "machine": machine(),
+        "n": args.n,
+        "repeats": args.repeats,
+        "rates": rates,
+        "best_rate": best,
+        "ratio_to_v1": {k: v / best["v1"] for k, v in best.items()},
+        "rejected_fraction_two_epoch_model": rejected,
+        "parameters": {k: sum(p.numel() for p in m.vae.parameters()) for k, m in models.items()},
+    }
+    write_json(args.out, result)
+    print(json.dumps({k: result[k] for k in ("best_rate", "ratio_to_v1")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,9 +22,7 @@ __all__ = ["main"]
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input selection")
-    g.add_argument(
-        "--tree", help="TTree or RNTuple name (needed when the file holds several)"
-    )
+    g.add_argument("--tree", help="TTree or RNTuple name (needed when the file holds several)")
     g.add_argument(
         "--objects",
         nargs="+",

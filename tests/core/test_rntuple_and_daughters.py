@@ -140,12 +140,14 @@ def test_daughters_mapping_reads_cartesian_and_collider_names(mapped_tree):
 
 
 def test_cli_on_px1_e1_branches(mapped_tree, tmp_path, capsys):
-    path, p4 = mapped_tree
+    path = mapped_tree[0]
     model = tmp_path / "zmumu.safetensors"
     decay = ["--representation", "decay", "--masses", "0.10566", "0.10566"]
     assert main(["train", str(path), "-o", str(model), *DAUGHTERS, *decay, *TINY]) == 0
     gen = tmp_path / "gen.root"
-    assert main(["generate", str(model), "-n", "3000", "-o", str(gen), "-q", "--device", "cpu"]) == 0
+    assert (
+        main(["generate", str(model), "-n", "3000", "-o", str(gen), "-q", "--device", "cpu"]) == 0
+    )
     tree = uproot.open(gen)["zmumu"]
     assert tree.keys() == ["px1", "py1", "pz1", "E1", "px2", "py2", "pz2", "E2"]
     assert {tree[b].interpretation.numpy_dtype.str for b in tree.keys()} == {"<f8"}
@@ -177,7 +179,14 @@ def test_cli_on_px1_e1_branches(mapped_tree, tmp_path, capsys):
     ],
 )  # fmt: skip
 def test_bad_daughter_exits_2(mapped_tree, tmp_path, capsys, daughter, message):
-    argv = ["train", str(mapped_tree[0]), "-o", str(tmp_path / "m.safetensors"), "--daughter", daughter]
+    argv = [
+        "train",
+        str(mapped_tree[0]),
+        "-o",
+        str(tmp_path / "m.safetensors"),
+        "--daughter",
+        daughter,
+    ]
     assert main([*argv, "-q"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()

@@ -15,8 +15,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from .atomic import atomic_output
 from ..errors import InputError
+from .atomic import atomic_output
 from .layout import FORMATS, Layout, from_p4
 
 __all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "write_candidates"]
@@ -94,9 +94,7 @@ class RootWriter:
                 # an RNTuple stores a record field as one field with subfields;
                 # NanoAOD-style readers expect nMuon and Muon_pt, as in a TTree
                 columns = {f"n{self.layout.collection}": np.full(len(values), k, np.int32)}
-                columns.update(
-                    {f"{self.layout.collection}_{c}": v for c, v in fields.items()}
-                )
+                columns.update({f"{self.layout.collection}_{c}": v for c, v in fields.items()})
             else:
                 columns = {self.layout.collection: ak.zip(fields)}
         else:

@@ -7,6 +7,7 @@ Public API::
     model = vaeaug.fit(table, seed=1)
     generated = model.sample(100_000, seed=2)
     model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
+    pairs = vaeaug.candidates(events.Muon, n=2, charge="opposite")  # explicit candidates
 
 ``vaeaug.Augment`` (the coffea step) is imported lazily: coffea stays optional.
 """
@@ -15,11 +16,16 @@ from __future__ import annotations
 
 from ._version import __version__
 from .api import Model, fit, load
+from .awkward_adaptors import candidates as _candidates_builder
 from .candidates import Candidates
 from .errors import InputError, ModelFileError
 from .io import read_candidates, write_candidates
 from .model.vae import VAEConfig
 from .training import TrainConfig
+
+# bound after every import: the builder shadows the submodule ``vaeaug.candidates``
+# as an attribute (``from vaeaug.candidates import Candidates`` still reaches it)
+candidates = _candidates_builder
 
 __all__ = [
     "Augment",
@@ -30,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "VAEConfig",
     "__version__",
+    "candidates",
     "fit",
     "load",
     "read_candidates",

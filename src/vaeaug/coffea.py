@@ -550,8 +550,8 @@ class CandidateAccumulator:
 # for each field's "title", which an RNTuple field does not have
 # ("'RField' object has no attribute 'title'"). Eager and virtual modes (and
 # coffea.processor.Runner) read RNTuples. The workaround here reads the
-# RNTuple with uproot.dask and zips NanoAOD-style collections with
-# dask_awkward.zip, attaching the schema's behavior.
+# RNTuple with uproot.dask and zips NanoAOD-style collections per partition,
+# attaching coffea's NanoAOD behavior.
 
 _NANOAOD_BEHAVIOR = "coffea.nanoevents.methods.nanoaod"
 
@@ -567,31 +567,49 @@ def _object_path(spec) -> str:
     return spec if isinstance(spec, str) else spec["object_path"]
 
 
-def _zip_nanoaod(flat, schemaclass):
-    """NanoAOD collections from flat fields: ``Muon_pt`` ... -> ``Muon.pt``, with behavior."""
-    import dask_awkward as dak
-
-    from .awkward_adaptors import behavior_of
-
-    behavior = behavior_of(("vector", _NANOAOD_BEHAVIOR))
-    fields = list(flat.fields)
+def _nanoaod_plan(fields: Sequence[str], schemaclass) -> tuple:
+    """How flat fields become NanoAOD events: (name, record or None, {field: column}, {field: fill})."""
     groups: dict[str, list[str]] = {}
-    out = {}
+    plan = []
     for name in fields:
         prefix, sep, _ = name.partition("_")
         if sep and prefix:
             groups.setdefault(prefix, []).append(name)
         elif not (name.startswith("n") and any(f.startswith(f"{name[1:]}_") for f in fields)):
-            out[name] = flat[name]  # run, event, ...; nMuon-style counters are implied
+            plan.append((name, None, {}, {}))  # run, event, ...; nMuon-style counters are implied
     for prefix, members in groups.items():
-        jagged = f"n{prefix}" in fields
-        out[prefix] = dak.zip(
-            {m[len(prefix) + 1 :]: flat[m] for m in members},
-            depth_limit=None if jagged else 1,
-            with_name=schemaclass.mixins.get(prefix, "NanoCollection"),
-            behavior=behavior,
-        )
-    return dak.zip(out, depth_limit=1, behavior=behavior)
+        columns = {m[len(prefix) + 1 :]: m for m in members}
+        for old, new in schemaclass.rename_items.items():
+            if old.startswith(f"{prefix}_") and old in fields:
+                columns[new[len(prefix) + 1 :]] = columns.pop(old[len(prefix) + 1 :])
+        # what coffea fills in to make a 4-vector type complete (a jet's charge of 0)
+        fills = {}
+        for name, (_, (_, value)) in schemaclass.full_like_items.items():
+            if name.startswith(f"{prefix}_") and name[len(prefix) + 1 :] not in columns:
+                fills[name[len(prefix) + 1 :]] = value
+        record = schemaclass.mixins.get(prefix, "NanoCollection")
+        plan.append((prefix, record, columns, fills))
+    return tuple(plan)
+
+
+def _nanoaod_events(flat: ak.Array, plan: tuple) -> ak.Array:
+    """One partition's NanoAOD events from its flat fields (``ak.zip`` per collection)."""
+    from .awkward_adaptors import behavior_of
+
+    out = {}
+    for name, record, columns, fills in plan:
+        if record is None:
+            out[name] = flat[name]
+            continue
+        fields = {field: flat[column] for field, column in columns.items()}
+        first = next(iter(fields.values()))
+        fields.update({field: ak.full_like(first, value) for field, value in fills.items()})
+        jagged = first.ndim > 1
+        collection = ak.zip(fields, depth_limit=None if jagged else 1, with_name=record)
+        if jagged:
+            collection = ak.with_parameter(collection, "collection_name", name)
+        out[name] = collection
+    return ak.Array(ak.zip(out, depth_limit=1), behavior=behavior_of(("vector", _NANOAOD_BEHAVIOR)))
 
 
 def dask_events(files: Mapping, *, schemaclass=None, uproot_options: Mapping | None = None):
@@ -600,11 +618,16 @@ def dask_events(files: Mapping, *, schemaclass=None, uproot_options: Mapping | N
     A TTree goes through coffea (``NanoEventsFactory.from_root(mode="dask")``).
     An RNTuple, which coffea's dask mode cannot read, is read with
     ``uproot.dask(files)``; with ``NanoAODSchema`` (or a subclass) each
-    ``X_*`` group becomes a collection ``events.X`` built with
-    ``dask_awkward.zip``, with coffea's NanoAOD record type (``Muon``,
-    ``Jet``...) and behavior, so ``events.Muon.pt``, ``+`` and ``.delta_r``
-    work; cross-references (``Muon.matched_jet``) are not built. With
-    ``BaseSchema`` the flat fields are returned as they are.
+    ``X_*`` group becomes a collection ``events.X`` (``ak.zip`` per
+    partition, as ``dask_awkward.zip`` does), with coffea's NanoAOD record
+    type (``Muon``, ``Jet``...) and behavior, so ``events.Muon.pt``, ``+`` and
+    ``.delta_r`` work; cross-references (``Muon.matched_jet``) are not built.
+    With ``BaseSchema`` the flat fields are returned as they are.
+
+    Column projection is coarser than coffea's: zipping a collection reads
+    the offsets, so every column of every collection in the file is read.
+    Choose the branches with ``uproot_options={"filter_name": ["nJet",
+    "Jet_*"]}``.
 
     Args:
         files: uproot/coffea files, ``{path: "Events"}`` or ``{path:
@@ -626,8 +649,15 @@ def dask_events(files: Mapping, *, schemaclass=None, uproot_options: Mapping | N
             f"dask mode on an RNTuple supports NanoAODSchema (and subclasses) or BaseSchema, not "
             f"{schemaclass.__name__}; use coffea.processor.Runner (virtual mode) for other schemas"
         )
+    # an opened RNTuple does not pickle: a distributed scheduler could not take the graph
+    options.setdefault("open_files", False)
     flat = uproot.dask(dict(files), **options)
-    return flat if schemaclass is BaseSchema else _zip_nanoaod(flat, schemaclass)
+    if schemaclass is BaseSchema:
+        return flat
+    import dask_awkward as dak
+
+    plan = _nanoaod_plan(flat.fields, schemaclass)
+    return dak.map_partitions(_nanoaod_events, flat, plan, label="vaeaug-nanoevents")
 
 
 def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,

@@ -56,7 +56,7 @@ def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candi
     np.testing.assert_allclose(ak.to_numpy(out.weight[0]), weights[0] / 4)
     keyword = vaeaug.Augment(model, factor=3, seed=1, mode="combined")(candidates, weight=weights)
     np.testing.assert_array_equal(ak.flatten(keyword.weight), ak.flatten(out.weight))
-    with pytest.raises(InputError, match="weight=... or weights=..., not both"):
+    with pytest.raises(InputError, match=r"weight=\.\.\. or weights=\.\.\., not both"):
         vaeaug.Augment(model, factor=3)(candidates, weights, weight=weights)
 
 
@@ -101,7 +101,11 @@ def test_model_is_shipped_as_bytes_and_loaded_lazily(toy_model, candidates):
     worker = pickle.loads(pickle.dumps(aug))
     assert worker._model is None
     empty = worker(candidates[:0])  # short-circuits: no model load
-    assert worker._model is None and len(empty) == 0 and empty.fields == [*OBJECTS, "weight", "is_generated"]
+    assert (
+        worker._model is None
+        and len(empty) == 0
+        and empty.fields == [*OBJECTS, "weight", "is_generated"]
+    )
     no_cands = worker(candidates[:5][ak.num(candidates[:5]) < 0])
     assert worker._model is None and ak.num(no_cands, axis=0) == 0
     worker(candidates[:1])

@@ -82,14 +82,16 @@ def test_bad_builder_arguments(muons, kwargs, match):
 
 def test_builder_needs_charges_and_a_collection(muons):
     neutral = ak.zip({c: muons[c] for c in ("pt", "eta", "phi", "mass")})
-    with pytest.raises(InputError, match="needs a 'charge' field.*charge=None"):
+    with pytest.raises(InputError, match=r"needs a 'charge' field.*charge=None"):
         vaeaug.candidates(neutral, charge="opposite")
     with pytest.raises(InputError, match=r"jagged collection of records \(N \* var \* \{...\}\)"):
         vaeaug.candidates(ak.flatten(muons))
 
 
 def test_a_collection_given_to_augment_names_the_builder(toy_model, muons):
-    with pytest.raises(InputError, match=r"is ambiguous; build candidates explicitly, e\.g\. vaeaug\.candidates\("):
+    with pytest.raises(
+        InputError, match=r"is ambiguous; build candidates explicitly, e\.g\. vaeaug\.candidates\("
+    ):
         vaeaug.Augment(toy_model[1])(muons)  # fmt: skip
 
 

@@ -95,7 +95,9 @@ def test_generated_muons_work_in_downstream_code(events, pairs, generated):
     h = hist.Hist(hist.axis.Regular(60, 60, 120, name="mass"), hist.axis.StrCategory([], name="kind", growth=True),
                   storage=hist.storage.Weight())  # fmt: skip
     h.fill(mass=ak.flatten((pairs.mu1 + pairs.mu2).mass), kind="real")
-    h.fill(mass=ak.flatten((gen.mu1 + gen.mu2).mass), kind="generated", weight=ak.flatten(gen.weight))
+    h.fill(
+        mass=ak.flatten((gen.mu1 + gen.mu2).mass), kind="generated", weight=ak.flatten(gen.weight)
+    )
     real, fake = h[:, "real"].values(), h[:, "generated"].values()
     assert real.sum() > 1000
     # the same normalisation, within the real sample's Poisson error

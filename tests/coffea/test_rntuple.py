@@ -71,7 +71,9 @@ class JetPairs(processor.ProcessorABC):
             lib, hist_lib = ak, hist
         pairs = vaeaug.candidates(events.Jet, n=2, charge=None, fields=["j1", "j2"])
         # one weight per event, given by keyword
-        gen = self.augment(pairs, weight=lib.ones_like(lib.num(events.Jet.pt, axis=1), dtype=np.float64))
+        gen = self.augment(
+            pairs, weight=lib.ones_like(lib.num(events.Jet.pt, axis=1), dtype=np.float64)
+        )
         h = hist_lib.Hist(hist.axis.Regular(40, 0, 400, name="mass"), storage=hist.storage.Weight())
         h.fill(mass=lib.flatten((gen.j1 + gen.j2).mass), weight=lib.flatten(gen.weight))
         return {"mass": h, "arrays": gen if dask_mode else [gen],

@@ -167,19 +167,22 @@ def generate_from_noise(
     return np.concatenate(out) if out else np.empty((0, len(model.objects), 4))
 
 
-def _model_bytes(model: Model | str | os.PathLike) -> tuple[bytes, Model]:
-    """The model file's bytes, and the model (loaded on the CPU from a path)."""
+def _model_bytes(model: Model | str | os.PathLike) -> bytes:
+    """The bytes of the model's file (written to a temporary file for a Model)."""
     if isinstance(model, Model):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.safetensors"
             model.save(path)
-            return path.read_bytes(), model
+            return path.read_bytes()
     if not isinstance(model, str | os.PathLike):
         raise InputError(
             f"Augment needs a vaeaug.Model or a model file path, got {type(model).__name__}"
         )
-    loaded = load(model, device="cpu")  # validates the file here, with its name in any error
-    return Path(model).read_bytes(), loaded
+    try:
+        return Path(model).read_bytes()
+    except OSError:
+        load(model, device="cpu")  # raises ModelFileError, naming the file
+        raise
 
 
 def _model_from_bytes(data: bytes, device: str | torch.device) -> Model:
@@ -290,10 +293,15 @@ class Augment:
             raise InputError(f"factor must be an integer >= 1, got {factor!r}")
         if mode not in MODES:
             raise InputError(f"mode {mode!r} unknown; valid: {', '.join(MODES)}")
-        self.model_bytes, meta = _model_bytes(model)
+        self.model_bytes = _model_bytes(model)
         self.model_sha256 = hashlib.sha256(self.model_bytes).hexdigest()
-        if not isinstance(model, Model):
-            _remember(self.model_sha256, meta)
+        if isinstance(model, Model):
+            meta = model
+        else:
+            meta = _MODELS.get((self.model_sha256, "cpu"))
+            if meta is None:  # check the file here, with its name in any error
+                meta = load(model, device="cpu")
+                _remember(self.model_sha256, meta)
         self.factor = int(factor)
         self.seed = int(seed)
         self.mode = mode

@@ -37,6 +37,9 @@ class LoadCounter(processor.ProcessorABC):
 @pytest.mark.parametrize("executor", ["iterative", "futures"])
 def test_model_loaded_once_per_process(hzz, dimuon_model_file, executor):
     augment = vaeaug.Augment(dimuon_model_file, factor=2, seed=1, device="cpu")
+    # another Augment of the same file in this process finds the model loaded
+    vaeaug.Augment(dimuon_model_file, factor=5, seed=2, device="cpu")
+    assert model_load_count(augment.model_sha256) == 1
     ex = (
         processor.IterativeExecutor(status=False)
         if executor == "iterative"

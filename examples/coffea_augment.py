@@ -1,13 +1,15 @@
 """Augment dimuon candidates in a coffea processor, with any executor or on Dask.
 
 The input is ``uproot-HZZ.root`` (CMS HEP-tutorial H -> ZZ -> 4 lepton
-simulation, tree ``events``, jagged ``Muon_Px/Py/Pz/E/Charge``). The processor
+simulation, tree ``events``, jagged ``Muon_Px/Py/Pz/E/Charge``), as a TTree
+or converted to an RNTuple. The processor
 
-1. builds opposite-charge dimuon candidates with ``ak.combinations`` from
-   ``vector`` Momentum4D muons;
+1. builds opposite-charge dimuon candidates from ``vector`` Momentum4D muons
+   with ``vaeaug.candidates(muons, n=2, charge="opposite")``;
 2. trains a model on them (a first pass that collects the candidates with a
    :class:`vaeaug.coffea.CandidateAccumulator`, then ``fit``), or loads a model file;
-3. augments them with ``vaeaug.Augment(model, factor=k, seed=s)``;
+3. augments them with ``vaeaug.Augment(model, factor=k, seed=s)``: the generated
+   muons keep the names ``mu1, mu2`` and each its source muon's charge;
 4. fills ``hist`` histograms of the original and generated dimuon masses (the
    generated weighted by 1/k, so both have the original normalisation).
 
@@ -19,9 +21,9 @@ Usage::
 
 ``--executor``: ``iterative`` and ``futures`` run ``coffea.processor.Runner``
 (virtual NanoEvents, chunks of ``--chunksize``); ``dask`` runs
-``coffea.dataset_tools.apply_to_fileset`` on dask-awkward arrays (pass
-``--scheduler tcp://...`` to use a running Dask cluster). The generated
-candidates are the same under all of them.
+``vaeaug.coffea.apply_to_fileset`` (coffea's, which also reads RNTuples) on
+dask-awkward arrays (pass ``--scheduler tcp://...`` to use a running Dask
+cluster). The generated candidates are the same under all of them.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _is_dask(array) -> bool:
 
 
 def dimuon_pairs(events):
-    """Opposite-charge muon pairs, ``N * var * {mu1, mu2}`` of Momentum4D (GeV)."""
+    """Opposite-charge muon pairs, ``N * var * {mu1, mu2}`` of Momentum4D (GeV), mu1 the leading."""
     if _is_dask(events):
         import dask_awkward as lib
     else:
@@ -64,8 +66,7 @@ def dimuon_pairs(events):
         with_name="Momentum4D",
         behavior=vector.backends.awkward.behavior,
     )  # fmt: skip
-    pairs = lib.combinations(muons, 2, fields=["mu1", "mu2"])
-    return pairs[pairs.mu1.charge * pairs.mu2.charge < 0]
+    return vaeaug.candidates(muons, n=2, charge="opposite", sort_by="pt", fields=["mu1", "mu2"])
 
 
 def mass_hist(dask: bool, label: str):
@@ -160,7 +161,8 @@ def run(path: str, augment: vaeaug.Augment, *, executor: str = "iterative", chun
     if executor == "dask":
         import dask
         import uproot
-        from coffea.dataset_tools import apply_to_fileset
+
+        from vaeaug.coffea import apply_to_fileset  # coffea's, and RNTuples too
 
         n = uproot.open(path)[TREE].num_entries
         steps = [[s, min(s + chunksize, n)] for s in range(0, n, chunksize)]
@@ -197,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.environ.get("VAEAUG_TESTDATA", "../shared/data"),
                         help=f"folder with {FILE} (default: $VAEAUG_TESTDATA)")  # fmt: skip
+    parser.add_argument("--file", default=FILE,
+                        help=f"the file in --data, a TTree or an RNTuple '{TREE}' (default {FILE})")  # fmt: skip
     parser.add_argument(
         "--model", help="model file to load; trained from the file and saved here when missing"
     )
@@ -212,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plot", help="write a PNG of the mass histograms here")
     args = parser.parse_args(argv)
 
-    path = str(Path(args.data) / FILE)
+    path = str(Path(args.data) / args.file)
     if not Path(path).is_file():
         print(f"error: {path} not found; pass --data or set VAEAUG_TESTDATA", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ Public API::
     model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
     ts = vaeaug.augment_training_set(train_signal, train_background, factor=5, seed=3)
     X, y, w = ts.features("physics")   # a classifier's multiplied training set
+    pairs = vaeaug.candidates(events.Muon, n=2, charge="opposite")  # explicit candidates
 
 ``vaeaug.Augment`` (the coffea step) is imported lazily: coffea stays optional.
 """
@@ -17,12 +18,17 @@ from __future__ import annotations
 
 from ._version import __version__
 from .api import Model, fit, load
+from .awkward_adaptors import candidates as _candidates_builder
 from .candidates import Candidates
 from .errors import InputError, ModelFileError
 from .io import read_candidates, write_candidates
 from .model.vae import VAEConfig
 from .training import TrainConfig
 from .trainsets import TrainingSet, augment_training_set
+
+# bound after every import: the builder shadows the submodule ``vaeaug.candidates``
+# as an attribute (``from vaeaug.candidates import Candidates`` still reaches it)
+candidates = _candidates_builder
 
 __all__ = [
     "Augment",
@@ -35,6 +41,7 @@ __all__ = [
     "VAEConfig",
     "__version__",
     "augment_training_set",
+    "candidates",
     "fit",
     "load",
     "read_candidates",

@@ -63,7 +63,7 @@ class Candidates:
                 out[name] = values[:, :, i].astype(self.layout.dtypes.get(name, "float32"))
             else:
                 for j, obj in enumerate(self.layout.objects):
-                    name = f"{obj}_{comp}"
+                    name = self.layout.branch(obj, i)
                     out[name] = values[:, j, i].astype(self.layout.dtypes.get(name, "float32"))
         if self.layout.kind == "flat":
             out = {name: out[name] for name in self.layout.branch_names()}

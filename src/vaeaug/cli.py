@@ -22,7 +22,7 @@ __all__ = ["main"]
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input selection")
-    g.add_argument("--tree", help="tree name (needed when the file holds several)")
+    g.add_argument("--tree", help="TTree or RNTuple name (needed when the file holds several)")
     g.add_argument(
         "--objects",
         nargs="+",
@@ -41,6 +41,41 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--strict", action="store_true", help="refuse NaN/inf values instead of dropping them"
     )
+    _add_daughter_option(g)
+
+
+def _add_daughter_option(g) -> None:
+    g.add_argument(
+        "--daughter",
+        action="append",
+        metavar="NAME=B1,B2,B3,B4",
+        help="a daughter's four branches, as px,py,pz,E or pt,eta,phi,M; repeat per daughter, "
+        "e.g. --daughter mu1=px1,py1,pz1,E1 --daughter mu2=px2,py2,pz2,E2",
+    )
+
+
+def _daughters(args) -> dict | None:
+    from .io.layout import parse_daughters
+
+    return parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
+
+
+def _add_format_option(p: argparse.ArgumentParser) -> None:
+    from .io.layout import FORMATS
+
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="write a TTree or an RNTuple (default: the format of the training input)",
+    )
+
+
+def _output_format(model, fmt: str | None) -> None:
+    """Make ``model`` write ``fmt`` (the CLI's --format); None keeps the input's."""
+    import dataclasses
+
+    if fmt is not None:
+        model.layout = dataclasses.replace(model.layout, format=fmt)
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
@@ -112,6 +147,7 @@ def _read(args, path: str):
         cut=args.cut,
         weight=args.weight,
         strict=args.strict,
+        daughters=_daughters(args),
     )
 
 
@@ -203,6 +239,7 @@ def _cmd_generate(args) -> str:
     if args.chunk_size < 1:
         raise InputError(f"--chunk-size must be a positive number of events, got {args.chunk_size}")
     model = load(args.model, device=args.device)
+    _output_format(model, args.format)
     start = time.perf_counter()
     n, note = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
                                 tree=args.tree, precision=args.precision,
@@ -210,7 +247,7 @@ def _cmd_generate(args) -> str:
                                 support=args.support)  # fmt: skip
     dt = time.perf_counter() - start
     return (f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s, {model.device.type}, "
-            f"{args.precision}; {note}) -> {args.output}")  # fmt: skip
+            f"{args.precision}; {note}) -> {args.output} ({model.layout.format})")  # fmt: skip
 
 
 def _cmd_augment(args) -> str:
@@ -223,6 +260,7 @@ def _cmd_augment(args) -> str:
     model = _train(args, table)
     if args.model_out:
         model.save(args.model_out)
+    _output_format(model, args.format)
     n = args.n if args.n is not None else args.factor * len(table)
     original = table.p4 if args.combined else None
     written, note = _generate_to_root(model, n, args.output, seed=args.seed + 1, quiet=args.quiet,
@@ -232,8 +270,12 @@ def _cmd_augment(args) -> str:
 
     # the summary's mass check reads back what was written rather than generating again
     layout, first = model.layout, len(table) if args.combined else 0
-    select = ({"collection": layout.collection, "n_objects": layout.n_objects}
-              if layout.kind == "jagged" else {"objects": list(layout.objects)})  # fmt: skip
+    if layout.kind == "jagged":
+        select = {"collection": layout.collection, "n_objects": layout.n_objects}
+    elif layout.branches:
+        select = {"daughters": dict(layout.branches)}
+    else:
+        select = {"objects": list(layout.objects)}
     written_p4 = read_candidates(args.output, tree=layout.tree, entry_start=first,
                                  entry_stop=first + 100_000, **select).p4  # fmt: skip
     gen_mass = np.median(invariant_mass(written_p4))
@@ -309,7 +351,8 @@ def _cmd_info(args) -> str:
         lines = [
             f"model file      {args.model}",
             f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",
-            f"objects         {', '.join(lay['objects'])}  ({lay['kind']} layout, components {'/'.join(lay['components'])}, tree {lay['tree']})",
+            f"objects         {', '.join(lay['objects'])}  ({lay['kind']} layout, components {'/'.join(lay['components'])}, "
+            f"{'RNTuple' if lay.get('format') == 'rntuple' else 'tree'} {lay['tree']})",
             f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, prior {cfg['prior']}; {n_params} parameters",
             f"choices         {prov.get('representation_choice')}; parent phi "
             f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')})",
@@ -410,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, required=True, help="number of candidates")
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
     p.add_argument("--tree", help="output tree name (default: the training input's)")
+    _add_format_option(p)
     _add_generate_options(p)
     _add_common(p)
     p.set_defaults(func=_cmd_generate)
@@ -432,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write originals + generated with is_generated and weight branches",
     )
+    _add_format_option(p)
     _add_read_options(p)
     _add_train_options(p)
     _add_support_option(p)
@@ -498,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", help="tree name in the original (and reference) file")
     p.add_argument("--generated-tree", help="tree name in the generated file (default: --tree)")
     p.add_argument("--objects", nargs="+", metavar="NAME", help="objects to compare")
+    _add_daughter_option(p)
     p.add_argument(
         "--style", default="CMS", choices=("CMS", "LHCb2", "ATLAS", "ALICE"), help="mplhep style"
     )

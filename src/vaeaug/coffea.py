@@ -6,13 +6,21 @@
 
     class Processor(coffea.processor.ProcessorABC):
         def process(self, events):
-            mu = ak.zip({"px": events.Muon_Px, ...}, with_name="Momentum4D")
-            pairs = ak.combinations(mu, 2, fields=["mu1", "mu2"])
-            gen = augment(pairs)                      # N * var * {mu1, mu2, weight}
+            pairs = vaeaug.candidates(events.Muon, n=2, charge="opposite", fields=["mu1", "mu2"])
+            gen = augment(pairs)           # N * var * {mu1, mu2, weight, is_generated}
             h.fill(mass=ak.flatten((gen.mu1 + gen.mu2).mass), weight=ak.flatten(gen.weight))
 
 The same object works on eager, virtual and dask-awkward arrays (coffea's
-``mode="dask"``, ``apply_to_fileset``), under every coffea executor.
+``mode="dask"``, ``apply_to_fileset``), under every coffea executor, on TTrees
+and RNTuples (:func:`apply_to_fileset` and :func:`dask_events` work around
+coffea's dask mode, which cannot read an RNTuple).
+
+Generated daughters keep the input's daughter names and type: coffea
+NanoEvents input (a ``Muon``, a ``PtEtaPhiMCandidate``) gives records of the
+same type with its coordinates and behavior, plain awkward input gives
+``vector`` ``Momentum4D``; each carries its source daughter's ``charge`` (and
+``pdgId``). Other input fields (isolation, IDs...) cannot be generated: they
+are dropped, listed in :attr:`Augment.dropped_fields` and in one warning.
 
 Weights (``mode``), for input candidate weights ``w`` (1 when not given):
 
@@ -33,15 +41,20 @@ any executor, chunk size, chunk order or number of workers, in dask mode too
 candidates get identical partners.
 
 The model travels as the bytes of its safetensors file (no pickled torch
-object); each worker loads it on first use, on its GPU when it has one.
+object); each worker process loads it once, on first use, on its GPU when it
+has one, and keeps it in a cache keyed by the bytes' sha256, however many
+chunks (and unpickled copies of the ``Augment``) it processes.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import tempfile
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -49,14 +62,25 @@ import numpy as np
 import torch
 
 from .api import Model, load
-from .awkward_adaptors import CandidateArrays, candidate_p4, to_awkward
+from .awkward_adaptors import CARRIED_FIELDS, CandidateArrays, candidate_p4, to_awkward
 from .candidates import invariant_mass
 from .errors import InputError
 from .model.support import SUPPORT_MODES, SupportReport
 from .noise import candidate_keys, keyed_normals, mix
 from .training import choose_device
 
-__all__ = ["MODES", "Augment", "CandidateAccumulator", "candidate_noise", "generate_from_noise"]
+__all__ = [
+    "MODES",
+    "Augment",
+    "CandidateAccumulator",
+    "DroppedFieldsWarning",
+    "PartialNanoAODSchema",  # noqa: F822 (made on first use, by __getattr__)
+    "apply_to_fileset",
+    "candidate_noise",
+    "dask_events",
+    "generate_from_noise",
+    "model_load_count",
+]
 
 #: Valid values of ``Augment(mode=...)``.
 MODES = ("generated", "combined")
@@ -100,6 +124,7 @@ def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray,
 
 
 def _model_bytes(model: Model | str | os.PathLike) -> bytes:
+    """The bytes of the model's file (written to a temporary file for a Model)."""
     if isinstance(model, Model):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.safetensors"
@@ -109,8 +134,11 @@ def _model_bytes(model: Model | str | os.PathLike) -> bytes:
         raise InputError(
             f"Augment needs a vaeaug.Model or a model file path, got {type(model).__name__}"
         )
-    load(model, device="cpu")  # validates the file here, with its name in any error
-    return Path(model).read_bytes()
+    try:
+        return Path(model).read_bytes()
+    except OSError:
+        load(model, device="cpu")  # raises ModelFileError, naming the file
+        raise
 
 
 def _model_from_bytes(data: bytes, device: str | torch.device) -> Model:
@@ -122,6 +150,48 @@ def _model_from_bytes(data: bytes, device: str | torch.device) -> Model:
         return load(name, device=device)
     finally:
         os.unlink(name)
+
+
+# One model per (sha256 of its file, device) and process: every Augment that a
+# worker unpickles (one per chunk under some executors) shares it.
+_MODELS: dict[tuple[str, str], Model] = {}
+_LOADS: collections.Counter = collections.Counter()
+_MODELS_LOCK = threading.Lock()
+
+
+def _remember(sha256: str, model: Model) -> None:
+    """Count a load of the model ``sha256`` in this process and cache it on its device."""
+    with _MODELS_LOCK:
+        _LOADS[sha256] += 1
+        _MODELS[(sha256, str(model.device))] = model
+
+
+def _cached_model(data: bytes, sha256: str, device: str | torch.device) -> Model:
+    """The model of file bytes ``data`` on ``device``, loaded at most once per process."""
+    dev = str(choose_device(device))
+    with _MODELS_LOCK:  # held while loading: two threads never load the same model twice
+        model = _MODELS.get((sha256, dev))
+        if model is None:
+            model = _model_from_bytes(data, dev)
+            _LOADS[sha256] += 1
+            _MODELS[(sha256, str(model.device))] = model
+    return model
+
+
+def model_load_count(sha256: str) -> int:
+    """How many times this process has loaded the model file with this sha256.
+
+    ``Augment`` loads a model once per process and device (1 on a CPU worker),
+    whatever the number of chunks; ``Augment.model_sha256`` gives the hash.
+    """
+    return _LOADS[sha256]
+
+
+class DroppedFieldsWarning(UserWarning):
+    """Input fields that generated candidates cannot have were dropped."""
+
+
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def _is_dask(array) -> bool:
@@ -150,11 +220,20 @@ class Augment:
             own keyed streams), ``"warn"`` or ``"off"``; counts accumulate in
             ``support_report``.
 
-    Calling it on candidates (awkward or dask-awkward; see
-    :func:`vaeaug.awkward_adaptors.candidate_p4` for the accepted shapes), with
-    optional ``weights`` per candidate or per event, returns records named after
-    the model's objects, each a ``Momentum4D`` with the vector behavior attached,
-    plus ``weight`` (and ``is_generated`` in combined mode), nested like the input.
+    Calling it on candidates (awkward or dask-awkward, from :func:`vaeaug.candidates`,
+    ``ak.combinations`` or ``ak.zip``; see :func:`vaeaug.awkward_adaptors.candidate_p4`),
+    with optional ``weight=`` per candidate or per event, returns records nested
+    like the input with the input's daughter names, plus ``weight`` and
+    ``is_generated``. Each daughter is of the input daughter's type for coffea
+    NanoEvents input (``Muon``, ``PtEtaPhiMCandidate``, with coffea's behavior),
+    else a vector ``Momentum4D``, and carries the input daughter's ``charge``.
+
+    Attributes:
+        dropped_fields: the input fields that the output lacks (sorted names,
+            each once), set when candidates are first seen in this process (in
+            dask mode when the graph is built); a :class:`DroppedFieldsWarning`
+            lists them once per process.
+        model_sha256: the sha256 of the model file (provenance, the model cache key).
     """
 
     def __init__(
@@ -175,6 +254,13 @@ class Augment:
             raise InputError(f"mode {mode!r} unknown; valid: {', '.join(MODES)}")
         self.model_bytes = _model_bytes(model)
         self.model_sha256 = hashlib.sha256(self.model_bytes).hexdigest()
+        if isinstance(model, Model):
+            meta = model
+        else:
+            meta = _MODELS.get((self.model_sha256, "cpu"))
+            if meta is None:  # check the file here, with its name in any error
+                meta = load(model, device="cpu")
+                _remember(self.model_sha256, meta)
         self.factor = int(factor)
         self.seed = int(seed)
         self.mode = mode
@@ -186,7 +272,7 @@ class Augment:
         #: candidates seen by this process and how many fell outside the support
         self.support_report = SupportReport()
         self._model: Model | None = model if isinstance(model, Model) else None
-        meta = self._model or _model_from_bytes(self.model_bytes, "cpu")
+        self.dropped_fields: tuple[str, ...] = ()
         self.model_objects = tuple(meta.objects)
         self.masses = getattr(meta.representation, "masses", None)
         self.representation = meta.representation.name
@@ -217,18 +303,26 @@ class Augment:
             self.seed,
             self.mode,
             self.objects,
+            self.support,
         )
 
     @property
     def model(self) -> Model:
-        """The model, loaded on first use in this process (on ``device``)."""
+        """The model on ``device``, loaded at most once per process (a cache keyed by its sha256)."""
         if self._model is None:
-            self._model = _model_from_bytes(self.model_bytes, choose_device(self.device))
+            self._model = _cached_model(self.model_bytes, self.model_sha256, self.device)
         return self._model
 
     # -- the call ---------------------------------------------------------
-    def __call__(self, candidates, weights=None):
-        """Augment ``candidates`` (awkward or dask-awkward); see the class docstring."""
+    def __call__(self, candidates, weights=None, *, weight=None):
+        """Augment ``candidates`` (awkward or dask-awkward); see the class docstring.
+
+        ``weight=`` (or ``weights``, positionally): input weights, one per
+        candidate or one per event.
+        """
+        if weight is not None and weights is not None:
+            raise InputError("give the input weights once: weight=... or weights=..., not both")
+        weights = weight if weight is not None else weights
         if _is_dask(candidates):
             import dask_awkward as dak
 
@@ -246,6 +340,7 @@ class Augment:
         arrays = candidate_p4(
             candidates, objects=self._field_names(candidates), n_objects=len(self.model_objects)
         )
+        self._note_dropped(arrays.dropped)
         if arrays.is_typetracer:
             # dask-awkward's first run: the reads above touched the needed columns;
             # answer with the output's form at unknown length
@@ -268,6 +363,23 @@ class Augment:
         self.support_report.add(report)
         report.warn_if_excess(self.support)
         return self._assemble(arrays, generated, w, arrays.counts)
+
+    def _note_dropped(self, dropped: tuple[str, ...]) -> None:
+        if not dropped or set(dropped) <= set(self.dropped_fields):
+            return
+        self.dropped_fields = tuple(sorted({*self.dropped_fields, *dropped}))
+        key = (self.model_sha256, self.dropped_fields)
+        with _MODELS_LOCK:
+            if key in _WARNED:
+                return
+            _WARNED.add(key)
+        warnings.warn(
+            f"vaeaug.Augment: generated candidates have 4-momenta and the fields the decay fixes "
+            f"({', '.join(CARRIED_FIELDS)}), not the input fields {', '.join(self.dropped_fields)}; "
+            "these are dropped (listed in Augment.dropped_fields)",
+            DroppedFieldsWarning,
+            stacklevel=4,
+        )
 
     def _weights(self, weights, candidates: ak.Array, arrays: CandidateArrays) -> np.ndarray:
         """Per-candidate input weights, shape (M,) (ones when not given)."""
@@ -307,9 +419,10 @@ class Augment:
                   counts: np.ndarray | None) -> ak.Array:  # fmt: skip
         """Output records nested like the input, per the mode's ordering and weights."""
         k = self.factor
-        names = self.model_objects
+        names = arrays.objects
         if self.mode == "generated":
-            p4, weight, extra, per = generated, np.repeat(w, k) / k, {}, k
+            p4, weight, per = generated, np.repeat(w, k) / k, k
+            flag = np.ones(len(p4), bool)
         else:
             n_obj = len(names)
             blocks = np.concatenate(
@@ -317,18 +430,23 @@ class Augment:
             )  # (M, 1 + k, n_obj, 4): each input then its partners
             p4 = blocks.reshape(-1, n_obj, 4)
             flag = np.tile(np.r_[False, np.ones(k, bool)], len(arrays.p4))
-            weight, extra, per = np.repeat(w, k + 1) / (k + 1), {"is_generated": flag}, k + 1
+            weight, per = np.repeat(w, k + 1) / (k + 1), k + 1
+        # a generated daughter has the charge (pdgId) of the daughter it comes from
+        carried = {
+            obj: {f: np.repeat(v, per) for f, v in values.items()}
+            for obj, values in arrays.carried.items()
+        }
         if len(p4) == 0:
-            p4, weight = np.empty((0, len(names), 4)), np.empty(0)
-            extra = {key: np.empty(0, bool) for key in extra}
-        return to_awkward(
-            p4, names, weight=weight, counts=None if counts is None else counts * per, extra=extra
-        )
+            p4, weight, flag = np.empty((0, len(names), 4)), np.empty(0), np.empty(0, bool)
+        return to_awkward(p4, names, weight=weight, counts=None if counts is None else counts * per,
+                          extra={"is_generated": flag}, carried=carried,
+                          styles=arrays.styles)  # fmt: skip
 
     def invariant_mass(self, records: ak.Array) -> ak.Array:
         """The parent mass (GeV) of output records, nested like them."""
-        total = records[self.model_objects[0]]
-        for name in self.model_objects[1:]:
+        daughters = [f for f in ak.fields(records) if f not in ("weight", "is_generated")]
+        total = records[daughters[0]]
+        for name in daughters[1:]:
             total = total + records[name]
         return total.mass
 
@@ -394,3 +512,192 @@ class CandidateAccumulator:
         if len(self) == 0:
             raise InputError("no candidates were collected; nothing to train on")
         return fit(self.p4, objects=self.objects, **kwargs)
+
+
+# -- RNTuple input: workarounds for coffea --------------------------------------
+#
+# coffea's NanoEventsFactory.from_root(mode="dask") (and so
+# coffea.dataset_tools.apply_to_fileset) fails on an RNTuple: it asks uproot
+# for each field's "title", which an RNTuple field does not have
+# ("'RField' object has no attribute 'title'"). Eager and virtual modes (and
+# coffea.processor.Runner) read RNTuples. The workaround here reads the
+# RNTuple with uproot.dask and zips NanoAOD-style collections per partition,
+# attaching coffea's NanoAOD behavior.
+
+_NANOAOD_BEHAVIOR = "coffea.nanoevents.methods.nanoaod"
+
+
+def _is_rntuple(path: str, object_path: str) -> bool:
+    import uproot
+
+    with uproot.open(path) as file:
+        return isinstance(file[object_path], uproot.behaviors.RNTuple.RNTuple)
+
+
+def _object_path(spec) -> str:
+    return spec if isinstance(spec, str) else spec["object_path"]
+
+
+def _nanoaod_plan(fields: Sequence[str], schemaclass) -> tuple:
+    """How flat fields become NanoAOD events: (name, record or None, {field: column}, {field: fill})."""
+    groups: dict[str, list[str]] = {}
+    plan = []
+    for name in fields:
+        prefix, sep, _ = name.partition("_")
+        if sep and prefix:
+            groups.setdefault(prefix, []).append(name)
+        elif not (name.startswith("n") and any(f.startswith(f"{name[1:]}_") for f in fields)):
+            plan.append((name, None, {}, {}))  # run, event, ...; nMuon-style counters are implied
+    for prefix, members in groups.items():
+        columns = {m[len(prefix) + 1 :]: m for m in members}
+        for old, new in schemaclass.rename_items.items():
+            if old.startswith(f"{prefix}_") and old in fields:
+                columns[new[len(prefix) + 1 :]] = columns.pop(old[len(prefix) + 1 :])
+        # what coffea fills in to make a 4-vector type complete (a jet's charge of 0)
+        fills = {}
+        for name, (_, (_, value)) in schemaclass.full_like_items.items():
+            if name.startswith(f"{prefix}_") and name[len(prefix) + 1 :] not in columns:
+                fills[name[len(prefix) + 1 :]] = value
+        record = schemaclass.mixins.get(prefix, "NanoCollection")
+        plan.append((prefix, record, columns, fills))
+    return tuple(plan)
+
+
+def _nanoaod_events(flat: ak.Array, plan: tuple) -> ak.Array:
+    """One partition's NanoAOD events from its flat fields (``ak.zip`` per collection)."""
+    from .awkward_adaptors import behavior_of
+
+    out = {}
+    for name, record, columns, fills in plan:
+        if record is None:
+            out[name] = flat[name]
+            continue
+        fields = {field: flat[column] for field, column in columns.items()}
+        first = next(iter(fields.values()))
+        fields.update({field: ak.full_like(first, value) for field, value in fills.items()})
+        jagged = first.ndim > 1
+        collection = ak.zip(fields, depth_limit=None if jagged else 1, with_name=record)
+        if jagged:
+            collection = ak.with_parameter(collection, "collection_name", name)
+        out[name] = collection
+    return ak.Array(ak.zip(out, depth_limit=1), behavior=behavior_of(("vector", _NANOAOD_BEHAVIOR)))
+
+
+def dask_events(files: Mapping, *, schemaclass=None, uproot_options: Mapping | None = None):
+    """Dask-awkward events from TTrees or RNTuples, for a processor's ``process``.
+
+    A TTree goes through coffea (``NanoEventsFactory.from_root(mode="dask")``).
+    An RNTuple, which coffea's dask mode cannot read, is read with
+    ``uproot.dask(files)``; with ``NanoAODSchema`` (or a subclass) each
+    ``X_*`` group becomes a collection ``events.X`` (``ak.zip`` per
+    partition, as ``dask_awkward.zip`` does), with coffea's NanoAOD record
+    type (``Muon``, ``Jet``...) and behavior, so ``events.Muon.pt``, ``+`` and
+    ``.delta_r`` work; cross-references (``Muon.matched_jet``) are not built.
+    With ``BaseSchema`` the flat fields are returned as they are.
+
+    Column projection is coarser than coffea's: zipping a collection reads
+    the offsets, so every column of every collection in the file is read.
+    Choose the branches with ``uproot_options={"filter_name": ["nJet",
+    "Jet_*"]}``.
+
+    Args:
+        files: uproot/coffea files, ``{path: "Events"}`` or ``{path:
+            {"object_path": "Events", "steps": [[0, 100], ...]}}``.
+        schemaclass: ``NanoAODSchema`` (default), a subclass, or ``BaseSchema``.
+        uproot_options: passed to ``uproot.dask`` (or coffea).
+    """
+    import uproot
+    from coffea.nanoevents import BaseSchema, NanoAODSchema, NanoEventsFactory
+
+    schemaclass = schemaclass or NanoAODSchema
+    options = dict(uproot_options or {})
+    if not any(_is_rntuple(path, _object_path(spec)) for path, spec in files.items()):
+        return NanoEventsFactory.from_root(
+            dict(files), schemaclass=schemaclass, mode="dask", uproot_options=options
+        ).events()
+    if schemaclass is not BaseSchema and not issubclass(schemaclass, NanoAODSchema):
+        raise InputError(
+            f"dask mode on an RNTuple supports NanoAODSchema (and subclasses) or BaseSchema, not "
+            f"{schemaclass.__name__}; use coffea.processor.Runner (virtual mode) for other schemas"
+        )
+    # an opened RNTuple does not pickle: a distributed scheduler could not take the graph
+    options.setdefault("open_files", False)
+    flat = uproot.dask(dict(files), **options)
+    if schemaclass is BaseSchema:
+        return flat
+    import dask_awkward as dak
+
+    plan = _nanoaod_plan(flat.fields, schemaclass)
+    return dak.map_partitions(_nanoaod_events, flat, plan, label="vaeaug-nanoevents")
+
+
+def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
+                     uproot_options: Mapping | None = None) -> dict:  # fmt: skip
+    """``coffea.dataset_tools.apply_to_fileset`` that also reads RNTuples.
+
+    Datasets of TTrees go to coffea's own ``apply_to_fileset``; datasets with
+    an RNTuple are read by :func:`dask_events` (coffea's dask mode fails on
+    them) and given to ``processor.process`` (or to ``processor`` itself when
+    it is a function). Returns ``{dataset: dask output}``, ready for
+    ``dask.compute``. File-access reports
+    (``allow_read_errors_with_report``) are not supported here.
+    """
+    from coffea.dataset_tools import apply_to_fileset as coffea_apply
+    from coffea.nanoevents import NanoAODSchema
+    from coffea.processor import ProcessorABC
+
+    schemaclass = schemaclass or NanoAODSchema
+    options = dict(uproot_options or {})
+    if options.get("allow_read_errors_with_report"):
+        raise InputError(
+            "vaeaug.coffea.apply_to_fileset does not return file-access reports; "
+            "use coffea.dataset_tools.apply_to_fileset for TTrees with reports"
+        )
+    out = {}
+    for name, dataset in fileset.items():
+        files = dataset["files"]
+        if not any(_is_rntuple(path, _object_path(spec)) for path, spec in files.items()):
+            out.update(coffea_apply(processor, {name: dataset}, schemaclass=schemaclass,
+                                    uproot_options=options))  # fmt: skip
+            continue
+        events = dask_events(files, schemaclass=schemaclass, uproot_options=options)
+        out[name] = (
+            processor.process(events) if isinstance(processor, ProcessorABC) else processor(events)
+        )
+    return out
+
+
+def _partial_nanoaod_schema() -> type:
+    from coffea.nanoevents import NanoAODSchema
+
+    class PartialNanoAODSchema(NanoAODSchema):
+        """``NanoAODSchema`` for files with part of NanoAOD's branches (a skim, a test file).
+
+        Stock ``NanoAODSchema`` refuses a file without the event ids (``run``,
+        ``luminosityBlock``, ``event``), e.g. an RNTuple of muon branches only;
+        this one accepts it silently (``error_missing_event_ids = False``, and
+        the warning that setting gives is expected, so not shown), and does not
+        warn about cross-references to collections the file does not hold.
+        """
+
+        error_missing_event_ids = False
+        warn_missing_crossrefs = False
+
+        def __init__(self, base_form, *args, **kwargs):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Missing event_ids", RuntimeWarning)
+                super().__init__(base_form, *args, **kwargs)
+
+    # pickled by reference (futures executors send the schema to workers)
+    PartialNanoAODSchema.__module__ = __name__
+    PartialNanoAODSchema.__qualname__ = "PartialNanoAODSchema"
+    return PartialNanoAODSchema
+
+
+def __getattr__(name: str):
+    # coffea is imported only when the schema is asked for: vaeaug.Augment works without it
+    if name == "PartialNanoAODSchema":
+        cls = _partial_nanoaod_schema()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,9 @@ def _p4(records) -> np.ndarray:
 def test_generated_mode_shape_weights_and_vector_behavior(toy_model, candidates):
     _, path = toy_model
     gen = vaeaug.Augment(path, factor=4, seed=1)(candidates)
-    assert ak.num(gen).tolist() == [12] * 100 and gen.fields == [*OBJECTS, "weight"]
+    assert ak.num(gen).tolist() == [12] * 100
+    assert gen.fields == [*OBJECTS, "weight", "is_generated"] and ak.all(gen.is_generated)
+    assert ak.parameters(gen.K1[0]).get("__record__") == "Momentum4D"  # plain input: vector
     np.testing.assert_allclose(ak.flatten(gen.weight), 0.25)
     assert ak.sum(gen.weight) == pytest.approx(300)
     mass = ak.flatten((gen.K1 + gen.pi1 + gen.pi2).mass)
@@ -52,6 +54,10 @@ def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candi
     np.testing.assert_array_equal(_p4(out)[~flag], _p4(candidates))
     assert ak.sum(out.weight) == pytest.approx(3 * weights.sum())
     np.testing.assert_allclose(ak.to_numpy(out.weight[0]), weights[0] / 4)
+    keyword = vaeaug.Augment(model, factor=3, seed=1, mode="combined")(candidates, weight=weights)
+    np.testing.assert_array_equal(ak.flatten(keyword.weight), ak.flatten(out.weight))
+    with pytest.raises(InputError, match=r"weight=\.\.\. or weights=\.\.\., not both"):
+        vaeaug.Augment(model, factor=3)(candidates, weights, weight=weights)
 
 
 def test_same_candidates_same_partners_whatever_the_chunking(toy_model, candidates):
@@ -92,7 +98,11 @@ def test_model_is_shipped_as_bytes_and_loaded_lazily(toy_model, candidates):
     worker = pickle.loads(pickle.dumps(aug))
     assert worker._model is None
     empty = worker(candidates[:0])  # short-circuits: no model load
-    assert worker._model is None and len(empty) == 0 and empty.fields == [*OBJECTS, "weight"]
+    assert (
+        worker._model is None
+        and len(empty) == 0
+        and empty.fields == [*OBJECTS, "weight", "is_generated"]
+    )
     no_cands = worker(candidates[:5][ak.num(candidates[:5]) < 0])
     assert worker._model is None and ak.num(no_cands, axis=0) == 0
     worker(candidates[:1])

@@ -74,8 +74,13 @@ def test_several_trees_need_a_choice(tmp_path, toy_p4):
     with uproot.recreate(path) as f:
         for name in ("signal", "background"):
             f.mktree(name, {"K1_px": "f4"}).extend({"K1_px": np.zeros(3, "f4")})
-    with pytest.raises(InputError, match="signal, background"):
+        f["ntuple"] = {"K1_px": np.zeros(3, "f4")}  # uproot >= 5.7 writes an RNTuple
+    with pytest.raises(
+        InputError, match=r"signal \(TTree\), background \(TTree\), ntuple \(RNTuple\)"
+    ):
         read_candidates(path)
+    with pytest.raises(InputError, match=r"tree 'ntupel' not in .*ntuple \(RNTuple\)"):
+        read_candidates(path, tree="ntupel")
 
 
 def test_non_finite_rows_are_dropped_with_a_warning_or_refused(tmp_path, toy_p4):

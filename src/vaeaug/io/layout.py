@@ -17,7 +17,22 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import vector
 
-__all__ = ["COMPONENT_SETS", "Layout", "detect_flat_objects", "from_p4", "to_p4"]
+from ..errors import InputError
+
+__all__ = [
+    "COMPONENT_SETS",
+    "FORMATS",
+    "Layout",
+    "daughter_components",
+    "detect_flat_objects",
+    "from_p4",
+    "parse_daughters",
+    "to_p4",
+]
+
+#: ROOT object kinds read and written: ``"ttree"`` (TTree) and ``"rntuple"``
+#: (ROOT::RNTuple, ROOT's columnar successor, uproot >= 5.7 writes it).
+FORMATS = ("ttree", "rntuple")
 
 #: Recognised 4-momentum component names, in the order read. The first three
 #: spell cartesian momenta, the others collider coordinates.
@@ -55,7 +70,11 @@ class Layout:
         components: the four component names as spelled in the branches.
         collection: the collection name of a jagged layout (``"Muon"``), else None.
         dtypes: branch name -> numpy dtype string of the input branch.
-        tree: the tree name of the input.
+        tree: the tree (or RNTuple) name of the input.
+        format: ``"ttree"`` or ``"rntuple"``: what the input was, and so what
+            is written by default.
+        branches: object -> its four branch names, when they do not follow
+            ``<object>_<component>`` (``{"mu1": ("px1", "py1", "pz1", "E1")}``).
     """
 
     kind: str
@@ -64,16 +83,24 @@ class Layout:
     collection: str | None = None
     dtypes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     tree: str = "candidates"
+    format: str = "ttree"
+    branches: Mapping[str, tuple[str, str, str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def n_objects(self) -> int:
         return len(self.objects)
 
+    def branch(self, obj: str, i: int) -> str:
+        """The branch of component ``i`` of object ``obj`` in a flat layout."""
+        if obj in self.branches:
+            return self.branches[obj][i]
+        return f"{obj}_{self.components[i]}"
+
     def branch_names(self) -> list[str]:
         """The input branch names, object-major (``K1_px, K1_py, ..., pi2_E``)."""
         if self.kind == "jagged":
             return [f"{self.collection}_{c}" for c in self.components]
-        return [f"{o}_{c}" for o in self.objects for c in self.components]
+        return [self.branch(o, i) for o in self.objects for i in range(4)]
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +110,8 @@ class Layout:
             "collection": self.collection,
             "dtypes": dict(self.dtypes),
             "tree": self.tree,
+            "format": self.format,
+            "branches": {o: list(b) for o, b in self.branches.items()},
         }
 
     @classmethod
@@ -94,6 +123,8 @@ class Layout:
             collection=d.get("collection"),
             dtypes=dict(d.get("dtypes", {})),
             tree=d.get("tree", "candidates"),
+            format=d.get("format", "ttree"),
+            branches={o: tuple(b) for o, b in d.get("branches", {}).items()},
         )
 
     @classmethod
@@ -124,6 +155,65 @@ def detect_flat_objects(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[st
         if len(objects) > len(best[0]):
             best = (tuple(objects), comps)
     return best
+
+
+# Daughter branch names reduced to a component name: "px1" -> "px", "mu1_E" -> "e"
+_MAPPED_SETS = {
+    ("px", "py", "pz", "e"): ("px", "py", "pz", "E"),
+    ("px", "py", "pz", "energy"): ("px", "py", "pz", "E"),
+    ("pt", "eta", "phi", "m"): ("pt", "eta", "phi", "mass"),
+    ("pt", "eta", "phi", "mass"): ("pt", "eta", "phi", "mass"),
+    ("pt", "eta", "phi", "e"): ("pt", "eta", "phi", "E"),
+    ("pt", "eta", "phi", "energy"): ("pt", "eta", "phi", "E"),
+}
+
+
+def _component_of(branch: str, obj: str) -> str:
+    token = branch.lower().replace(obj.lower(), "") if obj else branch.lower()
+    return "".join(c for c in token if c.isalpha())
+
+
+def parse_daughters(specs: Iterable[str]) -> dict[str, tuple[str, str, str, str]]:
+    """Parse ``NAME=B1,B2,B3,B4`` daughter specifications (the CLI's ``--daughter``).
+
+    The four branches are the daughter's px, py, pz, E or pt, eta, phi, mass,
+    in that order, e.g. ``mu1=px1,py1,pz1,E1`` or ``mu1=pt1,eta1,phi1,M1``.
+
+    Returns:
+        daughter name -> its four branch names, in the order given.
+    """
+    out: dict[str, tuple[str, str, str, str]] = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        branches = tuple(b.strip() for b in rest.split(","))
+        if not sep or not name.strip() or len(branches) != 4 or not all(branches):
+            raise InputError(
+                f"daughter '{spec}' is not NAME=B1,B2,B3,B4; give four branches, "
+                "e.g. mu1=px1,py1,pz1,E1 or mu1=pt1,eta1,phi1,M1"
+            )
+        name = name.strip()
+        if name in out:
+            raise InputError(f"daughter '{name}' is given twice")
+        out[name] = branches  # type: ignore[assignment]
+    return out
+
+
+def daughter_components(obj: str, branches: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """The components (``px/py/pz/E`` or ``pt/eta/phi/mass``) that ``branches`` spell.
+
+    The branch names must read, once the daughter name, digits and separators
+    are removed, as px, py, pz, E (or e, energy) or pt, eta, phi, M (or m,
+    mass, E), in this order.
+    """
+    tokens = tuple(_component_of(b, obj) for b in branches)
+    comps = _MAPPED_SETS.get(tokens)
+    if comps is None:
+        raise InputError(
+            f"daughter '{obj}': cannot tell the coordinates of branches {', '.join(branches)}; "
+            "give them in the order px,py,pz,E or pt,eta,phi,M (names such as px1,py1,pz1,E1 "
+            "or pt1,eta1,phi1,M1)"
+        )
+    return comps
 
 
 def to_p4(values: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray:

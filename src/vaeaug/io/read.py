@@ -1,4 +1,9 @@
-"""Read decay candidates' 4-momenta from ROOT trees with uproot.
+"""Read decay candidates' 4-momenta from ROOT TTrees or RNTuples with uproot.
+
+A TTree and an RNTuple are read the same way: ``file[name]`` gives either
+(an RNTuple is ``uproot.models.RNTuple.Model_ROOT_3a3a_RNTuple``) and both
+have ``keys()``, ``num_entries`` and ``arrays(expressions, cut=...,
+entry_start=..., entry_stop=...)``.
 
 Everything that can go wrong with user input raises :class:`~vaeaug.errors.InputError`
 with a message that names the bad input and the valid choices.
@@ -10,7 +15,7 @@ import dataclasses
 import fnmatch
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -18,7 +23,7 @@ import numpy as np
 import uproot
 
 from ..errors import InputError, close_matches
-from .layout import COMPONENT_SETS, Layout, detect_flat_objects, to_p4
+from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
 __all__ = ["CandidateTable", "NonFiniteWarning", "read_candidates"]
 
@@ -51,7 +56,13 @@ class CandidateTable:
         return list(self.layout.objects)
 
 
+#: uproot class names of the objects read as candidate tables, and their format.
+_TABLE_CLASSES = {"TTree": "ttree", "TNtuple": "ttree", "ROOT::RNTuple": "rntuple"}
+_KIND = {"ttree": "TTree", "rntuple": "RNTuple"}
+
+
 def _open_tree(path: str | os.PathLike, tree: str | None):
+    """Open the TTree or RNTuple ``tree`` of ``path``: (object, name, format)."""
     path = Path(path)
     if not path.exists():
         siblings = [p.name for p in path.parent.glob("*.root")] if path.parent.exists() else []
@@ -60,24 +71,27 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
         file = uproot.open(path)
     except Exception as err:  # uproot raises many kinds on a non-ROOT file
         raise InputError(f"'{path}' is not a readable ROOT file ({err})") from err
-    trees = [
-        k.split(";")[0]
-        for k, cls in file.classnames(recursive=True).items()
-        if cls in ("TTree", "TNtuple")
-    ]
-    trees = list(dict.fromkeys(trees))
+    formats: dict[str, str] = {}
+    for key, cls in file.classnames(recursive=True).items():
+        if cls in _TABLE_CLASSES:
+            formats.setdefault(key.split(";")[0], _TABLE_CLASSES[cls])
+    trees = list(formats)
+    listing = ", ".join(f"{t} ({_KIND[f]})" for t, f in formats.items()) or "none"
     if tree is None:
         if len(trees) != 1:
-            listing = ", ".join(trees) or "none"
+            file.close()
             raise InputError(
-                f"'{path}' holds several trees or none ({listing}); choose one with --tree / tree="
+                f"'{path}' holds several trees or none (TTrees and RNTuples there: {listing}); "
+                "choose one with --tree / tree="
             )
         tree = trees[0]
     if tree not in trees:
+        file.close()
         raise InputError(
-            f"tree '{tree}' not in '{path}'; trees there: {', '.join(trees) or 'none'}"
+            f"tree '{tree}' not in '{path}'; trees there (TTree or RNTuple): {listing}"
+            f"{close_matches(tree, trees)}"
         )
-    return file[tree], tree
+    return file[tree], tree, formats[tree]
 
 
 def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:
@@ -107,8 +121,9 @@ def read_candidates(
     cut: str | None = None,
     weight: str | None = None,
     strict: bool = False,
+    daughters: Mapping[str, Sequence[str]] | None = None,
 ) -> CandidateTable:
-    """Read candidates from a ROOT tree.
+    """Read candidates from a ROOT TTree or RNTuple.
 
     Flat layout (default): objects are the prefixes of ``<object>_<component>``
     branches (components px/py/pz/E or pt/eta/phi/mass, see
@@ -120,22 +135,54 @@ def read_candidates(
     muons of events that have at least two (``Muon_pt/eta/phi/mass`` or
     ``Muon_Px/Py/Pz/E``).
 
+    Branches named freely: ``daughters={"mu1": ["px1", "py1", "pz1", "E1"],
+    "mu2": [...]}`` names each daughter's four branches, as px, py, pz, E or
+    pt, eta, phi, mass (e.g. ``["pt1", "eta1", "phi1", "M1"]``).
+
     Args:
         path: the ROOT file.
-        tree: the tree name; may be omitted when the file holds one tree.
+        tree: the TTree or RNTuple name; may be omitted when the file holds one.
         entry_start, entry_stop: the entry range read.
         cut: an uproot cut expression, e.g. ``"K1_E > 2"``.
         weight: a branch holding per-candidate weights.
         strict: refuse (instead of dropping with a warning) non-finite values.
+        daughters: daughter name -> its four branch names (see above).
 
     Returns:
         A :class:`CandidateTable` with ``p4`` of shape (N, k, 4) in GeV.
     """
-    ttree, tree = _open_tree(path, tree)
+    if daughters and (collection is not None or objects or branches):
+        raise InputError(
+            "daughters= names the branches itself: do not combine it with collection=, objects= "
+            "or branches= (--daughter with --collection, --objects or --branches)"
+        )
+    ttree, tree, fmt = _open_tree(path, tree)
     all_names = list(ttree.keys())
     names = _select(all_names, branches)
+    mapped: dict[str, tuple[str, str, str, str]] = {}
 
-    if collection is not None:
+    if daughters:
+        systems = {}
+        for obj, bnames in daughters.items():
+            bnames = tuple(bnames)
+            for b in bnames:
+                if b not in all_names:
+                    ttree.file.close()
+                    raise InputError(
+                        f"branch '{b}' of daughter '{obj}' not in tree '{tree}'{close_matches(b, all_names)}"
+                    )
+            systems[obj] = daughter_components(obj, bnames)
+            mapped[obj] = bnames
+        comps = next(iter(systems.values()))
+        if any(c != comps for c in systems.values()):
+            ttree.file.close()
+            raise InputError(
+                "all daughters must use one coordinate system; got "
+                + ", ".join(f"{o}: {'/'.join(c)}" for o, c in systems.items())
+            )
+        layout_objects = tuple(mapped)
+        wanted = [b for o in layout_objects for b in mapped[o]]
+    elif collection is not None:
         comps = next(
             (c for c in COMPONENT_SETS if all(f"{collection}_{x}" in all_names for x in c)), None
         )
@@ -228,11 +275,19 @@ def read_candidates(
         )
 
     layout = Layout(
-        "jagged" if collection else "flat", layout_objects, comps, collection, dtypes, tree
+        "jagged" if collection else "flat",
+        layout_objects,
+        comps,
+        collection,
+        dtypes,
+        tree,
+        format=fmt,
+        branches=mapped,
     )
     source = {
         "file": str(path),
         "tree": tree,
+        "format": fmt,
         "branches": wanted,
         "entry_start": entry_start,
         "entry_stop": entry_stop,
@@ -241,4 +296,6 @@ def read_candidates(
         "entries_with_objects": n_enough,
         "non_finite_dropped": n_bad,
     }
+    if mapped:
+        source["daughters"] = {o: list(b) for o, b in mapped.items()}
     return CandidateTable(p4=p4, layout=layout, weights=weights, source=source)

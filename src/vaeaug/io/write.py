@@ -1,7 +1,8 @@
-"""Write candidates to a ROOT tree with uproot, chunked and atomically.
+"""Write candidates to a ROOT TTree or RNTuple with uproot, chunked and atomically.
 
 The output uses the input's branch names and types (from its
-:class:`~vaeaug.io.layout.Layout`), so downstream code runs unchanged.
+:class:`~vaeaug.io.layout.Layout`), and by default its format (TTree or
+RNTuple), so downstream code runs unchanged.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from ..errors import InputError
 from .atomic import atomic_output
-from .layout import Layout, from_p4
+from .layout import FORMATS, Layout, from_p4
 
 __all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "write_candidates"]
 
@@ -25,8 +27,14 @@ FLAG_BRANCH = "is_generated"
 WEIGHT_BRANCH = "weight"
 
 
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InputError(f"output format {fmt!r} unknown; valid: {', '.join(FORMATS)}")
+    return fmt
+
+
 class RootWriter:
-    """Append chunks of candidates to one tree; the file appears only on success.
+    """Append chunks of candidates to one TTree or RNTuple; the file appears only on success.
 
     Use as a context manager::
 
@@ -34,8 +42,10 @@ class RootWriter:
             for p4 in chunks:
                 writer.write(p4)
 
-    Memory stays bounded by the chunk size. Uproot writes one TBasket per
-    ``extend``, so chunks should be large (1e5-1e6 candidates).
+    Memory stays bounded by the chunk size. Uproot writes one TBasket (or
+    RNTuple cluster) per ``extend``, so chunks should be large (1e5-1e6
+    candidates). ``format``: ``"ttree"`` or ``"rntuple"``; default the
+    layout's, i.e. the input's.
     """
 
     def __init__(
@@ -46,7 +56,9 @@ class RootWriter:
         tree: str | None = None,
         extra: dict[str, str] | None = None,
         compression: uproot.compression.Compression | None = None,
+        format: str | None = None,
     ) -> None:
+        self.format = _check_format(format or layout.format)
         self.path = Path(path)
         self.layout = layout
         self.tree = tree or layout.tree
@@ -78,12 +90,18 @@ class RootWriter:
                 name = f"{self.layout.collection}_{comp}"
                 flat = values[:, :, i].reshape(-1).astype(dtypes.get(name, "float32"))
                 fields[comp] = ak.unflatten(flat, np.full(len(values), k))
-            columns = {self.layout.collection: ak.zip(fields)}
+            if self.format == "rntuple":
+                # an RNTuple stores a record field as one field with subfields;
+                # NanoAOD-style readers expect nMuon and Muon_pt, as in a TTree
+                columns = {f"n{self.layout.collection}": np.full(len(values), k, np.int32)}
+                columns.update({f"{self.layout.collection}_{c}": v for c, v in fields.items()})
+            else:
+                columns = {self.layout.collection: ak.zip(fields)}
         else:
             columns = {}
             for j, obj in enumerate(self.layout.objects):
-                for i, comp in enumerate(self.layout.components):
-                    name = f"{obj}_{comp}"
+                for i in range(4):
+                    name = self.layout.branch(obj, i)
                     columns[name] = values[:, j, i].astype(dtypes.get(name, "float32"))
         for name, dtype in self.extra.items():
             columns[name] = np.asarray(extra[name]).astype(dtype)
@@ -97,7 +115,10 @@ class RootWriter:
         if missing:
             raise ValueError(f"write() needs values for extra branches {sorted(missing)}")
         columns = self._columns(p4, extra)
-        if self._ttree is None:
+        if self._ttree is None and self.format == "rntuple":
+            # mkrntuple takes the fields' awkward form (not a dict of types)
+            self._ttree = self._file.mkrntuple(self.tree, ak.Array(columns).layout.form)
+        elif self._ttree is None:
             # mktree (not assignment, which makes an RNTuple in uproot >= 5.7)
             # gives a TTree; a jagged collection gets its nMuon-style counter
             types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in columns.items()}
@@ -116,8 +137,9 @@ def write_candidates(
     generated_weight: float | None = None,
     tree: str | None = None,
     chunk_size: int = 1_000_000,
+    format: str | None = None,
 ) -> int:
-    """Write generated candidates (optionally after the originals) to one tree.
+    """Write generated candidates (optionally after the originals) to one TTree or RNTuple.
 
     Args:
         path: the output ROOT file (written atomically).
@@ -129,6 +151,7 @@ def write_candidates(
         generated_weight: the weight of each generated candidate in a combined
             tree (default 1; see :func:`vaeaug.Model.sample` docs on normalisation).
         chunk_size: candidates per basket when ``chunks`` is one array.
+        format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
 
     Returns:
         The number of candidates written.
@@ -137,7 +160,7 @@ def write_candidates(
         array = chunks
         chunks = (array[i : i + chunk_size] for i in range(0, len(array), chunk_size))
     extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
-    with RootWriter(path, layout, tree=tree, extra=extra) as writer:
+    with RootWriter(path, layout, tree=tree, extra=extra, format=format) as writer:
         if original is not None:
             w = np.ones(len(original)) if original_weights is None else original_weights
             for i in range(0, len(original), chunk_size):

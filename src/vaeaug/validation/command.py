@@ -28,9 +28,11 @@ def _training_sample(model, objects: list[str]) -> np.ndarray | None:
     path = source.get("file")
     if not path or not Path(path).exists():
         return None
-    table = read_candidates(path, tree=source.get("tree"), objects=objects,
+    select = ({"daughters": source["daughters"]} if source.get("daughters")
+              else {"objects": objects})  # fmt: skip
+    table = read_candidates(path, tree=source.get("tree"),
                             entry_start=source.get("entry_start"), entry_stop=source.get("entry_stop"),
-                            cut=source.get("cut"))  # fmt: skip
+                            cut=source.get("cut"), **select)  # fmt: skip
     return table.p4
 
 
@@ -44,18 +46,23 @@ def run_validate(args: argparse.Namespace) -> str:
     for given in (args.original, args.generated, args.reference, args.model):
         if given is not None:
             refuse_overwriting_inputs(out, [given])
-    original = read_candidates(args.original, tree=args.tree, objects=args.objects)
+    from ..io.layout import parse_daughters
+
+    daughters = parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
+    # with --daughter, the generated file has the original's branch names too
+    select = {"daughters": daughters} if daughters else {"objects": args.objects}
+    original = read_candidates(args.original, tree=args.tree, **select)
     objects = original.objects
-    generated = read_candidates(
-        args.generated, tree=args.generated_tree or args.tree, objects=objects
-    )
+    if not daughters:
+        select = {"objects": objects}
+    generated = read_candidates(args.generated, tree=args.generated_tree or args.tree, **select)
     if generated.objects != objects:
         raise InputError(
             f"the generated file has objects {generated.objects}, the original {objects}"
         )
     reference = None
     if args.reference:
-        reference = read_candidates(args.reference, tree=args.tree, objects=objects).p4
+        reference = read_candidates(args.reference, tree=args.tree, **select).p4
     history = training = None
     if args.model:
         model = load(args.model)

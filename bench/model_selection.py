@@ -122,6 +122,8 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
                         gen = model.sample(min(4 * size, 40_000), seed=seed + 100, support=support)
                     t2 = time.perf_counter()
                     row = {"dataset": name, "n_train": size, "seed": seed, "variant": variant,
+                           "config": {**dataclasses.asdict(cfg), **dataclasses.asdict(train)},
+                           "decoder": cfg.decoder,
                            "fit_s": t1 - t0, "sample_s": t2 - t1,
                            "epochs": model.provenance["epochs_run"],
                            "best_epoch": model.provenance["best_epoch"],
@@ -136,9 +138,10 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    header = ["dataset", "N", "seed", "variant", "C2ST AUC (val)", "outside acc. gen/real",
-              "support rejects", "epochs (best)", "fit [s]"]  # fmt: skip
-    body = [[r["dataset"], f"{r['n_train']:,}", str(r["seed"]), r["variant"],
+    header = ["dataset", "N", "seed", "decoder", "variant", "C2ST AUC (val)",
+              "outside acc. gen/real", "support rejects", "epochs (best)", "fit [s]"]  # fmt: skip
+    body = [[r["dataset"], f"{r['n_train']:,}", str(r["seed"]), r.get("decoder", "flow"),
+             r["variant"],
              f"{r['c2st_auc']:.3f} ± {r['c2st_err']:.3f}",
              f"{r['outside_gen']:.4f} / {r['outside_real']:.4f}",
              f"{r['gen_outside_support']:.3f}", f"{r['epochs']} ({r['best_epoch']})",
@@ -157,7 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--out", default="bench/results/model_selection.json")
     parser.add_argument("--append", action="store_true", help="add to the rows in --out")
+    parser.add_argument("--from-json", nargs="+", metavar="JSON",
+                        help="do not train: print the table of earlier runs' rows")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.from_json:
+        import json
+
+        rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
+        print(table(rows))
+        return 0
     one_thread()
     out = Path(args.out)
     previous = []

@@ -173,6 +173,9 @@ def test_feature_layout(masses: tuple[float, ...]) -> None:
     assert rep.threshold == pytest.approx(sum(masses), rel=1e-15)
     again = representation_from_dict(rep.to_dict())
     assert again == rep and again.feature_names() == names
+    # Empty batches work too.
+    assert rep.to_features(np.zeros((0, n, 4))).shape == (0, 4 * n)
+    assert rep.from_features(np.zeros((0, 4 * n))).shape == (0, n, 4)
 
 
 def _in_axes(p: vector.MomentumNumpy4D, ex, ey, ez) -> vector.MomentumNumpy4D:

@@ -1,15 +1,21 @@
-"""The variational autoencoder: Gaussian encoder, Gaussian decoder, learned latent prior.
+"""The variational autoencoder: Gaussian encoder, flow decoder, learned latent prior.
 
 Written in the torch.distributions style: ``encode``, ``decode`` and ``prior``
 return distributions and the loss is a sum of ``log_prob`` terms. All tensors
 live on the device of the module's parameters; nothing here chooses a device.
 
-The prior p(z) is a normalizing flow over the latent space (zuko's neural spline
-flow with coupling layers), trained jointly with the encoder and decoder in the
-ELBO. A fixed N(0, 1) prior leaves "holes" wherever the aggregate posterior
-q(z) = E_x q(z|x) differs from it, and decoding such z gives the blurred events a
-plain VAE is known for; a learned prior follows q(z) instead. Coupling layers
-keep sampling at one network pass per layer.
+- The prior p(z) is a normalizing flow over the latent space (zuko, spline
+  coupling layers), trained jointly with the encoder and decoder in the ELBO. A
+  fixed N(0, 1) prior leaves "holes" wherever the aggregate posterior
+  q(z) = E_x q(z|x) differs from it, and decoding such z gives the blurred events
+  a plain VAE is known for; a learned prior follows q(z) instead.
+- The decoder p(x|z) is a neural spline flow over the features conditioned on z
+  (zuko's NSF, coupling layers): a diagonal Gaussian cannot follow the sharp
+  edges an acceptance cut leaves, nor a narrow peak on a continuum. A Gaussian
+  decoder (``decoder="gaussian"``) is kept as the cheap option.
+
+Coupling layers keep sampling at one network pass per layer. The choices and
+their measurements are in docs/benchmarks.md ("Choosing the defaults").
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ _ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU
 PRIORS = ("flow", "standard")
 #: Valid values of ``VAEConfig.decoder``.
 DECODERS = ("gaussian", "flow")
-#: Valid values of ``VAEConfig.flow``: the coupling transform of the prior and flow decoder.
+#: Valid values of ``VAEConfig.prior_flow`` and ``decoder_flow``: the coupling transforms.
 FLOWS = ("affine", "spline")
 
 
@@ -54,9 +60,11 @@ class VAEConfig:
     # neural spline flow over x conditioned on z, coupling layers of width ``hidden``)
     decoder: str = "flow"
     decoder_transforms: int = 4  # coupling layers of the flow decoder
-    # coupling transform of the flows: "spline" (rational-quadratic splines, zuko's NSF) or
-    # "affine" (zuko's MAF with coupling masks: ~20x cheaper to sample on a CPU)
-    flow: str = "spline"
+    # coupling transforms: "spline" (rational-quadratic splines, zuko's NSF) or "affine"
+    # (zuko's MAF with coupling masks, ~20x cheaper to sample on a CPU). An affine prior
+    # gave C2ST 0.66 on the dimuon continuum against 0.585 with splines (multimodal q(z)).
+    prior_flow: str = "spline"
+    decoder_flow: str = "spline"
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -74,8 +82,11 @@ class VAEConfig:
             raise ValueError(f"prior '{self.prior}' unknown; valid: {', '.join(PRIORS)}")
         if not self.beta > 0:
             raise ValueError(f"beta must be positive, got {self.beta}")
-        if self.flow not in FLOWS:
-            raise ValueError(f"flow '{self.flow}' unknown; valid: {', '.join(FLOWS)}")
+        for name in ("prior_flow", "decoder_flow"):
+            if getattr(self, name) not in FLOWS:
+                raise ValueError(
+                    f"{name} '{getattr(self, name)}' unknown; valid: {', '.join(FLOWS)}"
+                )
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder '{self.decoder}' unknown; valid: {', '.join(DECODERS)}")
         if self.prior_transforms < 1 or self.decoder_transforms < 1:
@@ -158,14 +169,16 @@ class VAE(nn.Module):
         self.encoder = _mlp(n_features, config.hidden, 2 * L, config.activation)
         if config.decoder == "flow":
             self.decoder = _coupling_flow(
-                n_features, L, config.decoder_transforms, config.hidden, config.flow
+                n_features, L, config.decoder_transforms, config.hidden, config.decoder_flow
             )
         else:
             self.decoder = _mlp(
                 L, tuple(reversed(config.hidden)), 2 * n_features, config.activation
             )
         if config.prior == "flow":
-            self.prior = _FlowPrior(L, config.prior_transforms, config.prior_hidden, config.flow)
+            self.prior = _FlowPrior(
+                L, config.prior_transforms, config.prior_hidden, config.prior_flow
+            )
         else:
             self.prior = _StandardPrior(L)
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The judging runs of Model v2 (docs/benchmarks.md): every model is trained on a training
+# file and judged on the independent reference file, which no default was chosen on.
+# Two processes (one per core); the samples of examples/decays_pythia.py are in $SAMPLES.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SAMPLES=${SAMPLES:-/work/samples}
+export OMP_NUM_THREADS=1
+R=bench/results
+{
+  python bench/fidelity.py --peers vaeaug --sizes 10000 1000 --seeds 1 2 3 --no-progress \
+      --out $R/fidelity_v2_dplus.json
+} > $R/fidelity_v2_dplus.log 2>&1 &
+{
+  python bench/fidelity.py --peers vaeaug nsf-decay --sizes 10000 --seeds 1 --no-progress \
+      --data $SAMPLES/dimuon_train.root --reference $SAMPLES/dimuon_reference.root \
+      --objects mu1 mu2 --identical mu1,mu2 --name dimuon --out $R/fidelity_v2_dimuon.json
+  python bench/fidelity.py --peers vaeaug --sizes 10000 --seeds 1 --no-progress \
+      --data $SAMPLES/lambdac_train.root --reference $SAMPLES/lambdac_reference.root \
+      --objects p K pi --name lambdac --out $R/fidelity_v2_lambdac.json
+  python bench/fidelity.py --peers vaeaug --sizes 10000 --seeds 1 --no-progress \
+      --data $SAMPLES/d0_k3pi_train.root --reference $SAMPLES/d0_k3pi_reference.root \
+      --objects K pi1 pi2 pi3 --identical pi1,pi2 --name d0_k3pi --out $R/fidelity_v2_d0_k3pi.json
+  python bench/fidelity.py --peers vaeaug --sizes 10000 --seeds 1 --no-progress \
+      --data $SAMPLES/dplus_5body_train.root --reference $SAMPLES/dplus_5body_reference.root \
+      --objects K pi1 pi2 pi3 pi4 --identical pi1,pi2,pi3 --name dplus_5body \
+      --out $R/fidelity_v2_dplus_5body.json
+} > $R/fidelity_v2_others.log 2>&1 &
+wait

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-/work/samples}
 export OMP_NUM_THREADS=1
+export PYTHONPATH=${JUDGE_SRC:-src}
 R=bench/results
 {
   python bench/fidelity.py --peers vaeaug --sizes 10000 1000 --seeds 1 2 3 --no-progress \

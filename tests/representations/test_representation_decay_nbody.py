@@ -390,8 +390,11 @@ def _assert_physical(rep: DecayRepresentation, x: np.ndarray) -> None:
     assert np.all(np.abs(invariant_mass2(p4) - masses**2) <= 1e-13 * e2 + 1e-15)
 
     # Intermediate masses between their thresholds, sum_{i<=j} m_i <= m(S_j) <= m(S_{j+1})
-    # - m_{j+1}; checked with the parent at rest, where E^2 - p^2 is precise.
+    # - m_{j+1}, up to the parent mass that the features say (guard: M - sum m_i <= 1e9 GeV);
+    # checked with the parent at rest, where E^2 - p^2 is precise.
     q = rep.from_features(at_rest(x))
+    m = rep.threshold + np.exp(np.minimum(x[:, 4], np.log(1e9)))
+    np.testing.assert_allclose(q[..., 3].sum(axis=1), m, rtol=1e-12, atol=0)
     subs = np.cumsum(q, axis=1)  # S_1 .. S_n
     m_sub = np.sqrt(np.maximum(invariant_mass2(subs), 0.0))
     for j in range(2, rep.n_objects):  # S_2 .. S_{n-1}

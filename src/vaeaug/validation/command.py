@@ -37,10 +37,10 @@ def _training_sample(model, objects: list[str]) -> np.ndarray | None:
 def run_validate(args: argparse.Namespace) -> str:
     """Run the command from parsed CLI arguments; returns the one-line summary."""
     from ..api import load
-    from ..io import read_candidates, refuse_overwriting_inputs
+    from ..io import check_output_dir, read_candidates, refuse_overwriting_inputs
     from .report import validate
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     for given in (args.original, args.generated, args.reference, args.model):
         if given is not None:
             refuse_overwriting_inputs(out, [given])

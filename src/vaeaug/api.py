@@ -287,6 +287,8 @@ class Model:
         write_model_file(path, tensors, {
             "vae_config": self.config.to_dict(),
             "n_features": self.vae.n_features,
+            # checked on load: a representation edited in the header is caught
+            "feature_names": self.representation.feature_names(),
             "train_config": self.train_config.to_dict(),
             "representation": self.representation.to_dict(),
             "layout": self.layout.to_dict(),
@@ -316,7 +318,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
         ) from err
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
     _check_model_tensors(path, state, vae, tensors, n_features)
-    _check_model_meta(path, n_features, representation, layout)
+    _check_model_meta(path, meta, n_features, representation, layout)
     try:
         # the prior buffers change shape when a mixture was fitted
         vae.set_prior(state["prior_weights"], state["prior_means"], state["prior_scale_tril"])
@@ -362,12 +364,19 @@ def _check_model_tensors(path, state: dict[str, torch.Tensor], vae: VAE,
         raise ModelFileError(f"'{path}': the standardizer's scale has entries <= 0")
 
 
-def _check_model_meta(path, n_features: int, representation, layout: Layout) -> None:
-    """The representation against the number of features and the layout's objects."""
+def _check_model_meta(path, meta: dict, n_features: int, representation, layout: Layout) -> None:
+    """The representation against the features and the layout's objects."""
     if representation.n_features != n_features:
         raise ModelFileError(
             f"'{path}': the {representation.name} representation has {representation.n_features} "
             f"features, but the network has n_features = {n_features}"
+        )
+    names = meta.get("feature_names")
+    if names is not None and list(names) != representation.feature_names():
+        raise ModelFileError(
+            f"'{path}': the network was trained on the features {', '.join(map(str, names))}, "
+            f"not those of the {representation.name} representation in the file "
+            f"({', '.join(representation.feature_names())})"
         )
     if representation.n_objects != layout.n_objects:
         raise ModelFileError(

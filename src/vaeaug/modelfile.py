@@ -5,8 +5,8 @@ Layout of a ``.safetensors`` model file:
 * tensors ``vae.<parameter>`` (weights and the latent prior) and
   ``standardizer.{center,scale,constant}``;
 * string metadata (JSON values): ``format`` (``"vaeaug-model"``),
-  ``format_version``, ``vae_config``, ``train_config``, ``representation``,
-  ``layout``, ``provenance``, ``history``.
+  ``format_version``, ``vae_config``, ``n_features``, ``feature_names``,
+  ``train_config``, ``representation``, ``layout``, ``provenance``, ``history``.
 
 safetensors holds only raw tensors and a JSON header, so loading a model file
 never runs code, and it loads on a CPU-only machine whatever it was trained on.

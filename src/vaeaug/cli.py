@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import errno
 import json
-import os
 import shutil
 import signal
 import sys
@@ -99,7 +98,8 @@ def _add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (drawn only when stderr is a terminal)")  # fmt: skip
 
 
 def _read(args, path: str):
@@ -486,20 +486,14 @@ def _on_sigterm(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def _process_settings() -> Iterator[None]:
-    """SIGTERM as an interrupt; progress bars to a file at most every 10 s. Restored after."""
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`_Terminated` in the main thread; the old handler is restored after."""
     handler = None
     if threading.current_thread() is threading.main_thread():
         handler = signal.signal(signal.SIGTERM, _on_sigterm)
-    # a bar redrawn ten times a second fills a log file (tqdm reads TQDM_* settings)
-    quiet_bars = not sys.stderr.isatty() and "TQDM_MININTERVAL" not in os.environ
-    if quiet_bars:
-        os.environ["TQDM_MININTERVAL"] = "10"
     try:
         yield
     finally:
-        if quiet_bars:
-            os.environ.pop("TQDM_MININTERVAL", None)
         if handler is not None:
             signal.signal(signal.SIGTERM, handler)
 
@@ -540,8 +534,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "quiet") and not sys.stderr.isatty():
+        # a bar redrawn at every epoch or chunk fills a log file with kilobytes of \r lines
+        args.quiet = True
     try:
-        with _process_settings():
+        with _sigterm_as_interrupt():
             _check_options(args)
             summary = args.func(args)
     except InputError as err:

@@ -62,8 +62,12 @@ def _swapped_representation(tensors, meta):
     # as the three-body decay one: only the feature names tell them apart
     rep = json.loads(meta["representation"])
     meta["representation"] = json.dumps(
-        {"name": "collider", "n_objects": 3, "masses": rep["masses"],
-         "object_names": rep["object_names"]}  # fmt: skip
+        {
+            "name": "collider",
+            "n_objects": 3,
+            "masses": rep["masses"],
+            "object_names": rep["object_names"],
+        }
     )
 
 

@@ -242,9 +242,10 @@ def _cmd_augment(args) -> str:
 def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool) -> int:
     """The originals (weight w) then ``n`` generated candidates sharing their total weight.
 
-    The rule of docs/guide/training.md: the real rows keep their weights w_i, and
-    each generated row gets W / n with W = sum(w_i), so the real part and the
-    generated part each sum to W (the combined tree sums to 2W).
+    The rule of docs/quickstart.md, shared with ``Augment(mode="combined")``: the
+    real rows keep their weights w_i, and each generated row gets W / n with
+    W = sum(w_i), so the real part and the generated part each sum to W (the
+    combined tree sums to 2W).
     """
     from .io import write_candidates
 

@@ -17,12 +17,13 @@ The same object works on eager, virtual and dask-awkward arrays (coffea's
 Weights (``mode``), for input candidate weights ``w`` (1 when not given):
 
 * ``"generated"``: ``factor`` generated candidates per input candidate, each
-  with weight ``w / factor``;
-* ``"combined"``: each input candidate followed by its ``factor`` generated
-  ones, all with weight ``w / (factor + 1)``, and a boolean ``is_generated``.
-
-Either way the output's weights sum to the input's, so histograms filled with
-``weight`` keep the original normalisation with ``factor`` times the statistics.
+  with weight ``w / factor``: the output's weights sum to the input's;
+* ``"combined"``: each input candidate (weight ``w``) followed by its
+  ``factor`` generated ones (weight ``w / factor`` each), and a boolean
+  ``is_generated``. The real part and the generated part each sum to the
+  input's weights, so the whole sums to twice that: select one part with
+  ``is_generated``, or scale by 1/2, for a normalised histogram. The same rule
+  as ``vaeaug augment --combined``.
 
 Determinism: the random numbers behind the generated partners of a candidate
 derive from ``seed`` and that candidate's own 4-momenta (a counter-based
@@ -180,8 +181,8 @@ class Augment:
         factor: generated candidates per input candidate (>= 1).
         seed: every random draw derives from it and the candidates (module docstring).
         mode: ``"generated"`` (only generated candidates, weight w / factor) or
-            ``"combined"`` (inputs and generated, weight w / (factor + 1), flag
-            ``is_generated``).
+            ``"combined"`` (inputs with weight w, generated with w / factor, flag
+            ``is_generated``; the sum is twice the input's).
         objects: the candidates' daughter fields, in the model's object order
             (default: the model's object names when the candidates have them, else
             the candidates' 4-vector fields in order).
@@ -355,7 +356,9 @@ class Augment:
             )  # (M, 1 + k, n_obj, 4): each input then its partners
             p4 = blocks.reshape(-1, n_obj, 4)
             flag = np.tile(np.r_[False, np.ones(k, bool)], len(arrays.p4))
-            weight, extra, per = np.repeat(w, k + 1) / (k + 1), {"is_generated": flag}, k + 1
+            # each input keeps w, its partners share it: real and generated parts each sum to w
+            weight = np.concatenate([w[:, None], np.repeat(w[:, None] / k, k, axis=1)], axis=1)
+            weight, extra, per = weight.reshape(-1), {"is_generated": flag}, k + 1
         if len(p4) == 0:
             p4, weight = np.empty((0, len(names), 4)), np.empty(0)
             extra = {key: np.empty(0, bool) for key in extra}

@@ -50,8 +50,13 @@ def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candi
     flag = ak.to_numpy(ak.flatten(out.is_generated))
     assert flag.sum() == 900 and not flag[::4].any()  # each input, then its 3 partners
     np.testing.assert_array_equal(_p4(out)[~flag], _p4(candidates))
-    assert ak.sum(out.weight) == pytest.approx(3 * weights.sum())
-    np.testing.assert_allclose(ak.to_numpy(out.weight[0]), weights[0] / 4)
+    # the rule shared with `vaeaug augment --combined`: inputs keep w, partners get w / factor,
+    # so the real and the generated part each sum to the input's weights
+    w = ak.to_numpy(ak.flatten(out.weight))
+    per_candidate = np.repeat(weights, 3)  # 3 candidates per event
+    np.testing.assert_allclose(w[~flag], per_candidate)
+    np.testing.assert_allclose(w[flag], np.repeat(per_candidate / 3, 3))
+    assert w[flag].sum() == pytest.approx(w[~flag].sum()) == pytest.approx(3 * weights.sum())
 
 
 def test_same_candidates_same_partners_whatever_the_chunking(toy_model, candidates):

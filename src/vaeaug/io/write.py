@@ -153,7 +153,8 @@ def write_candidates(
             and the tree gets ``is_generated`` (0/1) and ``weight`` branches.
         original_weights: weights of the originals (default 1).
         generated_weight: the weight of each generated candidate in a combined
-            tree (default 1; see :func:`vaeaug.Model.sample` docs on normalisation).
+            tree (default 1). ``vaeaug augment --combined`` gives W / n, W the
+            originals' total weight, so that each part sums to W.
         chunk_size: candidates per basket when ``chunks`` is one array.
 
     Returns:

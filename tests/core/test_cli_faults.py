@@ -212,14 +212,18 @@ def test_file_size_limit_exits_2_and_leaves_nothing(command, model_file, toy_roo
 
 
 def _start_and_wait_for_part(argv: list[str], folder: Path, name: str, timeout: float = 240):
-    """Start ``argv``; return the process once ``.NAME.part-<pid>`` exists in ``folder``."""
+    """Start ``argv``; return the process once ``.NAME.part-<pid>`` in ``folder`` passes 1 MB.
+
+    1 MB: generated chunks are being written, so the signal lands while the
+    generation pipeline streams (the common case of a long run).
+    """
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = folder / f".{name}.part-{proc.pid}"
     deadline = time.monotonic() + timeout
-    while not part.exists():
+    while not (part.exists() and part.stat().st_size > 1_000_000):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"no {part.name} appeared: {proc.communicate()}")
+            pytest.fail(f"{part.name} did not reach 1 MB: {proc.communicate()}")
         time.sleep(0.05)
     return proc, part
 

@@ -222,3 +222,21 @@ def test_shared_dplus_file_multiplied_tenfold(testdata, tmp_path):
         np.median(invariant_mass(generated.p4)) - np.median(invariant_mass(original.p4))
     )
     assert shift_mev < 2.0
+
+
+def test_demo_judges_on_an_independent_sample(tmp_path, monkeypatch):
+    """The demo's C2ST compares with another built-in sample, not the training one."""
+    import vaeaug.validation.report
+    from vaeaug.datasets import dplus_kpipi
+
+    seen = {}
+    monkeypatch.setattr(vaeaug.validation.report, "validate",
+                        lambda original, generated, *a, **kw: seen.update(kw, original=original))  # fmt: skip
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--n", "600", "--factor", "2",
+            "--epochs", "2", "--seed", "4", "-q", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    training = dplus_kpipi(600, seed=4)
+    np.testing.assert_array_equal(seen["training_p4"], training)  # for the memorisation check
+    assert seen["original"].shape == training.shape
+    # no training candidate among the ones judged against
+    assert not np.isin(seen["original"][:, 0, 0], training[:, 0, 0]).any()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ def _subsample(p4: np.ndarray, n_max: int, seed: int) -> np.ndarray:
     return p4[rows]
 
 
+def _selection(layout, objects: list[str] | None) -> dict:
+    """read_candidates arguments that pick a model's objects: a jagged collection or flat names."""
+    if layout.kind == "jagged":
+        return {"collection": layout.collection, "n_objects": layout.n_objects}
+    return {"objects": objects or list(layout.objects)}
+
+
 def _training_sample(model, objects: list[str]) -> np.ndarray | None:
     """The model's training candidates, re-read from the file its provenance names."""
     from ..io import read_candidates
@@ -28,7 +36,7 @@ def _training_sample(model, objects: list[str]) -> np.ndarray | None:
     path = source.get("file")
     if not path or not Path(path).exists():
         return None
-    table = read_candidates(path, tree=source.get("tree"), objects=objects,
+    table = read_candidates(path, tree=source.get("tree"), **_selection(model.layout, objects),
                             entry_start=source.get("entry_start"), entry_stop=source.get("entry_stop"),
                             cut=source.get("cut"))  # fmt: skip
     return table.p4
@@ -40,25 +48,27 @@ def run_validate(args: argparse.Namespace) -> str:
     from ..io import check_output_dir, read_candidates, refuse_overwriting_inputs
     from .report import validate
 
-    out = check_output_dir(args.out, "--out")
     for given in (args.original, args.generated, args.reference, args.model):
         if given is not None:
-            refuse_overwriting_inputs(out, [given])
-    original = read_candidates(args.original, tree=args.tree, objects=args.objects)
+            refuse_overwriting_inputs(args.out, [given])
+    out = check_output_dir(args.out, "--out")
+    model = load(args.model) if args.model else None
+    # with a model, its layout says what to read (a jagged collection has no flat objects)
+    select = _selection(model.layout, args.objects) if model else {"objects": args.objects}
+    original = read_candidates(args.original, tree=args.tree, **select)
     objects = original.objects
-    generated = read_candidates(
-        args.generated, tree=args.generated_tree or args.tree, objects=objects
-    )
+    if "objects" in select:
+        select = {"objects": objects}
+    generated = read_candidates(args.generated, tree=args.generated_tree or args.tree, **select)
     if generated.objects != objects:
         raise InputError(
             f"the generated file has objects {generated.objects}, the original {objects}"
         )
     reference = None
     if args.reference:
-        reference = read_candidates(args.reference, tree=args.tree, objects=objects).p4
+        reference = read_candidates(args.reference, tree=args.tree, **select).p4
     history = training = None
-    if args.model:
-        model = load(args.model)
+    if model is not None:
         history = model.history
         training = _training_sample(model, objects)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,6 +84,7 @@ def run_validate(args: argparse.Namespace) -> str:
         style=args.style,
         seed=args.seed,
         formats=tuple(args.formats),
+        progress=sys.stderr.isatty(),  # a bar redrawn into a log file only fills it
     )
     c2st = summary["c2st"]
     mass = summary["mass"]

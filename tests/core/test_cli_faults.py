@@ -280,3 +280,22 @@ def test_progress_bars_to_a_file_stay_short(toy_root, tmp_path):
     assert result.returncode == 0
     assert "30 epochs" in result.stdout
     assert log.stat().st_size < 600, log.read_text()
+
+
+@pytest.mark.parametrize("source", ["toy", "shared"])
+def test_a_truncated_root_file_is_refused(source, toy_root, testdata, tmp_path, no_training,
+                                          capsys):  # fmt: skip
+    # the first half of the shared file still holds its whole 'signal' tree: uproot
+    # reads it without a word; the first half of the toy file fails inside uproot
+    full = toy_root if source == "toy" else testdata / "dplus_kpipi_train.root"
+    data = full.read_bytes()
+    half = tmp_path / "half.root"
+    half.write_bytes(data[: len(data) // 2])
+    tree = ["--tree", "signal"] if source == "shared" else []
+    argv = ["train", str(half), *tree, "-o", str(tmp_path / "m.safetensors"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"vaeaug train: error: '{half}' is truncated: it holds {len(data) // 2} bytes, "
+                   f"but its header says {len(data)} (an interrupted copy or write?); copy it "
+                   "again\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["half.root"]

@@ -59,7 +59,16 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
     try:
         file = uproot.open(path)
     except Exception as err:  # uproot raises many kinds on a non-ROOT file
-        raise InputError(f"'{path}' is not a readable ROOT file ({err})") from err
+        raise InputError(f"'{path}' is not a readable ROOT file ({_one_line(err)})") from err
+    # a truncated file (an interrupted copy or write) may still open, and even
+    # yield some trees; its header says where the file should end
+    size, end = path.stat().st_size, getattr(file.file, "fEND", None)
+    if end is not None and size < end:
+        file.close()
+        raise InputError(
+            f"'{path}' is truncated: it holds {size} bytes, but its header says {end} "
+            "(an interrupted copy or write?); copy it again"
+        )
     trees = [
         k.split(";")[0]
         for k, cls in file.classnames(recursive=True).items()
@@ -77,7 +86,18 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
         raise InputError(
             f"tree '{tree}' not in '{path}'; trees there: {', '.join(trees) or 'none'}"
         )
-    return file[tree], tree
+    try:
+        return file[tree], tree
+    except Exception as err:
+        file.close()
+        raise InputError(
+            f"tree '{tree}' in '{path}' cannot be read; the file is damaged ({_one_line(err)})"
+        ) from err
+
+
+def _one_line(err: Exception) -> str:
+    """uproot's multi-line messages on one line, as error messages here are."""
+    return " ".join(str(err).split())
 
 
 def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 import vector
+from particle import Particle
 
 __all__ = ["DPLUS_MASS", "KAON_MASS", "PION_MASS", "dplus_kpipi"]
 
-#: PDG masses in GeV.
-DPLUS_MASS = 1.86966
-KAON_MASS = 0.493677
-PION_MASS = 0.13957039
+#: PDG masses in GeV, from the ``particle`` package's PDG table (MeV there).
+DPLUS_MASS = Particle.from_pdgid(411).mass / 1e3
+KAON_MASS = Particle.from_pdgid(321).mass / 1e3
+PION_MASS = Particle.from_pdgid(211).mass / 1e3
 
 #: The names of the daughters, in the order of the returned array.
 OBJECTS = ("K1", "pi1", "pi2")

@@ -215,6 +215,8 @@ class Augment:
             raise InputError(f"factor must be an integer >= 1, got {factor!r}")
         if mode not in MODES:
             raise InputError(f"mode {mode!r} unknown; valid: {', '.join(MODES)}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {seed!r}")
         self.model_bytes = _model_bytes(model)
         self.model_sha256 = hashlib.sha256(self.model_bytes).hexdigest()
         self.factor = int(factor)

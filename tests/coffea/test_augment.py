@@ -119,7 +119,8 @@ def test_typetracer_gives_the_output_form(toy_model, candidates):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"factor": 0}, "factor must be an integer >= 1"), ({"mode": "both"}, "mode 'both' unknown; valid: generated"),
-     ({"objects": ["a", "b"]}, "names 2 daughters, but the model was trained on 3")],
+     ({"objects": ["a", "b"]}, "names 2 daughters, but the model was trained on 3"),
+     ({"seed": -1}, "seed must be an integer >= 0, got -1"), ({"seed": 1.5}, "seed must be an integer")],
 )  # fmt: skip
 def test_bad_arguments(toy_model, kwargs, match):
     with pytest.raises(InputError, match=match):

@@ -223,7 +223,12 @@ def _cmd_augment(args) -> str:
         written = _generate_to_root(model, n, args.output, seed=args.seed + 1, quiet=args.quiet)
     # saved last: an interrupted or failed generation leaves neither file behind
     if args.model_out:
-        model.save(args.model_out)
+        try:
+            model.save(args.model_out)
+        except BaseException:
+            # nor does an interrupted or failed save: the two outputs come together
+            Path(args.output).unlink(missing_ok=True)
+            raise
     from .candidates import invariant_mass
     from .io import read_candidates
 

@@ -299,3 +299,15 @@ def test_a_truncated_root_file_is_refused(source, toy_root, testdata, tmp_path, 
                    f"but its header says {len(data)} (an interrupted copy or write?); copy it "
                    "again\n")  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["half.root"]
+
+
+def test_augment_interrupted_while_saving_the_model_leaves_neither_file(toy_root, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    def interrupted(self, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vaeaug.api.Model, "save", interrupted)
+    argv = ["augment", str(toy_root), "-o", str(tmp_path / "a.root"), "--factor", "1",
+            "--model-out", str(tmp_path / "m.safetensors"), *TINY]  # fmt: skip
+    assert main(argv) == 130
+    assert list(tmp_path.iterdir()) == []

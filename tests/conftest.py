@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from needs import testdata_folder
+from needs import shared_data_folder
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 from vaeaug.datasets import OBJECTS, dplus_kpipi
@@ -31,7 +31,7 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     """The shared data folder from VAEAUG_TESTDATA; a skip when missing, a failure in CI."""
-    return testdata_folder()
+    return shared_data_folder()
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def need_module(name: str) -> ModuleType:
         raise  # unreachable: missing() raises
 
 
-def testdata_folder() -> Path:
+def shared_data_folder() -> Path:
     """The shared data folder named by VAEAUG_TESTDATA (:func:`missing` when unset or absent)."""
     folder = os.environ.get("VAEAUG_TESTDATA")
     if not folder:

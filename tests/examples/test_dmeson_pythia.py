@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
-from needs import need_file, need_module, testdata_folder
+from needs import need_file, need_module, shared_data_folder
 
 need_module("pythia8mc")
 
@@ -127,7 +127,7 @@ def test_force_overwrites_and_leaves_no_temp_file(example, tmp_path):
 @pytest.mark.testdata
 def test_matches_benchmark_file_layout(generated):
     """Branch names, order and types are those of the shared benchmark file."""
-    path = need_file(testdata_folder() / "dplus_kpipi_train.root")
+    path = need_file(shared_data_folder() / "dplus_kpipi_train.root")
     _, _, types = generated
     with uproot.open(path) as f:
         for tree in ("signal", "background"):

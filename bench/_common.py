@@ -42,10 +42,11 @@ __all__ = [
 OBJECTS = ["K1", "pi1", "pi2"]
 #: The identical particles of the shared D+ files, ordered by decreasing pT there.
 IDENTICAL = [("pi1", "pi2")]
-_DEFAULT_DATA = "/work/shared/data"
 #: Parent masses within this distance (GeV) of the sum of the daughter masses are
 #: counted as piled up at the kinematic threshold.
 THRESHOLD_GEV = 1e-4
+#: The shared data beside the repository (as .ci/run and the README set it up).
+_DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def one_thread() -> None:
@@ -68,7 +69,7 @@ def one_thread() -> None:
 
 
 def data_dir(path: str | None = None) -> Path:
-    """The shared data folder: ``path``, else ``$VAEAUG_TESTDATA``, else /work/shared/data."""
+    """The shared data folder: ``path``, else ``$VAEAUG_TESTDATA``, else ../shared/data."""
     folder = Path(path or os.environ.get("VAEAUG_TESTDATA") or _DEFAULT_DATA)
     for name in ("dplus_kpipi_train.root", "dplus_kpipi_reference.root"):
         if not (folder / name).exists():

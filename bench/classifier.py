@@ -68,9 +68,10 @@ from _common import (  # the bench folder is not a package: found via sys.path
     write_json,
 )
 
+from vaeaug.datasets import KAON_MASS, PION_MASS  # PDG, via the particle package
+
 __all__ = ["main", "run", "smear", "summarise", "tables"]
 
-PION_MASS, KAON_MASS = 0.13957039, 0.493677  # GeV (PDG)
 #: Working points: background efficiency -> the metric's name.
 WORKING_POINTS = {0.01: "eff_1pct", 0.001: "eff_0p1pct"}
 METRICS = ["auc", *WORKING_POINTS.values()]

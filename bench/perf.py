@@ -390,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI-sized smoke test (small N, tiny model)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output folder")
+    p.add_argument("--out", help="output folder (default: bench/results)")
     p.add_argument(
-        "--data", help="folder with the D+ files (default $VAEAUG_TESTDATA or /work/shared/data)"
+        "--data",
+        help="folder with the D+ files (default $VAEAUG_TESTDATA, else ../shared/data beside "
+        "the repository)",
     )
     p.add_argument(
         "--memory-n",
@@ -427,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     train = train[np.random.default_rng(args.seed).permutation(len(train))[:n_train]]
 
     res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine()}
-    out = Path(args.out)
+    out = Path(args.out) if args.out else Path(__file__).parent / "results"
     stem = f"perf-{args.device.split(':')[0]}" + ("-quick" if args.quick else "")
     t0 = time.perf_counter()
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
+from particle import Particle
 import uproot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,9 +68,9 @@ from _pythia import (  # the examples folder is not a package: found via sys.pat
 
 __all__ = ["BRANCHES", "DPLUS", "build_parser", "generate", "main", "pythia_settings"]
 
-#: PDG masses used to recompute E after smearing, GeV.
-KAON_MASS = 0.493677
-PION_MASS = 0.13957039
+#: PDG masses used to recompute E after smearing, GeV (the particle package's PDG table).
+KAON_MASS = Particle.from_pdgid(321).mass / 1e3
+PION_MASS = Particle.from_pdgid(211).mass / 1e3
 PT_MIN = 0.25  # GeV, generated pT
 ETA_MAX = 2.5
 RESOLUTION = 0.005  # relative momentum resolution

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from needs import shared_data_folder
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 from vaeaug.datasets import OBJECTS, dplus_kpipi
@@ -30,14 +30,8 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
-    """The shared data folder from VAEAUG_TESTDATA; skips when unset."""
-    folder = os.environ.get("VAEAUG_TESTDATA")
-    if not folder:
-        pytest.skip("VAEAUG_TESTDATA is not set (the shared ROOT files are not available)")
-    path = Path(folder).resolve()
-    if not path.is_dir():
-        pytest.skip(f"VAEAUG_TESTDATA={folder} is not a directory")
-    return path
+    """The shared data folder from VAEAUG_TESTDATA; a skip when missing, a failure in CI."""
+    return shared_data_folder()
 
 
 @pytest.fixture(scope="session")

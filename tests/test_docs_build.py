@@ -4,10 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from needs import need_module
 
-pytest.importorskip("sphinx")
-pytest.importorskip("myst_parser")
+need_module("sphinx")
+need_module("myst_parser")
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = (

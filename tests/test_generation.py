@@ -179,7 +179,7 @@ def test_generate_command_end_to_end(tiny_model, tmp_path, capsys):
 
     bad = tmp_path / "bad.root"
     assert main([*argv[:5], str(bad), "--chunk-size", "0", "-q"]) == 2
-    assert "--chunk-size must be a positive number" in capsys.readouterr().err
+    assert "--chunk-size must be an integer >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*argv[:5], str(bad), "--precision", "fp16"])
     assert "invalid choice: 'fp16'" in capsys.readouterr().err

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+from needs import need_module
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = need_module("nbformat")
+nbclient = need_module("nbclient")
+need_module("ipykernel")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "analysis.ipynb"
 FIGURES = ("loss", "components", "correlations", "mass", "dalitz")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import math
+import numbers
 import os
 import time
 import warnings
@@ -34,12 +36,72 @@ from .model.standardize import Standardizer
 from .model.support import Support, SupportReport, observables
 from .model.symmetry import PHI_TEST_LEVEL, kuiper_uniform_pvalue
 from .model.vae import VAE, VAEConfig
-from .modelfile import read_model_file, write_model_file
+from .modelfile import check_shapes, read_model_file, write_model_file
 from .noise import keyed_normals
 from .representations import REPRESENTATIONS, make_representation, representation_from_dict
 from .training import TrainConfig, choose_device, train_vae
 
-__all__ = ["Model", "fit", "load"]
+__all__ = ["SEED_MAX", "Model", "check_settings", "fit", "load"]
+
+#: The largest seed: every random draw (torch, numpy, scikit-learn) accepts 0 ... 2**32 - 1.
+SEED_MAX = 2**32 - 1
+
+
+def _integer(v, low: int, high: float = math.inf) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and low <= v <= high
+
+
+def _real(v, low: float, high: float, *, open_low: bool = True) -> bool:
+    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    return ok and (low < v if open_low else low <= v) and v <= high
+
+
+#: setting -> (test, the valid values in words). Settings of the model and of
+#: training share one table, used by the API (field names) and the CLI (options).
+_SETTINGS = {
+    "seed": (lambda v: _integer(v, 0, SEED_MAX), f"an integer from 0 to {SEED_MAX}"),
+    "latent_dim": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "hidden": (
+        lambda v: len(v) > 0 and all(_integer(h, 1) for h in v),
+        "one or more integers >= 1 (the layer widths)",
+    ),
+    "beta": (lambda v: _real(v, 0, math.inf), "a finite number > 0 (1 is the true ELBO)"),
+    "epochs": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "batch_size": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "learning_rate": (lambda v: _real(v, 0, 1), "a number in (0, 1]"),
+    "patience": (lambda v: _integer(v, 1), "an integer >= 1 (epochs without improvement)"),
+    "masses": (
+        lambda v: v is None or all(_real(m, 0, math.inf, open_low=False) for m in v),
+        "finite numbers >= 0 (GeV), one per object",
+    ),
+}
+
+
+def _check_sampling(n, seed) -> None:
+    if not _integer(n, 0):
+        raise InputError(f"number of candidates must be an integer >= 0, got {n!r}")
+    if not _integer(seed, 0):
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
+
+
+def check_settings(values: Mapping[str, object], names: Mapping[str, str] | None = None) -> None:
+    """Refuse invalid settings with an :class:`InputError` naming each and its valid range.
+
+    Args:
+        values: setting name -> value (``seed``, the fields of :class:`VAEConfig`
+            and :class:`TrainConfig`); names without a rule are not checked.
+        names: how to call a setting in the message (the CLI passes its options).
+    """
+    names = names or {}
+    for key, value in values.items():
+        if key in _SETTINGS:
+            test, valid = _SETTINGS[key]
+            try:
+                ok = test(value)
+            except TypeError:
+                ok = False
+            if not ok:
+                raise InputError(f"{names.get(key, key)} must be {valid}, got {value!r}")
 
 
 class ConstantFeatureWarning(UserWarning):
@@ -313,8 +375,7 @@ class Model:
                 would) or "off".
             report: a :class:`~vaeaug.model.support.SupportReport` to fill.
         """
-        if n < 0:
-            raise InputError(f"number of candidates must be >= 0, got {n}")
+        _check_sampling(n, seed)
         report = report if report is not None else SupportReport()
         bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                    leave=False)  # fmt: skip
@@ -339,8 +400,7 @@ class Model:
         concatenation of chunks); the support check's report is
         ``candidates.support_report``.
         """
-        if n < 0:
-            raise InputError(f"number of candidates must be >= 0, got {n}")
+        _check_sampling(n, seed)
         report = SupportReport()
         p4 = generation.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
                                     precision=precision, compile=compile, support=support,
@@ -359,6 +419,8 @@ class Model:
             "learned": self.learned,
             "phi_uniform": self.phi_uniform,
             "support": None if self.support is None else self.support.to_dict(),
+            # checked on load: a representation edited in the header is caught
+            "feature_names": self.representation.feature_names(),
             "train_config": self.train_config.to_dict(),
             "representation": self.representation.to_dict(),
             "layout": self.layout.to_dict(),
@@ -368,21 +430,41 @@ class Model:
 
 
 def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Model:
-    """Load a model file written by :meth:`Model.save`; never runs code from the file."""
+    """Load a model file written by :meth:`Model.save`; never runs code from the file.
+
+    The file is checked completely before use (:class:`~vaeaug.errors.ModelFileError`
+    names the file and the problem): finite tensors, every network tensor of
+    the shape its configuration implies, a standardizer of one entry per
+    feature, and a representation that matches the features and the layout.
+    """
     tensors, meta = read_model_file(path)
     try:
         config = VAEConfig(**meta["vae_config"])
-        vae = VAE(int(meta["n_features"]), config)
-        vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
+        n_features = int(meta["n_features"])
+        vae = VAE(n_features, config)
+        representation = representation_from_dict(meta["representation"])
+        layout = Layout.from_dict(meta["layout"])
+        learned = [int(i) for i in meta["learned"]]
+        phi_uniform = bool(meta["phi_uniform"])
         support = meta.get("support")
+        support = None if support is None else Support.from_dict(support)
+    except (KeyError, TypeError, ValueError, RuntimeError, InputError) as err:
+        raise ModelFileError(
+            f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})"
+        ) from err
+    state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
+    _check_model_tensors(path, state, vae, tensors, n_features)
+    _check_model_meta(path, meta, n_features, representation, layout, learned, phi_uniform)
+    try:
+        vae.load_state_dict(state)
         model = Model(
             vae,
-            representation_from_dict(meta["representation"]),
+            representation,
             Standardizer.from_tensors(tensors),
-            Layout.from_dict(meta["layout"]),
-            learned=meta["learned"],
-            phi_uniform=meta["phi_uniform"],
-            support=None if support is None else Support.from_dict(support),
+            layout,
+            learned=learned,
+            phi_uniform=phi_uniform,
+            support=support,
             train_config=TrainConfig(**meta.get("train_config", {})),
             provenance=meta.get("provenance", {}),
             history=meta.get("history", {}),
@@ -392,6 +474,50 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
             f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})"
         ) from err
     return model.to(device)
+
+
+def _check_model_tensors(path, state: dict[str, torch.Tensor], vae: VAE,
+                         tensors: dict[str, torch.Tensor], n_features: int) -> None:  # fmt: skip
+    """Every tensor of the file against a freshly built network of the file's config."""
+    expected = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
+    check_shapes(path, state, expected, "the file's vae_config and n_features")
+    scaler = {k: v for k, v in tensors.items() if not k.startswith("vae.")}
+    check_shapes(path, scaler, {f"standardizer.{k}": (n_features,)
+                                for k in ("center", "scale", "constant")},
+                 f"n_features = {n_features}")  # fmt: skip
+    if not (tensors["standardizer.scale"] > 0).all():
+        raise ModelFileError(f"'{path}': the standardizer's scale has entries <= 0")
+
+
+def _check_model_meta(path, meta: dict, n_features: int, representation, layout: Layout,
+                      learned: list[int], phi_uniform: bool) -> None:  # fmt: skip
+    """The representation against the learned features and the layout's objects."""
+    d = representation.n_features
+    if len(learned) != n_features or len(set(learned)) != len(learned) or any(
+        not 0 <= i < d for i in learned
+    ):
+        raise ModelFileError(
+            f"'{path}': the network learns {n_features} features, but 'learned' lists "
+            f"{learned}; valid: {n_features} distinct indices below the {representation.name} "
+            f"representation's {d} features"
+        )
+    names = meta.get("feature_names")
+    if names is not None and list(names) != representation.feature_names():
+        raise ModelFileError(
+            f"'{path}': the network was trained on the features {', '.join(map(str, names))}, "
+            f"not those of the {representation.name} representation in the file "
+            f"({', '.join(representation.feature_names())})"
+        )
+    if phi_uniform and (representation.name != "decay" or {2, 3} & set(learned)):
+        raise ModelFileError(
+            f"'{path}': phi_uniform needs the decay representation with the parent's "
+            f"(cos, sin) phi (features 2, 3) left out of 'learned' ({learned})"
+        )
+    if representation.n_objects != layout.n_objects:
+        raise ModelFileError(
+            f"'{path}': the layout names {layout.n_objects} objects ({', '.join(layout.objects)}), "
+            f"but the {representation.name} representation has {representation.n_objects}"
+        )
 
 
 def data_hash(p4: np.ndarray) -> str:
@@ -482,6 +608,7 @@ def fit(
     table = _as_table(data, objects, weights)
     config = config or VAEConfig()
     train = train or TrainConfig()
+    check_settings({"seed": seed, "masses": masses, **config.to_dict(), **train.to_dict()})
     dev = choose_device(device)
     p4, names = table.p4, table.objects
     representation, masses, reason = _choose_representation(representation, p4, names, masses)

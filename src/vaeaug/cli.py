@@ -7,9 +7,15 @@ at the end and exits with 0 on success, 2 on bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +135,8 @@ def _add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (drawn only when stderr is a terminal)")  # fmt: skip
 
 
 def _read(args, path: str):
@@ -189,9 +196,10 @@ def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, origin
 
 
 def _cmd_train(args) -> str:
-    from .io import refuse_overwriting_inputs
+    from .io import check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.input])
+    check_output_path(args.output, model=True)
     table = _read(args, args.input)
     start = time.perf_counter()
     model = _train(args, table)
@@ -231,14 +239,12 @@ def _add_support_option(p: argparse.ArgumentParser) -> None:
 
 def _cmd_generate(args) -> str:
     from .api import load
-    from .io import refuse_overwriting_inputs
+    from .io import check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.model])
-    if args.n < 1:
-        raise InputError(f"-n must be a positive number of candidates, got {args.n}")
-    if args.chunk_size < 1:
-        raise InputError(f"--chunk-size must be a positive number of events, got {args.chunk_size}")
+    check_output_path(args.output)
     model = load(args.model, device=args.device)
+    _check_free_space(model.layout, args.n, args.output, "-n")
     _output_format(model, args.format)
     start = time.perf_counter()
     n, note = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
@@ -251,20 +257,36 @@ def _cmd_generate(args) -> str:
 
 
 def _cmd_augment(args) -> str:
-    from .io import refuse_overwriting_inputs
+    from .io import FLAG_BRANCH, WEIGHT_BRANCH, check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.input])
+    check_output_path(args.output)
     if args.model_out:
         refuse_overwriting_inputs(args.model_out, [args.input, args.output])
+        check_output_path(args.model_out, "--model-out", model=True)
     table = _read(args, args.input)
-    model = _train(args, table)
-    if args.model_out:
-        model.save(args.model_out)
-    _output_format(model, args.format)
     n = args.n if args.n is not None else args.factor * len(table)
-    original = table.p4 if args.combined else None
-    written, note = _generate_to_root(model, n, args.output, seed=args.seed + 1, quiet=args.quiet,
-                                      original=original, support=args.support)  # fmt: skip
+    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if args.combined else {}
+    _check_free_space(table.layout, n + (len(table) if args.combined else 0), args.output,
+                      "-n" if args.n is not None else "--factor", extra)  # fmt: skip
+    model = _train(args, table)
+    input_layout = model.layout
+    _output_format(model, args.format)
+    if args.combined:
+        written, note = _write_combined(model, table, n, args.output, seed=args.seed + 1,
+                                        quiet=args.quiet, support=args.support)  # fmt: skip
+    else:
+        written, note = _generate_to_root(model, n, args.output, seed=args.seed + 1,
+                                          quiet=args.quiet, support=args.support)  # fmt: skip
+    # saved last: an interrupted or failed generation leaves neither file behind
+    if args.model_out:
+        model.layout = input_layout  # the model file keeps the training input's format
+        try:
+            model.save(args.model_out)
+        except BaseException:
+            # nor does an interrupted or failed save: the two outputs come together
+            Path(args.output).unlink(missing_ok=True)
+            raise
     from .candidates import invariant_mass
     from .io import read_candidates
 
@@ -332,12 +354,61 @@ def _cmd_trainset(args) -> str:
             f"{args.output} (tree {args.output_tree})")  # fmt: skip
 
 
-def _cmd_info(args) -> str:
+def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
+                    support: str = "reject") -> tuple[int, str]:  # fmt: skip
+    """The originals (weight w) then ``n`` generated candidates sharing their total weight.
+
+    The rule of docs/quickstart.md, shared with ``Augment(mode="combined")``: the
+    real rows keep their weights w_i, and each generated row gets W / n with
+    W = sum(w_i), so the real part and the generated part each sum to W (the
+    combined tree sums to 2W).
+    """
+    from .io import write_candidates
+
+    from .model.support import SupportReport
+
+    w = np.ones(len(table)) if table.weights is None else table.weights
+    report = SupportReport()
+    chunks = model.iter_samples(n, seed=seed, progress=not quiet, support=support, report=report)
+    with contextlib.closing(chunks):
+        written = write_candidates(out, chunks, model.layout, original=table.p4,
+                                   original_weights=w,
+                                   generated_weight=float(w.sum()) / max(n, 1))  # fmt: skip
+    return written, ("support check off" if support == "off" else report.summary())
+
+
+def _human(n_bytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n_bytes < 1000 or unit == "TB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    raise AssertionError  # unreachable
+
+
+def _check_free_space(layout, n: int, out: str, option: str, extra=None) -> None:
+    """Refuse an output of ``n`` candidates that would not fit on the disk of ``out``."""
+    from .io import estimate_bytes
+
+    need = estimate_bytes(layout, n, extra)
+    free = shutil.disk_usage(Path(out).resolve().parent).free
+    if need > free:
+        per = max(1, estimate_bytes(layout, 1, extra))
+        raise InputError(
+            f"{option}: {n} candidates would take about {_human(need)} ({per} bytes each) in "
+            f"'{out}', but only {_human(free)} are free there; at most about {free // per} fit"
+        )
+
+
+def _cmd_info(args) -> str | None:
+    from .api import load
     from .modelfile import read_model_file
 
+    load(args.model)  # the complete check of the file, with its name in any error
     tensors, meta = read_model_file(args.model)
     if args.json:
+        # JSON only on stdout, so that the output parses
         print(json.dumps(meta, indent=2))
+        return None
     else:
         prov, cfg, rep, lay = (
             meta.get("provenance", {}),
@@ -387,10 +458,10 @@ def _cmd_demo(args) -> str:
     from .api import fit
     from .candidates import invariant_mass
     from .datasets import OBJECTS, dplus_kpipi
-    from .io import Layout, write_candidates
+    from .io import Layout, check_output_dir, write_candidates
     from .training import TrainConfig
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     p4 = dplus_kpipi(args.n, seed=args.seed)
     layout = Layout.default(OBJECTS)
@@ -410,11 +481,16 @@ def _cmd_demo(args) -> str:
     if not args.no_validate:
         from .validation.report import validate
 
+        # judged against an independent sample of the built-in generator (another
+        # seed), not the training sample: a model that memorised its training
+        # events must not look perfect; the training sample feeds the memorisation check
+        independent = dplus_kpipi(args.n, seed=args.seed + 1)
         validate(
-            p4,
+            independent,
             gen.p4[: 4 * args.n],
             list(OBJECTS),
             out / "validation",
+            training_p4=p4,
             history=model.history,
             seed=args.seed,
             progress=not args.quiet,
@@ -575,21 +651,88 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, batch schedulers), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    # a second SIGTERM must not interrupt the clean-up of the first
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`_Terminated` in the main thread; the old handler is restored after."""
+    handler = None
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
+
+
+#: Settings of the model and training (api.check_settings) -> their options.
+_SETTING_OPTIONS = {"seed": "--seed", "latent_dim": "--latent-dim", "hidden": "--hidden",
+                    "beta": "--beta", "epochs": "--epochs", "batch_size": "--batch-size",
+                    "learning_rate": "--lr", "patience": "--patience", "masses": "--masses"}  # fmt: skip
+#: Counts that must be at least 1 (when given) -> their options.
+_COUNT_OPTIONS = {"n": "-n", "factor": "--factor", "chunk_size": "--chunk-size",
+                  "n_objects": "--n-objects", "max_events": "--max-events"}  # fmt: skip
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse invalid option values before any work, naming the option and its valid range."""
+    from .api import check_settings
+
+    values = {key: getattr(args, "lr" if key == "learning_rate" else key)
+              for key in _SETTING_OPTIONS if hasattr(args, "lr" if key == "learning_rate" else key)}  # fmt: skip
+    check_settings(values, _SETTING_OPTIONS)
+    for key, option in _COUNT_OPTIONS.items():
+        value = getattr(args, key, None)
+        if value is not None and value < 1:
+            option = "--n" if (key, args.command) == ("n", "demo") else option
+            raise InputError(f"{option} must be an integer >= 1, got {value}")
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EFBIG: "a file-size limit (ulimit -f) was reached",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaeaug`` command; returns the exit code."""
+    from .io.atomic import WRITE_ERRNOS
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "quiet") and not sys.stderr.isatty():
+        # a bar redrawn at every epoch or chunk fills a log file with kilobytes of \r lines
+        args.quiet = True
     try:
-        summary = args.func(args)
+        with _sigterm_as_interrupt():
+            _check_options(args)
+            summary = args.func(args)
     except InputError as err:
         print(f"vaeaug {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            f"vaeaug {args.command}: interrupted; no output file was left behind", file=sys.stderr
-        )
-        return 130
-    print(summary)
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        hint = f" ({_WRITE_HINTS[err.errno]})" if err.errno in _WRITE_HINTS else ""
+        print(f"vaeaug {args.command}: error: cannot write '{err.filename}': {err.strerror}{hint}; "
+              "no partial file was left behind", file=sys.stderr)  # fmt: skip
+        return 2
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, _Terminated) else "interrupted"
+        print(f"vaeaug {args.command}: {what}; no output file was left behind", file=sys.stderr)
+        return 143 if isinstance(err, _Terminated) else 130
+    if summary is not None:
+        print(summary)
     return 0
 
 

@@ -25,12 +25,13 @@ are dropped, listed in :attr:`Augment.dropped_fields` and in one warning.
 Weights (``mode``), for input candidate weights ``w`` (1 when not given):
 
 * ``"generated"``: ``factor`` generated candidates per input candidate, each
-  with weight ``w / factor``;
-* ``"combined"``: each input candidate followed by its ``factor`` generated
-  ones, all with weight ``w / (factor + 1)``, and a boolean ``is_generated``.
-
-Either way the output's weights sum to the input's, so histograms filled with
-``weight`` keep the original normalisation with ``factor`` times the statistics.
+  with weight ``w / factor``: the output's weights sum to the input's;
+* ``"combined"``: each input candidate (weight ``w``) followed by its
+  ``factor`` generated ones (weight ``w / factor`` each), and a boolean
+  ``is_generated``. The real part and the generated part each sum to the
+  input's weights, so the whole sums to twice that: select one part with
+  ``is_generated``, or scale by 1/2, for a normalised histogram. The same rule
+  as ``vaeaug augment --combined``.
 
 Determinism: the random numbers behind the generated partners of a candidate
 derive from ``seed`` and that candidate's own 4-momenta (a counter-based
@@ -206,8 +207,8 @@ class Augment:
         factor: generated candidates per input candidate (>= 1).
         seed: every random draw derives from it and the candidates (module docstring).
         mode: ``"generated"`` (only generated candidates, weight w / factor) or
-            ``"combined"`` (inputs and generated, weight w / (factor + 1), flag
-            ``is_generated``).
+            ``"combined"`` (inputs with weight w, generated with w / factor, flag
+            ``is_generated``; the sum is twice the input's).
         objects: the candidates' daughter fields, in the model's object order
             (default: the model's object names when the candidates have them, else
             the candidates' 4-vector fields in order).
@@ -252,6 +253,8 @@ class Augment:
             raise InputError(f"factor must be an integer >= 1, got {factor!r}")
         if mode not in MODES:
             raise InputError(f"mode {mode!r} unknown; valid: {', '.join(MODES)}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {seed!r}")
         self.model_bytes = _model_bytes(model)
         self.model_sha256 = hashlib.sha256(self.model_bytes).hexdigest()
         if isinstance(model, Model):
@@ -430,7 +433,9 @@ class Augment:
             )  # (M, 1 + k, n_obj, 4): each input then its partners
             p4 = blocks.reshape(-1, n_obj, 4)
             flag = np.tile(np.r_[False, np.ones(k, bool)], len(arrays.p4))
-            weight, per = np.repeat(w, k + 1) / (k + 1), k + 1
+            # each input keeps w, its partners share it: real and generated parts each sum to w
+            weight = np.concatenate([w[:, None], np.repeat(w[:, None] / k, k, axis=1)], axis=1)
+            weight, per = weight.reshape(-1), k + 1
         # a generated daughter has the charge (pdgId) of the daughter it comes from
         carried = {
             obj: {f: np.repeat(v, per) for f, v in values.items()}

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 import vector
+from particle import Particle
 
 __all__ = [
     "DIMUON_OBJECTS",
@@ -31,12 +32,12 @@ __all__ = [
     "dplus_kpipi",
 ]
 
-#: PDG masses in GeV.
-DPLUS_MASS = 1.86966
-KAON_MASS = 0.493677
-PION_MASS = 0.13957039
-MUON_MASS = 0.1056583755
-JPSI_MASS = 3.0969
+#: PDG masses in GeV, from the ``particle`` package's PDG table (MeV there).
+DPLUS_MASS = Particle.from_pdgid(411).mass / 1e3
+KAON_MASS = Particle.from_pdgid(321).mass / 1e3
+PION_MASS = Particle.from_pdgid(211).mass / 1e3
+MUON_MASS = Particle.from_pdgid(13).mass / 1e3
+JPSI_MASS = Particle.from_pdgid(443).mass / 1e3
 
 #: The names of the daughters, in the order of the returned array.
 OBJECTS = ("K1", "pi1", "pi2")

@@ -5,8 +5,8 @@ Layout of a ``.safetensors`` model file:
 * tensors ``vae.<parameter>`` (weights and the latent prior) and
   ``standardizer.{center,scale,constant}``;
 * string metadata (JSON values): ``format`` (``"vaeaug-model"``),
-  ``format_version``, ``vae_config``, ``train_config``, ``representation``,
-  ``layout``, ``provenance``, ``history``.
+  ``format_version``, ``vae_config``, ``n_features``, ``feature_names``,
+  ``train_config``, ``representation``, ``layout``, ``provenance``, ``history``.
 
 safetensors holds only raw tensors and a JSON header, so loading a model file
 never runs code, and it loads on a CPU-only machine whatever it was trained on.
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import safetensors
@@ -25,12 +27,21 @@ import torch
 from .errors import ModelFileError
 from .io.atomic import atomic_output
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "read_model_file", "write_model_file"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "REQUIRED_KEYS",
+    "check_shapes",
+    "read_model_file",
+    "write_model_file",
+]
 
 FORMAT = "vaeaug-model"
 #: Bumped when a file written by this version could not be read by an older one.
-#: 2: model v2 (flow prior, support, uniform phi, log-excess mass and atanh features).
+#: 2: model v2 (flow prior and decoder, support, uniform phi, log-excess and atanh features).
 FORMAT_VERSION = 2
+#: Metadata a model cannot be rebuilt without.
+REQUIRED_KEYS = ("vae_config", "n_features", "representation", "layout", "learned", "phi_uniform")
 
 
 def write_model_file(
@@ -42,7 +53,14 @@ def write_model_file(
     meta["format_version"] = str(FORMAT_VERSION)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_output(path) as tmp:
-        safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
+        try:
+            safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
+        except safetensors.SafetensorError as err:
+            # an I/O failure (full disk, ulimit -f) arrives as text: keep its errno
+            code = re.search(r"os error (\d+)", str(err))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from err
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
@@ -67,13 +85,13 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise ModelFileError(
             f"'{path}' is a safetensors file but not a vaeaug model (format {raw.get('format')!r})"
         )
-    try:
-        version = int(raw.get("format_version", "0"))
-    except ValueError:
+    raw_version = raw.get("format_version", "")
+    if not raw_version.isdigit():
         raise ModelFileError(
-            f"'{path}' has an invalid format_version {raw.get('format_version')!r} (an integer "
-            f"from 1 to {FORMAT_VERSION} is valid)"
-        ) from None
+            f"'{path}' has an invalid format_version {raw_version!r}; expected a whole number "
+            f"(this vaeaug reads format {FORMAT_VERSION})"
+        )
+    version = int(raw_version)
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"'{path}' has model format {version}, newer than this vaeaug reads ({FORMAT_VERSION}); upgrade vaeaug"
@@ -83,10 +101,49 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"'{path}' has model format {version}, written by vaeaug < 0.2 (a Gaussian-mixture "
             f"prior and other features); this vaeaug reads format {FORMAT_VERSION} only. Retrain "
             "the model with this version (vaeaug train ...): the training data's sha256 and "
-            "settings are in the old file's header (vaeaug info --json shows them)"
+            "settings are in the old file's JSON header (safetensors metadata)"
         )
     try:
         meta = {k: json.loads(v) for k, v in raw.items() if k not in ("format", "format_version")}
     except json.JSONDecodeError as err:
         raise ModelFileError(f"'{path}' has corrupt metadata: {err}") from err
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(
+            f"'{path}' lacks the metadata {', '.join(repr(k) for k in missing)}; a vaeaug model "
+            f"file holds {', '.join(REQUIRED_KEYS)} (write it with Model.save)"
+        )
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ModelFileError(
+            f"'{path}' has NaN or infinite values in {', '.join(bad[:5])}"
+            + (f" and {len(bad) - 5} more tensors" if len(bad) > 5 else "")
+            + "; the model would generate NaN: retrain it"
+        )
     return tensors, meta
+
+
+def check_shapes(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
+                 expected: Mapping[str, tuple[int, ...]], what: str) -> None:  # fmt: skip
+    """Refuse tensors that are missing, unexpected or of another shape than ``expected``.
+
+    Raises ModelFileError naming the file, the first bad tensor and both shapes;
+    ``what`` says where the expected shapes come from (e.g. "the vae_config").
+    """
+    missing = [k for k in expected if k not in tensors]
+    extra = [k for k in tensors if k not in expected]
+    if missing or extra:
+        raise ModelFileError(
+            f"'{path}' does not match {what}: "
+            + "; ".join(
+                f"{label} tensors {', '.join(names[:5])}"
+                for label, names in (("missing", missing), ("unexpected", extra))
+                if names
+            )
+        )
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != tuple(shape):
+            raise ModelFileError(
+                f"'{path}': tensor '{name}' has shape {tuple(tensors[name].shape)}, but {what} "
+                f"implies {tuple(shape)}"
+            )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import need_module
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -120,6 +121,7 @@ def test_smear_keeps_masses_and_widens_momenta():
 
 @pytest.mark.testdata
 def test_fidelity_quick_end_to_end(testdata, tmp_path, capsys):
+    need_module("zuko")  # the nsf-decay peer; CI installs the bench extra
     fidelity = _load("fidelity")
     out = tmp_path / "fid.json"
     peers = ["gaussian", "nsf-decay", "vaeaug"]

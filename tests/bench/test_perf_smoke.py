@@ -30,3 +30,11 @@ def test_perf_quick_reports_every_row(testdata, tmp_path):
     assert res["training"]["vaeaug_seconds"] > 0 and "tvae" in res["training"]
     assert "ratio" in res["coffea"] or "skipped" in res["coffea"]
     assert "in-memory generation, fp32" in md and "generation to ROOT" in md
+
+
+def test_perf_help_shows_no_machine_path():
+    out = subprocess.run([sys.executable, str(PERF), "--help"], check=True, capture_output=True,
+                         text=True, timeout=120).stdout  # fmt: skip
+    assert "--out OUT" in out
+    # the repository's and its parent's absolute paths are this machine's, not a default to show
+    assert str(PERF.parents[1]) not in out and str(PERF.parents[2]) + "/" not in out

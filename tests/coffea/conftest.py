@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from needs import need_file, need_module
 
 import vaeaug
 from vaeaug.datasets import dplus_kpipi
 
-pytest.importorskip("coffea")
-pytest.importorskip("dask_awkward")
+need_module("coffea")
+need_module("dask_awkward")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "coffea_augment.py"
 OBJECTS = ("K1", "pi1", "pi2")
@@ -51,10 +52,7 @@ def example():
 
 @pytest.fixture(scope="session")
 def hzz(testdata) -> str:
-    path = testdata / "uproot-HZZ.root"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    return str(path)
+    return str(need_file(testdata / "uproot-HZZ.root"))
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +67,7 @@ def dimuon_model_file(example, hzz, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cluster():
     """A client of a real distributed.LocalCluster: 2 worker processes, 1 thread each."""
-    distributed = pytest.importorskip("distributed")
+    distributed = need_module("distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
         env={"OMP_NUM_THREADS": "1"},

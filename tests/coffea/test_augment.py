@@ -52,8 +52,13 @@ def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candi
     flag = ak.to_numpy(ak.flatten(out.is_generated))
     assert flag.sum() == 900 and not flag[::4].any()  # each input, then its 3 partners
     np.testing.assert_array_equal(_p4(out)[~flag], _p4(candidates))
-    assert ak.sum(out.weight) == pytest.approx(3 * weights.sum())
-    np.testing.assert_allclose(ak.to_numpy(out.weight[0]), weights[0] / 4)
+    # the rule shared with `vaeaug augment --combined`: inputs keep w, partners get w / factor,
+    # so the real and the generated part each sum to the input's weights
+    w = ak.to_numpy(ak.flatten(out.weight))
+    per_candidate = np.repeat(weights, 3)  # 3 candidates per event
+    np.testing.assert_allclose(w[~flag], per_candidate)
+    np.testing.assert_allclose(w[flag], np.repeat(per_candidate / 3, 3))
+    assert w[flag].sum() == pytest.approx(w[~flag].sum()) == pytest.approx(3 * weights.sum())
     keyword = vaeaug.Augment(model, factor=3, seed=1, mode="combined")(candidates, weight=weights)
     np.testing.assert_array_equal(ak.flatten(keyword.weight), ak.flatten(out.weight))
     with pytest.raises(InputError, match=r"weight=\.\.\. or weights=\.\.\., not both"):
@@ -121,7 +126,8 @@ def test_typetracer_gives_the_output_form(toy_model, candidates):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"factor": 0}, "factor must be an integer >= 1"), ({"mode": "both"}, "mode 'both' unknown; valid: generated"),
-     ({"objects": ["a", "b"]}, "names 2 daughters, but the model was trained on 3")],
+     ({"objects": ["a", "b"]}, "names 2 daughters, but the model was trained on 3"),
+     ({"seed": -1}, "seed must be an integer >= 0, got -1"), ({"seed": 1.5}, "seed must be an integer")],
 )  # fmt: skip
 def test_bad_arguments(toy_model, kwargs, match):
     with pytest.raises(InputError, match=match):

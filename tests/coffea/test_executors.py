@@ -11,6 +11,7 @@ import awkward as ak
 import dask
 import numpy as np
 import pytest
+from needs import need_file
 
 import vaeaug
 from vaeaug.awkward_adaptors import candidate_p4
@@ -99,10 +100,7 @@ def test_dask_mode_reads_only_the_needed_branches(example, hzz, augment):
 
 @pytest.fixture(scope="module")
 def nanoaod(testdata):
-    path = testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    return {str(path): "Events"}
+    return {str(need_file(testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root")): "Events"}
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -27,7 +28,9 @@ def test_train_writes_a_model_and_info_describes_it(model_file, capsys):
     out = capsys.readouterr().out
     assert "decay" in out and "K1, pi1, pi2" in out and "2000 events" in out
     assert main(["info", str(model_file), "--json"]) == 0
-    assert '"data_sha256"' in capsys.readouterr().out
+    meta = json.loads(capsys.readouterr().out)  # JSON only: no summary line after it
+    assert len(meta["provenance"]["data_sha256"]) == 64
+    assert meta["provenance"]["n_events"] == 2000
 
 
 def test_generate_writes_the_input_branches(model_file, toy_root, tmp_path, capsys):
@@ -94,12 +97,30 @@ def test_augment_combined_tree(toy_root, tmp_path):
     ]
     assert main(args) == 0
     arrays = uproot.open(out)["candidates"].arrays(["is_generated", "weight"], library="np")
-    assert (arrays["is_generated"] == 0).sum() == 2000 and (
-        arrays["is_generated"] == 1
-    ).sum() == 6000
-    # generated candidates share the originals' total weight
-    np.testing.assert_allclose(arrays["weight"][arrays["is_generated"] == 1].sum(), 2000, rtol=1e-5)
+    real, gen = arrays["is_generated"] == 0, arrays["is_generated"] == 1
+    assert real.sum() == 2000 and gen.sum() == 6000 and real[:2000].all()
+    # the rule shared with Augment(mode="combined"): originals keep their weight,
+    # the generated ones share it (1/factor each); each part sums to the input's 2000
+    np.testing.assert_array_equal(arrays["weight"][real], 1.0)
+    np.testing.assert_allclose(arrays["weight"][gen], 1 / 3, rtol=1e-6)
     assert model.exists()
+
+
+def test_augment_combined_keeps_the_input_weights(tmp_path, toy_p4):
+    weights = np.linspace(0.5, 1.5, len(toy_p4))
+    source = tmp_path / "weighted.root"
+    columns = {f"{o}_{c}": toy_p4[:, j, i].astype("f4") for j, o in enumerate(["K1", "pi1", "pi2"])
+               for i, c in enumerate(["px", "py", "pz", "E"])}  # fmt: skip
+    columns["w"] = weights
+    with uproot.recreate(source) as f:
+        f.mktree("candidates", {k: v.dtype for k, v in columns.items()}).extend(columns)
+    out = tmp_path / "aug.root"
+    argv = ["augment", str(source), "-o", str(out), "--weight", "w", "-n", "5000", "--combined"]
+    assert main([*argv, *TINY]) == 0
+    arrays = uproot.open(out)["candidates"].arrays(["is_generated", "weight"], library="np")
+    real = arrays["is_generated"] == 0
+    np.testing.assert_allclose(arrays["weight"][real], weights, rtol=1e-6)
+    np.testing.assert_allclose(arrays["weight"][~real], weights.sum() / 5000, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -201,3 +222,21 @@ def test_shared_dplus_file_multiplied_tenfold(testdata, tmp_path):
         np.median(invariant_mass(generated.p4)) - np.median(invariant_mass(original.p4))
     )
     assert shift_mev < 2.0
+
+
+def test_demo_judges_on_an_independent_sample(tmp_path, monkeypatch):
+    """The demo's C2ST compares with another built-in sample, not the training one."""
+    import vaeaug.validation.report
+    from vaeaug.datasets import dplus_kpipi
+
+    seen = {}
+    monkeypatch.setattr(vaeaug.validation.report, "validate",
+                        lambda original, generated, *a, **kw: seen.update(kw, original=original))  # fmt: skip
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--n", "600", "--factor", "2",
+            "--epochs", "2", "--seed", "4", "-q", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    training = dplus_kpipi(600, seed=4)
+    np.testing.assert_array_equal(seen["training_p4"], training)  # for the memorisation check
+    assert seen["original"].shape == training.shape
+    # no training candidate among the ones judged against
+    assert not np.isin(seen["original"][:, 0, 0], training[:, 0, 0]).any()

@@ -74,3 +74,20 @@ def test_validate_writes_report_plots_histograms_and_summary(toy_root, tmp_path,
 def test_validate_refuses_writing_into_an_input(toy_root, capsys):
     assert main(["validate", str(toy_root), str(toy_root), "--out", str(toy_root)]) == 2
     assert "never overwrites its input" in capsys.readouterr().err
+
+
+def test_validate_with_a_model_of_a_jagged_collection(testdata, tmp_path, capsys):
+    """The model's layout says what to read: the first two muons of each event."""
+    from needs import need_file
+
+    hzz = need_file(testdata / "uproot-HZZ.root")
+    model, generated = tmp_path / "mu.safetensors", tmp_path / "mu.root"
+    train = ["train", str(hzz), "--collection", "Muon", "--n-objects", "2", "-o", str(model)]
+    assert main([*train, *TINY]) == 0
+    assert main(["generate", str(model), "-n", "2000", "-o", str(generated), "-q"]) == 0
+    out = tmp_path / "report"
+    argv = ["validate", str(hzz), str(generated), "--model", str(model), "--out", str(out)]
+    assert main([*argv, "--formats", "png"]) == 0
+    assert "validated 2000 generated vs 1413 original candidates" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objects"] == ["Muon0", "Muon1"]

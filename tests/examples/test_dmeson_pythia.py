@@ -1,14 +1,14 @@
 """The Pythia D+ -> K- pi+ pi+ example writes the benchmark's trees and branches."""
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import uproot
+from needs import need_file, need_module, shared_data_folder
 
-pytest.importorskip("pythia8mc")
-uproot = pytest.importorskip("uproot")
+need_module("pythia8mc")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "dmeson_pythia.py"
 KAON_MASS, PION_MASS = 0.493677, 0.13957039
@@ -127,12 +127,7 @@ def test_force_overwrites_and_leaves_no_temp_file(example, tmp_path):
 @pytest.mark.testdata
 def test_matches_benchmark_file_layout(generated):
     """Branch names, order and types are those of the shared benchmark file."""
-    folder = os.environ.get("VAEAUG_TESTDATA")
-    if not folder:
-        pytest.skip("VAEAUG_TESTDATA is not set")
-    path = Path(folder) / "dplus_kpipi_train.root"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
+    path = need_file(shared_data_folder() / "dplus_kpipi_train.root")
     _, _, types = generated
     with uproot.open(path) as f:
         for tree in ("signal", "background"):

@@ -30,6 +30,10 @@ def test_weighted_mass_fit_and_robust_peak(rng):
     w = rng.uniform(0.5, 1.5, 4000)
     fit = fit_mass_peak(m, w, background=False)
     assert abs(fit["mean"] - 1.87) < 3 * fit["mean_err"]
+    # weighted counts are scaled-Poisson: the precision is that of the effective size
+    n_eff = w.sum() ** 2 / (w**2).sum()
+    assert fit["mean_err"] == pytest.approx(0.01 / np.sqrt(n_eff), rel=0.1)
+    assert fit["n_signal"] == pytest.approx(w.sum(), rel=0.01)
     r = robust_peak(m)
     assert abs(r["median"] - 1.87) < 3 * r["median_err"]
     assert abs(r["half_width"] - 0.01) < 3 * r["half_width_err"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import matplotlib.image as mpimg
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
+from vaeaug.io.atomic import part_name
 from vaeaug.validation import validate
 
 
@@ -51,7 +53,9 @@ def test_every_file_is_written(report):
             or (out / path).exists()
             or __import__("os").path.exists(path)
         )
-    assert not list(out.rglob(".*tmp*")), "temporary files left behind"
+    # the writer's temporary names (io.atomic.part_name): .NAME.part-<pid>
+    assert fnmatch.fnmatch(part_name(out / "mass.png").name, ".*.part-*")
+    assert not list(out.rglob(".*.part-*")), "temporary files left behind"
 
 
 def test_pngs_are_real_images(report):

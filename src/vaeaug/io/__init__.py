@@ -1,9 +1,14 @@
 """Reading and writing candidates: ROOT trees <-> 4-momentum arrays."""
 
-from .atomic import atomic_output, refuse_overwriting_inputs
+from .atomic import (
+    atomic_output,
+    check_output_dir,
+    check_output_path,
+    refuse_overwriting_inputs,
+)
 from .layout import Layout
 from .read import CandidateTable, NonFiniteWarning, read_candidates
-from .write import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter, write_candidates
+from .write import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter, estimate_bytes, write_candidates
 
 __all__ = [
     "FLAG_BRANCH",
@@ -13,6 +18,9 @@ __all__ = [
     "NonFiniteWarning",
     "RootWriter",
     "atomic_output",
+    "check_output_dir",
+    "check_output_path",
+    "estimate_bytes",
     "read_candidates",
     "refuse_overwriting_inputs",
     "write_candidates",

@@ -1,28 +1,149 @@
 """Atomic output files: write to a temporary name, rename when complete.
 
-An interrupted run (exception, Ctrl-C, kill) leaves no half-written output:
-the temporary file is removed on error, and ``os.replace`` is atomic on POSIX.
+An interrupted run (exception, Ctrl-C, SIGTERM) leaves no half-written output:
+the temporary file ``.NAME.part-<pid>`` is removed on error, and ``os.replace``
+is atomic on POSIX. A run killed outright (``kill -9``, a crash) cannot clean
+up; the next run writing beside it removes the parts whose process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
+import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["atomic_output", "refuse_overwriting_inputs"]
+__all__ = [
+    "atomic_output",
+    "check_output_dir",
+    "check_output_path",
+    "part_name",
+    "refuse_overwriting_inputs",
+    "remove_stale_parts",
+]
+
+#: errno values that mean "this output cannot be written here" (not a bug):
+#: permissions, read-only file system, full disk or quota, a file-size limit.
+WRITE_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+)
+_PART = re.compile(r"\.part-(\d+)$")
+
+
+def part_name(path: str | os.PathLike, pid: int | None = None) -> Path:
+    """The temporary name of ``path`` while process ``pid`` writes it: ``.NAME.part-<pid>``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.part-{os.getpid() if pid is None else pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove ``.NAME.part-<pid>`` files beside ``path`` whose process is gone; returns them."""
+    path = Path(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for part in path.parent.glob(f".{glob.escape(path.name)}.part-*"):
+            match = _PART.search(part.name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+                    removed.append(part)
+    return removed
+
+
+def check_output_path(
+    path: str | os.PathLike, option: str = "-o/--output", *, model: bool = False
+) -> Path:
+    """Refuse an output ``path`` that cannot be written, before any work is done.
+
+    Raises InputError (naming ``option``) when ``path`` is empty, names a
+    directory, lies in a directory that does not exist or is not writable, or
+    names an existing ROOT file when a model file is to be written (``model``).
+    """
+    if not str(path).strip():
+        raise InputError(f"{option} is empty; give a file name, e.g. out.root")
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"{option} '{path}' is a directory; give a file name in it, e.g. '{path / 'out.root'}'"
+        )
+    if model and path.is_file():
+        magic = b""
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            magic = f.read(4)
+        if magic == b"root":
+            raise InputError(
+                f"{option} '{path}' is a ROOT file; a model file is never written over "
+                "data: choose another name, e.g. model.safetensors"
+            )
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise InputError(f"output directory '{parent}' of {option} {what}; create it first")
+    _probe(parent, option)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse an output directory that is a file or cannot be created or written.
+
+    Missing directories are fine (they are created later) when the nearest
+    existing one above them is writable.
+    """
+    if not str(path).strip():
+        raise InputError(f"{option} is empty; give a directory name, e.g. report")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(
+            f"{option} '{path}' is an existing file; {option} names a directory (created if missing)"
+        )
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{option} '{path}' cannot be created: '{existing}' is a file")
+    _probe(existing, option)
+    return path
+
+
+def _probe(directory: Path, option: str) -> None:
+    try:
+        # a real probe: os.access says yes to root even on a read-only mount
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".vaeaug-probe-"):
+            pass
+    except OSError as err:
+        raise InputError(
+            f"directory '{directory}' of {option} is not writable ({err.strerror})"
+        ) from err
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    A write that fails for want of permission, space or a file-size limit is
+    re-raised as an :class:`OSError` naming ``path`` (not the temporary name).
+    """
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise InputError(f"output directory '{path.parent}' does not exist")
-    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    remove_stale_parts(path)
+    tmp = part_name(path)
     try:
         yield tmp
         # some writers create private (0600) files; give the result the
@@ -31,9 +152,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
         raise
 
 

@@ -70,7 +70,16 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
     try:
         file = uproot.open(path)
     except Exception as err:  # uproot raises many kinds on a non-ROOT file
-        raise InputError(f"'{path}' is not a readable ROOT file ({err})") from err
+        raise InputError(f"'{path}' is not a readable ROOT file ({_one_line(err)})") from err
+    # a truncated file (an interrupted copy or write) may still open, and even
+    # yield some trees; its header says where the file should end
+    size, end = path.stat().st_size, getattr(file.file, "fEND", None)
+    if end is not None and size < end:
+        file.close()
+        raise InputError(
+            f"'{path}' is truncated: it holds {size} bytes, but its header says {end} "
+            "(an interrupted copy or write?); copy it again"
+        )
     formats: dict[str, str] = {}
     for key, cls in file.classnames(recursive=True).items():
         if cls in _TABLE_CLASSES:
@@ -91,7 +100,18 @@ def _open_tree(path: str | os.PathLike, tree: str | None):
             f"tree '{tree}' not in '{path}'; trees there (TTree or RNTuple): {listing}"
             f"{close_matches(tree, trees)}"
         )
-    return file[tree], tree, formats[tree]
+    try:
+        return file[tree], tree, formats[tree]
+    except Exception as err:
+        file.close()
+        raise InputError(
+            f"tree '{tree}' in '{path}' cannot be read; the file is damaged ({_one_line(err)})"
+        ) from err
+
+
+def _one_line(err: Exception) -> str:
+    """uproot's multi-line messages on one line, as error messages here are."""
+    return " ".join(str(err).split())
 
 
 def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:

@@ -19,7 +19,7 @@ from ..errors import InputError
 from .atomic import atomic_output
 from .layout import FORMATS, Layout, from_p4
 
-__all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "write_candidates"]
+__all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "estimate_bytes", "write_candidates"]
 
 #: Branch marking generated (1) vs original (0) candidates in a combined tree.
 FLAG_BRANCH = "is_generated"
@@ -72,13 +72,24 @@ class RootWriter:
     def __enter__(self) -> RootWriter:
         self._atomic = atomic_output(self.path)
         tmp = self._atomic.__enter__()
-        self._file = uproot.recreate(tmp, compression=self.compression)
+        try:
+            self._file = uproot.recreate(tmp, compression=self.compression)
+        except BaseException as err:
+            # let atomic_output clean up and name the output in the error
+            if not self._atomic.__exit__(type(err), err, err.__traceback__):
+                raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._file.close()
-        self._atomic.__exit__(exc_type, exc, tb)
-        return False
+        try:
+            self._file.close()
+        except BaseException as err:
+            # a failure on close (a full disk) is the error when there was none before
+            if exc is None:
+                if not self._atomic.__exit__(type(err), err, err.__traceback__):
+                    raise
+                return False
+        return bool(self._atomic.__exit__(exc_type, exc, tb))
 
     def _columns(self, p4: np.ndarray, extra: dict[str, np.ndarray]) -> dict:
         values = from_p4(p4, self.layout.components)
@@ -127,6 +138,21 @@ class RootWriter:
         self.n_written += len(p4)
 
 
+def estimate_bytes(layout: Layout, n: int, extra: dict[str, str] | None = None) -> int:
+    """Bytes that ``n`` candidates take in a tree of ``layout`` before compression.
+
+    The branch types come from the layout (float32 where unknown); a jagged
+    collection adds its counter and offsets (4 bytes each per event). ZLIB
+    saves little on generated floating-point values, so this is close to the
+    file size.
+    """
+    per = sum(np.dtype(layout.dtypes.get(b, "float32")).itemsize for b in layout.branch_names())
+    if layout.kind == "jagged":
+        per = per * layout.n_objects + 8
+    per += sum(np.dtype(d).itemsize for d in (extra or {}).values())
+    return int(n) * per
+
+
 def write_candidates(
     path: str | os.PathLike,
     chunks: Iterable[np.ndarray] | np.ndarray,
@@ -149,7 +175,8 @@ def write_candidates(
             and the tree gets ``is_generated`` (0/1) and ``weight`` branches.
         original_weights: weights of the originals (default 1).
         generated_weight: the weight of each generated candidate in a combined
-            tree (default 1; see :func:`vaeaug.Model.sample` docs on normalisation).
+            tree (default 1). ``vaeaug augment --combined`` gives W / n, W the
+            originals' total weight, so that each part sums to W.
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
 

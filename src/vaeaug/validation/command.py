@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ def _subsample(p4: np.ndarray, n_max: int, seed: int) -> np.ndarray:
     return p4[rows]
 
 
+def _selection(layout, objects: list[str] | None) -> dict:
+    """read_candidates arguments that pick a model's objects: a jagged collection or flat names."""
+    if layout.kind == "jagged":
+        return {"collection": layout.collection, "n_objects": layout.n_objects}
+    return {"objects": objects or list(layout.objects)}
+
+
 def _training_sample(model, objects: list[str]) -> np.ndarray | None:
     """The model's training candidates, re-read from the file its provenance names."""
     from ..io import read_candidates
@@ -29,7 +37,7 @@ def _training_sample(model, objects: list[str]) -> np.ndarray | None:
     if not path or not Path(path).exists():
         return None
     select = ({"daughters": source["daughters"]} if source.get("daughters")
-              else {"objects": objects})  # fmt: skip
+              else _selection(model.layout, objects))  # fmt: skip
     table = read_candidates(path, tree=source.get("tree"),
                             entry_start=source.get("entry_start"), entry_stop=source.get("entry_stop"),
                             cut=source.get("cut"), **select)  # fmt: skip
@@ -39,21 +47,26 @@ def _training_sample(model, objects: list[str]) -> np.ndarray | None:
 def run_validate(args: argparse.Namespace) -> str:
     """Run the command from parsed CLI arguments; returns the one-line summary."""
     from ..api import load
-    from ..io import read_candidates, refuse_overwriting_inputs
+    from ..io import check_output_dir, read_candidates, refuse_overwriting_inputs
     from .report import validate
 
-    out = Path(args.out)
     for given in (args.original, args.generated, args.reference, args.model):
         if given is not None:
-            refuse_overwriting_inputs(out, [given])
+            refuse_overwriting_inputs(args.out, [given])
     from ..io.layout import parse_daughters
 
+    out = check_output_dir(args.out, "--out")
+    model = load(args.model) if args.model else None
     daughters = parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
-    # with --daughter, the generated file has the original's branch names too
-    select = {"daughters": daughters} if daughters else {"objects": args.objects}
+    # with --daughter, the generated file has the original's branch names too; with a model,
+    # its layout says what to read (a jagged collection has no flat objects)
+    if daughters:
+        select = {"daughters": daughters}
+    else:
+        select = _selection(model.layout, args.objects) if model else {"objects": args.objects}
     original = read_candidates(args.original, tree=args.tree, **select)
     objects = original.objects
-    if not daughters:
+    if "objects" in select:
         select = {"objects": objects}
     generated = read_candidates(args.generated, tree=args.generated_tree or args.tree, **select)
     if generated.objects != objects:
@@ -64,8 +77,7 @@ def run_validate(args: argparse.Namespace) -> str:
     if args.reference:
         reference = read_candidates(args.reference, tree=args.tree, **select).p4
     history = training = None
-    if args.model:
-        model = load(args.model)
+    if model is not None:
         history = model.history
         training = _training_sample(model, objects)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,6 +93,7 @@ def run_validate(args: argparse.Namespace) -> str:
         style=args.style,
         seed=args.seed,
         formats=tuple(args.formats),
+        progress=sys.stderr.isatty(),  # a bar redrawn into a log file only fills it
     )
     c2st = summary["c2st"]
     mass = summary["mass"]

@@ -1,14 +1,18 @@
 """Parent invariant-mass peak: position and width from a fit and from robust quantiles.
 
-The fit is a binned maximum-likelihood fit of a Gaussian peak on a linear
-background. Weighted samples use the scaled-Poisson approximation: the counts
-are rescaled by sum(w)/sum(w^2) so that their variance matches a Poisson one.
+The fit is an extended binned maximum-likelihood fit of a Gaussian peak on a
+linear background, with iminuit (MIGRAD, uncertainties from HESSE) and the
+cost function ``iminuit.cost.ExtendedBinnedNLL``. Weighted samples pass
+(sum w, sum w^2) per bin, which that cost treats in the scaled-Poisson
+approximation (Bohm and Zech).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, special
+from iminuit import Minuit
+from iminuit.cost import ExtendedBinnedNLL
+from scipy import special
 
 from .metrics import _weighted_quantile
 
@@ -42,28 +46,21 @@ def default_window(mass: np.ndarray, weights: np.ndarray | None = None, n_widths
     return r["median"] - n_widths * r["half_width"], r["median"] + n_widths * r["half_width"]
 
 
-def _expected(params: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    nsig, mu, sigma, b_left, b_right = params
-    cdf = special.ndtr((edges - mu) / sigma)
-    sig = nsig * np.diff(cdf) / max(cdf[-1] - cdf[0], 1e-300)
-    # Background as counts per bin at the window edges: linear in both parameters,
-    # so the fit stays well conditioned when there is no background at all.
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    t = (centres - edges[0]) / (edges[-1] - edges[0])
-    return sig + b_left + (b_right - b_left) * t
+def _cumulative(edges: np.ndarray, lo: float, hi: float, bins: int):
+    """The expected counts below each of ``edges``: Gaussian peak + linear background.
 
+    Background as counts per bin at the window edges (``b_left``, ``b_right``):
+    linear in both parameters, so the fit stays well conditioned when there is
+    no background at all.
+    """
 
-def _fisher_information(params: np.ndarray, edges: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    # Poisson Fisher information sum_i (d mu_i/d a)(d mu_i/d b) / mu_i needs only first
-    # derivatives of the (everywhere defined) bin expectations, so unlike a numerical
-    # Hessian of the NLL it never steps into a region of negative expectations.
-    mu = _expected(params, edges)
-    jac = np.empty((len(mu), len(params)))
-    for a in range(len(params)):
-        d = np.zeros(len(params))
-        d[a] = steps[a]
-        jac[:, a] = (_expected(params + d, edges) - _expected(params - d, edges)) / (2 * steps[a])
-    return jac.T @ (jac / mu[:, None])
+    def cdf(x, n_signal, mean, sigma, b_left, b_right):
+        norm = special.ndtr((hi - mean) / sigma) - special.ndtr((lo - mean) / sigma)
+        peak = n_signal * (special.ndtr((x - mean) / sigma) - special.ndtr((lo - mean) / sigma))
+        u = (x - lo) / (hi - lo)
+        return peak / max(norm, 1e-300) + bins * (b_left * u + 0.5 * (b_right - b_left) * u**2)
+
+    return cdf
 
 
 def fit_mass_peak(
@@ -84,7 +81,8 @@ def fit_mass_peak(
     ``background_right`` (background candidates per bin at the window edges),
     ``chi2_ndf`` (Pearson chi2 per degree of freedom), ``converged`` and the
     robust estimates of :func:`robust_peak` under ``robust_*`` keys. Uncertainties
-    come from the inverse of the expected (Fisher) information at the minimum.
+    come from HESSE at the minimum; ``converged`` is MIGRAD's valid minimum with
+    an accurate covariance.
     """
     mass = np.asarray(mass, dtype=np.float64)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
@@ -93,71 +91,51 @@ def fit_mass_peak(
         raise ValueError(f"mass window must have hi > lo; got ({lo}, {hi})")
     edges = np.linspace(lo, hi, bins + 1)
     counts, _ = np.histogram(mass, edges, weights=w)
-    scale = 1.0
-    if w is not None:
-        inside = (mass >= lo) & (mass <= hi)
-        sw2 = np.sum(w[inside] ** 2)
-        scale = float(np.sum(w[inside]) / sw2) if sw2 > 0 else 1.0
-    n = counts * scale
-    total = float(np.sum(n))
     robust = robust_peak(mass, w)
     result: dict[str, float | bool] = {f"robust_{k}": v for k, v in robust.items()}
     result.update({"window_lo": float(lo), "window_hi": float(hi), "bins": bins})
+    total = float(np.sum(counts))
+    if w is not None:
+        # (sum w, sum w^2) per bin: iminuit's cost treats weighted counts as scaled Poisson
+        sumw2, _ = np.histogram(mass, edges, weights=w**2)
+        counts = np.stack([counts, sumw2], axis=-1)
+        total *= total / max(float(np.sum(sumw2)), 1e-300)  # the effective number of events
     if total < 10:
         result.update(converged=False, mean=np.nan, mean_err=np.nan, sigma=np.nan, sigma_err=np.nan)
         return result
 
-    def nll(p):
-        full = p if background else np.append(p, [0.0, 0.0])
-        if full[2] <= 0:
-            return 1e300
-        mu_bins = _expected(full, edges)
-        if np.any(mu_bins <= 0):
-            return 1e300
-        return float(np.sum(mu_bins - n * np.log(mu_bins)))
-
+    model = _cumulative(edges, lo, hi, bins)
+    cost = ExtendedBinnedNLL(counts, edges, model)
+    content = float(np.sum(counts[..., 0] if w is not None else counts))
     sigma0 = max(robust["half_width"], (hi - lo) / bins)
-    start = [0.8 * total, robust["median"], sigma0]
-    if background:
-        start += [0.2 * total / bins, 0.2 * total / bins]
-    start = np.asarray(start)
-    res = optimize.minimize(
-        nll, start, method="Nelder-Mead", options={"maxiter": 20000, "xatol": 1e-9, "fatol": 1e-9}
-    )
-    res = optimize.minimize(
-        nll, res.x, method="Powell", options={"maxiter": 20000, "xtol": 1e-10, "ftol": 1e-12}
-    )
-    p = res.x
-    full = p if background else np.append(p, [0.0, 0.0])
-    expected = _expected(full, edges)
-    steps = 1e-4 * np.array([max(p[0], 1.0), sigma0, sigma0, 1.0, 1.0])
-    free = slice(None) if background else slice(0, 3)
-    try:
-        if np.any(expected <= 0):
-            raise np.linalg.LinAlgError("non-positive expectation at the minimum")
-        # Without background the background parameters are fixed at zero, so they
-        # are dropped from the information matrix before inverting.
-        cov = np.linalg.inv(_fisher_information(full, edges, steps)[free, free])
-        err = np.sqrt(np.clip(np.diag(cov), 0, None))
-        ok = bool(res.success and np.all(np.diag(cov) > 0))
-    except np.linalg.LinAlgError:
-        err = np.full(len(p), np.nan)
-        ok = False
+    b0 = 0.2 * content / bins if background else 0.0
+    m = Minuit(cost, n_signal=0.8 * content if background else content, mean=robust["median"],
+               sigma=sigma0, b_left=b0, b_right=b0)  # fmt: skip
+    m.limits["n_signal"] = (0, None)
+    m.limits["mean"] = (lo, hi)
+    m.limits["sigma"] = (1e-6 * (hi - lo), hi - lo)
+    m.limits["b_left", "b_right"] = (0, None)
+    m.fixed["b_left", "b_right"] = not background
+    m.migrad()
+    m.hesse()
+    p = m.values
+    expected = np.diff(model(edges, *p))
     used = expected > 0
-    chi2 = float(np.sum((n[used] - expected[used]) ** 2 / expected[used]))
-    ndf = max(int(np.sum(used)) - len(p), 1)
+    observed = counts[..., 0] if w is not None else counts
+    chi2 = float(np.sum((observed[used] - expected[used]) ** 2 / expected[used]))
+    ndf = max(int(np.sum(used)) - m.nfit, 1)
     result.update(
         {
-            "mean": float(p[1]),
-            "mean_err": float(err[1]),
-            "sigma": float(abs(p[2])),
-            "sigma_err": float(err[2]),
-            "n_signal": float(p[0] / scale),
-            "n_background": float(0.5 * (p[3] + p[4]) * bins / scale) if background else 0.0,
-            "background_left": float(p[3] / scale) if background else 0.0,
-            "background_right": float(p[4] / scale) if background else 0.0,
+            "mean": float(p["mean"]),
+            "mean_err": float(m.errors["mean"]),
+            "sigma": float(p["sigma"]),
+            "sigma_err": float(m.errors["sigma"]),
+            "n_signal": float(p["n_signal"]),
+            "n_background": float(0.5 * (p["b_left"] + p["b_right"]) * bins),
+            "background_left": float(p["b_left"]),
+            "background_right": float(p["b_right"]),
             "chi2_ndf": chi2 / ndf,
-            "converged": ok,
+            "converged": bool(m.valid and m.accurate),
         }
     )
     return result

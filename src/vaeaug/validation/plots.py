@@ -103,6 +103,12 @@ def _density(h) -> tuple[np.ndarray, np.ndarray]:
     return h.values() / norm, np.sqrt(h.variances()) / norm
 
 
+def _normalised(h):
+    """``h`` scaled to unit sum of its in-range bins (variances scale with it)."""
+    total = h.values().sum()
+    return h * (1.0 / total) if total > 0 else h
+
+
 def _unit(label: str) -> str:
     return label[label.rindex("[") + 1 : label.rindex("]")] if label.endswith("]") else ""
 
@@ -111,6 +117,7 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
     """Normalised original vs generated histograms with statistical errors and a ratio panel."""
     import mplhep as hep
     from matplotlib.ticker import MaxNLocator
+    from mplhep.comp import get_comparison
 
     edges = h_original.axes[0].edges
     label = label or h_original.axes[0].label
@@ -141,11 +148,13 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
         ax.legend(loc="upper right")
         ax.tick_params(labelbottom=False)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = vg / vo
-            rerr = np.abs(ratio) * np.sqrt((eg / vg) ** 2 + (eo / vo) ** 2)
+            # the ratio of the normalised histograms, errors of both propagated
+            ratio, r_lo, r_hi = get_comparison(
+                _normalised(h_generated), _normalised(h_original), "ratio"
+            )
         centres = 0.5 * (edges[1:] + edges[:-1])
         rax.axhline(1.0, color="black", lw=1)
-        rax.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color=GENERATED["color"])
+        rax.errorbar(centres, ratio, yerr=[r_lo, r_hi], fmt="o", ms=3, color=GENERATED["color"])
         rax.set_ylim(0.5, 1.5)
         rax.set_ylabel("Gen./Orig.", fontsize=18)
         rax.set_xlabel(label)

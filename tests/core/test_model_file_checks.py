@@ -1,0 +1,130 @@
+"""Model files that are wrong are refused on load, through ``info`` and ``generate``.
+
+Each case takes a good file, breaks one thing, and checks the commands exit
+with 2 and a line naming the file and the problem, and write nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+
+import vaeaug
+from vaeaug.cli import main
+from vaeaug.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def good_file(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "good.safetensors"
+    tiny_model.save(path)
+    return path
+
+
+def _contents(path):
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+
+
+def _nan_weight(tensors, meta):
+    tensors["vae.encoder.0.weight"][0, 0] = float("nan")
+
+
+def _short_standardizer(tensors, meta):
+    tensors["standardizer.center"] = tensors["standardizer.center"][:-1].clone()
+
+
+def _two_object_layout(tensors, meta):
+    layout = json.loads(meta["layout"])
+    layout["objects"] = layout["objects"][:2]
+    meta["layout"] = json.dumps(layout)
+
+
+def _bad_version(tensors, meta):
+    meta["format_version"] = "abc"
+
+
+def _no_layout(tensors, meta):
+    del meta["layout"]
+
+
+def _wrong_weight_shape(tensors, meta):
+    w = tensors["vae.encoder.0.weight"]
+    tensors["vae.encoder.0.weight"] = torch.zeros(w.shape[0], w.shape[1] + 1)
+
+
+def _swapped_representation(tensors, meta):
+    # the collider representation with fixed masses has as many features (12)
+    # as the three-body decay one: only the feature names tell them apart
+    rep = json.loads(meta["representation"])
+    meta["representation"] = json.dumps(
+        {
+            "name": "collider",
+            "n_objects": 3,
+            "masses": rep["masses"],
+            "object_names": rep["object_names"],
+        }
+    )
+
+
+def _learned_mismatch(tensors, meta):
+    meta["learned"] = json.dumps([0, 1])
+
+
+BROKEN = {
+    "nan weights": (_nan_weight, "NaN or infinite values in vae.encoder.0.weight"),
+    "standardizer shape": (_short_standardizer, "'standardizer.center' has shape"),
+    "2-object layout": (_two_object_layout, "layout names 2 objects"),
+    "format_version abc": (_bad_version, "format_version 'abc'; expected a whole number"),
+    "missing layout": (_no_layout, "lacks the metadata 'layout'"),
+    "weight shape": (_wrong_weight_shape, "tensor 'encoder.0.weight' has shape"),
+    "swapped representation": (_swapped_representation, "not those of the collider"),
+    "learned features": (_learned_mismatch, "the network learns 10 features, but 'learned'"),
+}
+
+
+@pytest.fixture(params=list(BROKEN))
+def broken(request, good_file, tmp_path):
+    tensors, meta = _contents(good_file)
+    edit, message = BROKEN[request.param]
+    edit(tensors, meta)
+    path = tmp_path / "broken.safetensors"
+    safetensors.torch.save_file(tensors, str(path), metadata=meta)
+    return path, message
+
+
+def test_a_good_file_loads(good_file, tiny_model):
+    model = vaeaug.load(good_file)
+    assert model.representation == tiny_model.representation
+
+
+def test_load_refuses_a_broken_file(broken):
+    path, message = broken
+    with pytest.raises(ModelFileError, match=message) as err:
+        vaeaug.load(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("command", ["info", "generate"])
+def test_commands_exit_2_on_a_broken_file(broken, command, tmp_path, capsys):
+    path, message = broken
+    out = tmp_path / "gen.root"
+    argv = ["info", str(path)]
+    if command == "generate":
+        argv = ["generate", str(path), "-n", "100", "-o", str(out), "-q", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaeaug {command}: error: '{path}'") and err.count("\n") == 1, err
+    assert message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.safetensors"]
+
+
+def test_info_json_is_json_only(good_file, tiny_model, capsys):
+    assert main(["info", str(good_file), "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["provenance"]["data_sha256"] == tiny_model.provenance["data_sha256"]
+    assert meta["layout"]["objects"] == ["K1", "pi1", "pi2"]

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import data_dir, machine, markdown_table, one_thread, write_json  # noqa: E402
+from _common import data_dir, machine, markdown_table, one_thread, write_json
 
 __all__ = ["judge", "load_dataset", "main", "parse_variant"]
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import data_dir, machine, one_thread, write_json  # noqa: E402
+from _common import data_dir, machine, one_thread, write_json
 
 _V1_SCRIPT = """
 import json, sys, time, warnings
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                device="cpu", progress=False)  # fmt: skip
     models = {
         "v2": vaeaug.fit(table.p4[:10000], **fit),
-        "v2-gaussian": vaeaug.fit(table.p4[:10000], config=vaeaug.VAEConfig(decoder="gaussian"),
-                                  **fit),  # fmt: skip
+        "v2-gaussian": vaeaug.fit(
+            table.p4[:10000], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
+        ),
     }
     env = {**os.environ, "PYTHONPATH": args.v1_src, "OMP_NUM_THREADS": "1"}
     v1 = subprocess.Popen([sys.executable, "-c", _V1_SCRIPT, str(train_file), str(args.n),
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     rejected = {}
     jobs = [("v2 (support off)", "v2", "off"), ("v2 (support reject)", "v2", "reject"),
             ("v2-gaussian (support off)", "v2-gaussian", "off")]  # fmt: skip
-    for name, key, support in jobs:
+    for _, key, support in jobs:
         models[key].sample(args.n, seed=0, support=support)  # warm-up
     for r in range(args.repeats):
         v1.stdin.write("\n")

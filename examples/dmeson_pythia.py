@@ -43,8 +43,8 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
-from particle import Particle
 import uproot
+from particle import Particle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

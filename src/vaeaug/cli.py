@@ -364,7 +364,6 @@ def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
     combined tree sums to 2W).
     """
     from .io import write_candidates
-
     from .model.support import SupportReport
 
     w = np.ones(len(table)) if table.weights is None else table.weights

@@ -284,8 +284,9 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
     if model.support is not None:
         report.expected_rate = model.support.expected_rate
     pending: deque[Future] = deque()
-    thread.start()
     try:
+        # inside the try: a signal arriving while the thread starts still stops it
+        thread.start()
         while True:
             item = ready.get()
             if item is None:
@@ -304,7 +305,8 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
-        thread.join()
+        if thread.ident is not None:
+            thread.join()
 
 
 def sample_into(model, n: int, seed: int = 0, *, progress: bool = False, **kwargs) -> np.ndarray:
@@ -338,8 +340,8 @@ def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = N
     when complete (:class:`vaeaug.io.RootWriter` writes atomically): an
     exception or Ctrl-C leaves no output. With ``original`` (M, k, 4) GeV the
     originals come first with weight 1 and ``is_generated`` 0, the generated
-    ones follow with ``is_generated`` 1 and weight M / n, so the combined tree
-    keeps the original normalisation. ``compression``: an uproot compression
+    ones follow with ``is_generated`` 1 and weight M / n: the real and the
+    generated parts each sum to M (the rule of ``vaeaug augment --combined``). ``compression``: an uproot compression
     (default the writer's, ZLIB level 1). ``support`` and ``report``: see :func:`stream`.
     """
     from .io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter

@@ -11,7 +11,7 @@ import torch
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 import vaeaug
-from vaeaug.api import RepresentationWarning, ConstantFeatureWarning, infer_masses
+from vaeaug.api import ConstantFeatureWarning, RepresentationWarning, infer_masses
 from vaeaug.datasets import KAON_MASS, OBJECTS, PION_MASS
 from vaeaug.errors import InputError, ModelFileError
 

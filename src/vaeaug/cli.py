@@ -205,8 +205,9 @@ def _cmd_train(args) -> str:
     model = _train(args, table)
     model.save(args.output)
     return (f"trained {model.representation.name} VAE on {len(table)} candidates in "
-            f"{time.perf_counter() - start:.1f} s ({len(model.history['val'])} epochs, best val loss "
-            f"{min(model.history['val']):.3f}) -> {args.output}")  # fmt: skip
+            f"{time.perf_counter() - start:.1f} s ({len(model.history['val'])} epochs, kept epoch "
+            f"{model.history.get('best_epoch')} with validation sample score "
+            f"{min(model.history.get('score') or [float('nan')]):.4f}) -> {args.output}")  # fmt: skip
 
 
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
@@ -423,7 +424,8 @@ def _cmd_info(args) -> str | None:
             f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",
             f"objects         {', '.join(lay['objects'])}  ({lay['kind']} layout, components {'/'.join(lay['components'])}, "
             f"{'RNTuple' if lay.get('format') == 'rntuple' else 'tree'} {lay['tree']})",
-            f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, prior {cfg['prior']}; {n_params} parameters",
+            f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, "
+            f"prior {cfg['prior']} ({cfg.get('prior_flow')}), decoder {cfg.get('decoder')} ({cfg.get('decoder_flow')}); {n_params} parameters",
             f"choices         {prov.get('representation_choice')}; parent phi "
             f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')})",
             _support_line(meta.get("support")),
@@ -442,7 +444,7 @@ def _support_line(support: dict | None) -> str:
         return "support         none stored"
     bounds = dict(zip(support["names"], zip(support["lo"], support["hi"])))
     cuts = [f"{n} [{lo:.3g}, {hi:.3g}]" for n, (lo, hi) in bounds.items()
-            if n.endswith(("_pt", "_eta")) and not n.startswith("parent")]  # fmt: skip
+            if n.endswith(("_pt", "_eta")) and not n.startswith(("parent", "feature:"))]  # fmt: skip
     return (f"support         {len(bounds)} intervals, real-vs-real outside rate "
             f"{support['expected_rate']:.2%}; acceptance: {', '.join(cuts)}")  # fmt: skip
 

@@ -5,7 +5,7 @@ Three representations, from least to most physics built in:
 - ``"cartesian"``: ``(px, py, pz, E)`` per object;
 - ``"collider"``: ``(log pt, eta, cos phi, sin phi[, m])`` per object;
 - ``"decay"``: parent ``(log pt, eta, cos phi, sin phi, M)`` plus rest-frame decay
-  variables (helicity angles, square Dalitz plot) for 2- and 3-body decays with known
+  variables (helicity angles, square Dalitz plot, sequential splits) for any n >= 2 with known
   daughter masses: exact masses and momentum conservation by construction.
 
 All map 4-momenta of shape ``(N, k, 4)`` (GeV) to features of shape ``(N, D)`` and back.

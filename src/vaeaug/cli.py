@@ -403,8 +403,8 @@ def _cmd_info(args) -> str | None:
     from .api import load
     from .modelfile import read_model_file
 
-    load(args.model)  # the complete check of the file, with its name in any error
-    tensors, meta = read_model_file(args.model)
+    model = load(args.model)  # the complete check of the file, with its name in any error
+    _, meta = read_model_file(args.model)
     if args.json:
         # JSON only on stdout, so that the output parses
         print(json.dumps(meta, indent=2))
@@ -416,9 +416,8 @@ def _cmd_info(args) -> str | None:
             meta["representation"],
             meta["layout"],
         )
-        n_params = sum(
-            t.numel() for k, t in tensors.items() if k.startswith("vae.")
-        )
+        # parameters only: zuko's masked layers also store their masks as buffers
+        n_params = sum(p.numel() for p in model.vae.parameters())
         lines = [
             f"model file      {args.model}",
             f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",

@@ -98,8 +98,10 @@ def train_vae(
         progress: show a tqdm bar with the losses.
 
     Returns:
-        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr``;
-        the best epoch's weights are restored into ``vae``.
+        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr``; the
+        validation sample scores ``score`` (energy distance, see :func:`energy_distance`)
+        at epochs ``score_epoch``; and ``best_epoch``, whose weights are restored into
+        ``vae``.
     """
     n = len(x)
     if n < config.min_events:

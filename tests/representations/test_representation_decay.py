@@ -384,12 +384,6 @@ def _above_threshold_cases() -> list:
     for masses in THRESHOLD_MASSES:
         for log_exc in (-30.0, -35.0, -40.0):
             marks = ()
-            if len(masses) <= 3 and log_exc == -40.0:
-                marks = pytest.mark.xfail(
-                    strict=True,
-                    reason="2-/3-body decoding recomputes M - sum m_i as (sum m_i + T) - "
-                    "sum m_i: T < eps sum m_i (log excess < ~-37) gives daughters at rest",
-                )
             name = f"{len(masses)}body-{sum(masses):.3f}-{log_exc:g}"
             cases.append(pytest.param(masses, log_exc, marks=marks, id=name))
     return cases

@@ -328,11 +328,6 @@ def test_phase_space_bulk_round_trip_float64(masses: tuple[float, ...], m: float
     assert err.max() < 1e-12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frac_logit is clipped at 1e-7 of a linear fraction of T_j: a subsystem at its "
-    "threshold moves by ~sqrt(1e-7) of its momentum (3-body edges move by ~1e-7)",
-)
 def test_subsystem_at_threshold_round_trip() -> None:
     # S_3 = (K pi pi) exactly at threshold: its daughters at rest relative to each other.
     masses = MASS_SETS[0]

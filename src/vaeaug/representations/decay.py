@@ -115,6 +115,9 @@ _COS_EPS = 1e-15
 _LOG_EXCESS_MAX = float(np.log(_MASS_MAX))
 # Clip of the square-Dalitz variables before the logit: finite features at the Dalitz edges.
 _DALITZ_EPS = 1e-7
+# Clip of the n-body mass fractions T_{j-1} / T_j: linear in the mass, so a clip of eps moves
+# a subsystem at its threshold by ~sqrt(eps) of its momentum; 1e-15 keeps that at ~3e-8.
+_FRAC_EPS = 1e-15
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -387,9 +390,9 @@ class DecayRepresentation(Representation):
         excess = np.exp(np.minimum(x[:, 4], _LOG_EXCESS_MAX))
         m = self.threshold + excess
         if self.n_objects == 2:
-            daughters = self._two_body_momenta(x[:, 5:], m)
+            daughters = self._two_body_momenta(x[:, 5:], m, excess)
         elif self.n_objects == 3:
-            daughters = self._three_body_momenta(x[:, 5:], m)
+            daughters = self._three_body_momenta(x[:, 5:], m, excess)
         else:
             daughters = self._n_body_momenta(x[:, 5:], excess)
 
@@ -407,23 +410,31 @@ class DecayRepresentation(Representation):
                 p4[:, i, c] = comp
         return p4
 
-    def _two_body_momenta(self, f: np.ndarray, m: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        """Per daughter, rest-frame (x', y', z', E) in GeV in helicity coordinates, each (N,)."""
+    def _two_body_momenta(self, f: np.ndarray, m: np.ndarray,
+                          excess: np.ndarray) -> list[tuple[np.ndarray, ...]]:  # fmt: skip
+        """Per daughter, rest-frame (x', y', z', E) in GeV in helicity coordinates, each (N,).
+
+        ``excess`` is M - m1 - m2 (GeV), passed on so that no subtraction loses it.
+        """
         m1, m2 = self.masses
         cos_t, sin_t = _tanh_cos_sin(f[:, 0])
         cos_p, sin_p = _unit_pair(f[:, 1], f[:, 2])
-        k = _two_body_momentum(m, m1, m2)
+        k = _two_body_momentum(m, m1, m2, excess=excess)
         x, y, z = k * sin_t * cos_p, k * sin_t * sin_p, k * cos_t
         return [(x, y, z, np.sqrt(m1**2 + k**2)), (-x, -y, -z, np.sqrt(m2**2 + k**2))]
 
-    def _three_body_momenta(self, f: np.ndarray, m: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        """Per daughter, rest-frame (x', y', z', E) in GeV in helicity coordinates, each (N,)."""
+    def _three_body_momenta(self, f: np.ndarray, m: np.ndarray,
+                            excess: np.ndarray) -> list[tuple[np.ndarray, ...]]:  # fmt: skip
+        """Per daughter, rest-frame (x', y', z', E) in GeV in helicity coordinates, each (N,).
+
+        ``excess`` is M - m1 - m2 - m3 (GeV), the span of the Dalitz plot.
+        """
         m1, m2, m3 = self.masses
         mp, mq = _sigmoid(f[:, 0])  # m', 1 - m'
         tp, tq = _sigmoid(f[:, 1])  # theta', 1 - theta'
         # m12 - m12min = span cos^2(pi m'/2), m12max - m12 = span sin^2(pi m'/2); written with
         # sin of the smaller of m', 1 - m' so both distances stay precise at the edges.
-        span = m - m3 - m1 - m2
+        span = excess
         lo = span * np.sin(0.5 * np.pi * mq) ** 2
         hi = span * np.sin(0.5 * np.pi * mp) ** 2
         m12 = m1 + m2 + lo
@@ -485,7 +496,7 @@ class DecayRepresentation(Representation):
                 m_sub = np.sqrt(np.maximum((e_sub - k) * (e_sub + k), 0.0))
                 t_sub = np.clip(m_sub - masses[:last].sum(), 0.0, t_prev)
                 frac = t_sub / np.maximum(t_prev, _TINY)
-                columns.append(_logit(frac, 1.0 - frac, _DALITZ_EPS))
+                columns.append(_logit(frac, 1.0 - frac, _FRAC_EPS))
                 t_prev = np.maximum(t_sub, _EXCESS_MIN)
             columns += [_atanh(cos_t), cos_p, sin_p]
             if j == 2:

@@ -63,7 +63,8 @@ def generated(dimuon_model_file, pairs):
     with warnings.catch_warnings(record=True) as again:
         warnings.simplefilter("always")
         aug(pairs[:100])
-    assert len(first) == 1 and not [w for w in again if w.category is DroppedFieldsWarning]
+    dropped = [w for w in first if w.category is DroppedFieldsWarning]
+    assert len(dropped) == 1 and not [w for w in again if w.category is DroppedFieldsWarning]
     return aug, gen
 
 
@@ -98,10 +99,10 @@ def test_generated_muons_work_in_downstream_code(events, pairs, generated):
     h.fill(
         mass=ak.flatten((gen.mu1 + gen.mu2).mass), kind="generated", weight=ak.flatten(gen.weight)
     )
-    real, fake = h[:, "real"].values(), h[:, "generated"].values()
-    assert real.sum() > 1000
-    # the same normalisation, within the real sample's Poisson error
-    assert abs(fake.sum() - real.sum()) < 3 * np.sqrt(real.sum())
+    real, fake = h[:, "real"].values(flow=True), h[:, "generated"].values(flow=True)
+    assert h[:, "real"].values().sum() > 1000  # the Z window is populated
+    # the same normalisation: the generated weights sum to the real count
+    assert fake.sum() == pytest.approx(real.sum(), rel=1e-9)
 
 
 def test_output_pickles_and_works_in_a_fresh_process(generated):

@@ -211,8 +211,9 @@ def test_file_size_limit_exits_2_and_leaves_nothing(command, model_file, toy_roo
     assert list(tmp_path.iterdir()) == []
 
 
-def _start_and_wait_for_part(argv: list[str], folder: Path, name: str, timeout: float = 240):
-    """Start ``argv``; return the process once ``.NAME.part-<pid>`` in ``folder`` passes 1 MB.
+def _start_and_wait_for_part(argv: list[str], folder: Path, name: str, timeout: float = 240,
+                             min_bytes: int = 1_000_000):  # fmt: skip
+    """Start ``argv``; return the process once ``.NAME.part-<pid>`` in ``folder`` passes ``min_bytes``.
 
     1 MB: generated chunks are being written, so the signal lands while the
     generation pipeline streams (the common case of a long run).
@@ -220,7 +221,7 @@ def _start_and_wait_for_part(argv: list[str], folder: Path, name: str, timeout: 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = folder / f".{name}.part-{proc.pid}"
     deadline = time.monotonic() + timeout
-    while not (part.exists() and part.stat().st_size > 1_000_000):
+    while not (part.exists() and part.stat().st_size > min_bytes):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"{part.name} did not reach 1 MB: {proc.communicate()}")
@@ -244,7 +245,10 @@ def test_sigterm_during_augment_leaves_neither_output_nor_model(toy_root, tmp_pa
     out, model_out = tmp_path / "a.root", tmp_path / "m.safetensors"
     argv = _cli("augment", str(toy_root), "-o", str(out), "--model-out", str(model_out),
                 "-n", "50000000", "--combined", *TINY)  # fmt: skip
-    proc, _ = _start_and_wait_for_part(argv, tmp_path, out.name)
+    # the originals are written first; the first generated chunk (2**20 candidates) takes
+    # long with the flow decoder, so the signal lands while the pipeline generates it
+    proc, _ = _start_and_wait_for_part(argv, tmp_path, out.name, min_bytes=0)
+    time.sleep(2.0)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err

@@ -76,7 +76,9 @@ def test_rntuple_writer_round_trip(nano_rntuple, tmp_path, toy_p4):
 
 def test_cli_train_generate_augment_on_an_rntuple(nano_rntuple, tmp_path, capsys):
     model, select = tmp_path / "jets.safetensors", ["--collection", "Jet", "--n-objects", "2"]
-    assert main(["train", str(nano_rntuple), "-o", str(model), *select, *TINY]) == 0
+    # jets have no fixed mass: the collider representation, asked for (auto would warn)
+    jets = ["--representation", "collider"]
+    assert main(["train", str(nano_rntuple), "-o", str(model), *select, *jets, *TINY]) == 0
     assert main(["info", str(model)]) == 0
     assert "RNTuple Events" in capsys.readouterr().out
 
@@ -95,7 +97,8 @@ def test_cli_train_generate_augment_on_an_rntuple(nano_rntuple, tmp_path, capsys
                                   table.p4)  # fmt: skip
 
     aug = tmp_path / "aug.root"
-    argv = ["augment", str(nano_rntuple), "-o", str(aug), "--factor", "2", "--combined", *select]
+    argv = ["augment", str(nano_rntuple), "-o", str(aug), "--factor", "2", "--combined", *select,
+            *jets]  # fmt: skip
     assert main([*argv, *TINY]) == 0
     arrays = uproot.open(aug)["Events"].arrays(["is_generated", "weight"], library="np")
     assert type(uproot.open(aug)["Events"]).__name__ == "Model_ROOT_3a3a_RNTuple"

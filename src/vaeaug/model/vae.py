@@ -21,11 +21,14 @@ their measurements are in docs/benchmarks.md ("Choosing the defaults").
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
+
+from ..errors import InputError
 
 __all__ = ["DECODERS", "FLOWS", "PRIORS", "VAE", "VAEConfig"]
 
@@ -80,8 +83,8 @@ class VAEConfig:
             )
         if self.prior not in PRIORS:
             raise ValueError(f"prior '{self.prior}' unknown; valid: {', '.join(PRIORS)}")
-        if not self.beta > 0:
-            raise ValueError(f"beta must be positive, got {self.beta}")
+        if not 0 < self.beta < math.inf:
+            raise InputError(f"beta must be a finite number > 0 (1 is the true ELBO), got {self.beta}")
         for name in ("prior_flow", "decoder_flow"):
             if getattr(self, name) not in FLOWS:
                 raise ValueError(

@@ -456,12 +456,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as JSON (NaN/inf as null) atomically."""
     # the report's JSON conversion and atomic writer, so both write JSON alike
     from vaeaug.io.atomic import atomic_output
-    from vaeaug.validation.report import _jsonable
+    from vaeaug.validation.report import jsonable
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

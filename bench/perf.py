@@ -9,7 +9,7 @@ Rows (see docs/performance.md):
 1. in-memory generation (``Model.sample``), events/s, vs a bare torch MLP of the
    decoder's shape in the same precision (the compute ceiling); fp32, bf16, and
    fp32 + ``torch.compile``; plus the physics of bf16 vs fp32 (mass peak, mean W1);
-2. generation to a ROOT file (``vaeaug.generation.generate_to_root``), events/s,
+2. generation to a ROOT file (``vaeaug.sampling.streaming.generate_to_root``), events/s,
    vs uproot writing the same arrays, already in memory, with the same
    compression and basket size (the I/O ceiling);
 3. peak resident memory of ``generate_to_root`` vs N, each N in a fresh subprocess;
@@ -153,7 +153,8 @@ def row_tvae(args, train_p4, out: dict) -> None:
 def row_in_memory(args, model, ref_p4, n: int) -> dict:
     import torch
 
-    from vaeaug.generation import Engine, sample_into
+    from vaeaug.sampling.engine import Engine
+    from vaeaug.sampling.streaming import sample_into
 
     out: dict[str, Any] = {"n": n}
     precisions = ["fp32", "bf16"]
@@ -209,8 +210,8 @@ def row_in_memory(args, model, ref_p4, n: int) -> dict:
 def row_root(args, model, n: int, chunk: int) -> dict:
     import uproot
 
-    from vaeaug.candidates import Candidates
-    from vaeaug.generation import generate_to_root
+    from vaeaug.sampling.candidates import Candidates
+    from vaeaug.sampling.streaming import generate_to_root
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gen.root"
@@ -250,7 +251,7 @@ def peak_kb():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import vaeaug
-from vaeaug.generation import generate_to_root
+from vaeaug.sampling.streaming import generate_to_root
 model = vaeaug.load(sys.argv[1])
 n, out, chunk = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 base = peak_kb()

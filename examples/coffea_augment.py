@@ -7,7 +7,7 @@ or converted to an RNTuple. The processor
 1. builds opposite-charge dimuon candidates from ``vector`` Momentum4D muons
    with ``vaeaug.candidates(muons, n=2, charge="opposite")``;
 2. trains a model on them (a first pass that collects the candidates with a
-   :class:`vaeaug.coffea.CandidateAccumulator`, then ``fit``), or loads a model file;
+   :class:`vaeaug.integrations.coffea.CandidateAccumulator`, then ``fit``), or loads a model file;
 3. augments them with ``vaeaug.Augment(model, factor=k, seed=s)``: the generated
    muons keep the names ``mu1, mu2`` and each its source muon's charge;
 4. fills ``hist`` histograms of the original and generated dimuon masses (the
@@ -21,7 +21,7 @@ Usage::
 
 ``--executor``: ``iterative`` and ``futures`` run ``coffea.processor.Runner``
 (virtual NanoEvents, chunks of ``--chunksize``); ``dask`` runs
-``vaeaug.coffea.apply_to_fileset`` (coffea's, which also reads RNTuples) on
+``vaeaug.integrations.coffea.apply_to_fileset`` (coffea's, which also reads RNTuples) on
 dask-awkward arrays (pass ``--scheduler tcp://...`` to use a running Dask
 cluster). The generated candidates are the same under all of them.
 """
@@ -43,7 +43,7 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 
 import vaeaug
-from vaeaug.coffea import CandidateAccumulator
+from vaeaug.integrations.coffea import CandidateAccumulator
 
 MUON_MASS = 0.1056583755  # GeV (PDG)
 TREE = "events"
@@ -162,7 +162,7 @@ def run(path: str, augment: vaeaug.Augment, *, executor: str = "iterative", chun
         import dask
         import uproot
 
-        from vaeaug.coffea import apply_to_fileset  # coffea's, and RNTuples too
+        from vaeaug.integrations.coffea import apply_to_fileset  # coffea's, and RNTuples too
 
         n = uproot.open(path)[TREE].num_entries
         steps = [[s, min(s + chunksize, n)] for s in range(0, n, chunksize)]

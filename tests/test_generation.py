@@ -9,10 +9,11 @@ import pytest
 import torch
 import uproot
 
-from vaeaug import generation
+from vaeaug.sampling import engine, streaming
 from vaeaug.cli import main
 from vaeaug.errors import InputError
-from vaeaug.generation import BLOCK, Engine, generate_to_root
+from vaeaug.sampling.engine import BLOCK, Engine
+from vaeaug.sampling.streaming import generate_to_root
 
 #: Spans two random-number blocks, the second one partial.
 N = BLOCK + 3_001
@@ -159,8 +160,8 @@ def test_stream_bounds_the_chunks_in_flight(tiny_model, monkeypatch):
             made.append(t.shape)
         return t
 
-    monkeypatch.setattr(generation.torch, "empty", counting_empty)
-    chunks = generation.stream(tiny_model, 40_000, 3, chunk_size=1_000, converters=1)
+    monkeypatch.setattr(streaming.torch, "empty", counting_empty)
+    chunks = streaming.stream(tiny_model, 40_000, 3, chunk_size=1_000, converters=1)
     assert sum(len(c) for c in chunks) == 40_000
     # one chunk being filled, one being converted, one spare: 40 chunks, 3 buffers
     assert len(made) == 3

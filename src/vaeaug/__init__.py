@@ -12,23 +12,26 @@ Public API::
     pairs = vaeaug.candidates(events.Muon, n=2, charge="opposite")  # explicit candidates
 
 ``vaeaug.Augment`` (the coffea step) is imported lazily: coffea stays optional.
+
+The packages follow the data, and imports only run forward::
+
+    io/ -> representations/ -> model/ -> training -> sampling/ -> api (fit, load, Model)
+        -> validation/ -> trainsets -> integrations/ (awkward, coffea, dask) -> cli
+
+with :mod:`vaeaug.kinematics` (shared kinematics) and :mod:`vaeaug.errors` below them all.
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 from .api import Model, fit, load
-from .awkward_adaptors import candidates as _candidates_builder
-from .candidates import Candidates
 from .errors import InputError, ModelFileError
+from .integrations.awkward import candidates
 from .io import read_candidates, write_candidates
 from .model.vae import VAEConfig
+from .sampling.candidates import Candidates
 from .training import TrainConfig
 from .trainsets import TrainingSet, augment_training_set
-
-# bound after every import: the builder shadows the submodule ``vaeaug.candidates``
-# as an attribute (``from vaeaug.candidates import Candidates`` still reaches it)
-candidates = _candidates_builder
 
 __all__ = [
     "Augment",
@@ -51,7 +54,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "Augment":
-        from .coffea import Augment
+        from .integrations.coffea import Augment
 
         return Augment
     raise AttributeError(f"module 'vaeaug' has no attribute {name!r}")

@@ -26,19 +26,19 @@ import torch
 from scipy.special import ndtr
 from tqdm.auto import tqdm
 
-from . import generation
 from ._version import __version__
-from .candidates import Candidates
 from .errors import InputError, ModelFileError
 from .io.layout import Layout, detect_flat_objects, to_p4
+from .io.modelfile import check_shapes, read_model_file, write_model_file
 from .io.read import CandidateTable
 from .model.standardize import Standardizer
 from .model.support import Support, SupportReport, observables
 from .model.symmetry import PHI_TEST_LEVEL, kuiper_uniform_pvalue
 from .model.vae import VAE, VAEConfig
-from .modelfile import check_shapes, read_model_file, write_model_file
-from .noise import keyed_normals
 from .representations import REPRESENTATIONS, make_representation, representation_from_dict
+from .sampling import streaming
+from .sampling.candidates import Candidates
+from .sampling.noise import keyed_normals
 from .training import TrainConfig, choose_device, train_vae
 
 __all__ = ["SEED_MAX", "Model", "check_settings", "fit", "load"]
@@ -108,7 +108,7 @@ class ConstantFeatureWarning(UserWarning):
     """A model feature does not vary in the training data; it is kept fixed."""
 
 
-def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
+def as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
     """Accept a CandidateTable, a (N, k, 4) array or a mapping of flat branches."""
     if isinstance(data, CandidateTable):
         table = data
@@ -137,7 +137,9 @@ def _as_table(data, objects: Sequence[str] | None, weights) -> CandidateTable:
             raise InputError(f"{len(names)} object names given for {p4.shape[1]} objects")
         table = CandidateTable(p4, Layout.default(names))
     if weights is not None:
-        table = CandidateTable(table.p4, table.layout, np.asarray(weights, np.float64), table.source)
+        table = CandidateTable(
+            table.p4, table.layout, np.asarray(weights, np.float64), table.source
+        )
     w = table.weights
     if w is not None and (w.shape != (len(table),) or not np.isfinite(w).all() or (w < 0).any()):
         raise InputError(
@@ -272,13 +274,17 @@ class Model:
         """
         rep = self.representation
         full = np.empty((len(x), rep.n_features))
-        full[:, self.learned] = self.standardizer.inverse(np.asarray(x[:, : len(self.learned)], np.float64))
+        full[:, self.learned] = self.standardizer.inverse(
+            np.asarray(x[:, : len(self.learned)], np.float64)
+        )
         if self.phi_uniform:
             phi = np.pi * (2.0 * ndtr(np.asarray(x[:, -1], np.float64)) - 1.0)
             full[:, 2], full[:, 3] = np.cos(phi), np.sin(phi)
         return rep.from_features(full), full
 
-    def p4_from_noise(self, eps: np.ndarray, batch_size: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    def p4_from_noise(
+        self, eps: np.ndarray, batch_size: int = 1 << 16
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(4-momenta (M, k, 4) GeV, features (M, D)) from standard normals (M, noise_width)."""
         if eps.ndim != 2 or eps.shape[1] != self.noise_width:
             raise InputError(f"noise must have shape (M, {self.noise_width}), got {eps.shape}")
@@ -287,7 +293,9 @@ class Model:
         self.vae.eval()
         with torch.inference_mode():
             for s in range(0, len(eps), batch_size):
-                e = torch.as_tensor(eps[s : s + batch_size], dtype=torch.float32, device=self.device)
+                e = torch.as_tensor(
+                    eps[s : s + batch_size], dtype=torch.float32, device=self.device
+                )
                 x = self.features_from_noise(e).double().cpu().numpy()
                 p4[s : s + len(x)], full[s : s + len(x)] = self.to_p4(x)
         return p4, full
@@ -322,7 +330,7 @@ class Model:
         Args:
             p4: generated 4-momenta (M, k, 4) GeV; rows outside are replaced.
             features: their features (M, D); replaced alongside.
-            keys: one uint64 key per row (:mod:`vaeaug.noise`): redraw ``r`` of row
+            keys: one uint64 key per row (:mod:`vaeaug.sampling.noise`): redraw ``r`` of row
                 ``i`` uses only ``keys[i]`` and ``r``, so the result is independent of
                 how the sample is cut into chunks.
             mode: one of :data:`~vaeaug.model.support.SUPPORT_MODES`.
@@ -360,7 +368,7 @@ class Model:
 
         Memory is bounded by a few chunks, whatever ``n``: generation runs in a
         background thread, overlapped with the conversion to 4-momenta and with
-        the caller's use of the previous chunk (:func:`vaeaug.generation.stream`).
+        the caller's use of the previous chunk (:func:`vaeaug.sampling.streaming.stream`).
         The events depend only on ``seed`` and ``n`` (and the device type: CPU
         and CUDA random streams differ), not on ``chunk_size``.
 
@@ -379,7 +387,7 @@ class Model:
         report = report if report is not None else SupportReport()
         bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                    leave=False)  # fmt: skip
-        chunks = generation.stream(self, n, seed, chunk_size=max(chunk_size, 1),
+        chunks = streaming.stream(self, n, seed, chunk_size=max(chunk_size, 1),
                                    precision=precision, compile=compile, support=support,
                                    report=report)  # fmt: skip
         with contextlib.closing(chunks):
@@ -392,7 +400,7 @@ class Model:
     def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False,
                precision: str = "fp32", compile: bool = False,
                support: str = "reject") -> Candidates:  # fmt: skip
-        """Generate ``n`` candidates: :class:`~vaeaug.candidates.Candidates`, p4 (n, k, 4) GeV.
+        """Generate ``n`` candidates: :class:`~vaeaug.sampling.candidates.Candidates`, p4 (n, k, 4) GeV.
 
         The same ``seed`` gives the same events (on the same device type),
         whatever ``chunk_size``; ``precision``, ``compile`` and ``support`` as in
@@ -402,7 +410,7 @@ class Model:
         """
         _check_sampling(n, seed)
         report = SupportReport()
-        p4 = generation.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
+        p4 = streaming.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
                                     precision=precision, compile=compile, support=support,
                                     report=report)  # fmt: skip
         report.warn_if_excess(support)
@@ -493,8 +501,10 @@ def _check_model_meta(path, meta: dict, n_features: int, representation, layout:
                       learned: list[int], phi_uniform: bool) -> None:  # fmt: skip
     """The representation against the learned features and the layout's objects."""
     d = representation.n_features
-    if len(learned) != n_features or len(set(learned)) != len(learned) or any(
-        not 0 <= i < d for i in learned
+    if (
+        len(learned) != n_features
+        or len(set(learned)) != len(learned)
+        or any(not 0 <= i < d for i in learned)
     ):
         raise ModelFileError(
             f"'{path}': the network learns {n_features} features, but 'learned' lists "
@@ -525,8 +535,9 @@ def data_hash(p4: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(p4, dtype=np.float64).tobytes()).hexdigest()
 
 
-def _choose_representation(representation: str, p4: np.ndarray, names: Sequence[str],
-                           masses: Sequence[float] | None) -> tuple[str, list[float] | None, str]:
+def _choose_representation(
+    representation: str, p4: np.ndarray, names: Sequence[str], masses: Sequence[float] | None
+) -> tuple[str, list[float] | None, str]:
     """The representation to use, the masses, and why (for ``"auto"``; said, never silent)."""
     k = len(names)
     if representation not in (*REPRESENTATIONS, "auto"):
@@ -605,7 +616,7 @@ def fit(
     """
     if phi not in ("auto", "uniform", "learn"):
         raise InputError(f"phi must be one of auto, uniform, learn; got {phi!r}")
-    table = _as_table(data, objects, weights)
+    table = as_table(data, objects, weights)
     config = config or VAEConfig()
     train = train or TrainConfig()
     check_settings({"seed": seed, "masses": masses, **config.to_dict(), **train.to_dict()})

@@ -181,8 +181,8 @@ def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, origin
                       precision: str = "fp32", chunk_size: int | None = None,
                       compile: bool = False, support: str = "reject") -> tuple[int, str]:  # fmt: skip
     """Write the sample; returns (candidates written, the support check's summary)."""
-    from .generation import DEFAULT_CHUNK, generate_to_root
     from .model.support import SupportReport
+    from .sampling.streaming import DEFAULT_CHUNK, generate_to_root
 
     # generation, conversion and ROOT writing overlap in a bounded pipeline; the
     # originals (if any) keep weight 1 and the generated ones share their total
@@ -211,7 +211,8 @@ def _cmd_train(args) -> str:
 
 
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
-    from .generation import DEFAULT_CHUNK, PRECISIONS
+    from .sampling.engine import PRECISIONS
+    from .sampling.streaming import DEFAULT_CHUNK
 
     g = p.add_argument_group("performance")
     g.add_argument(
@@ -288,8 +289,8 @@ def _cmd_augment(args) -> str:
             # nor does an interrupted or failed save: the two outputs come together
             Path(args.output).unlink(missing_ok=True)
             raise
-    from .candidates import invariant_mass
     from .io import read_candidates
+    from .kinematics import invariant_mass
 
     # the summary's mass check reads back what was written rather than generating again
     layout, first = model.layout, len(table) if args.combined else 0
@@ -401,7 +402,7 @@ def _check_free_space(layout, n: int, out: str, option: str, extra=None) -> None
 
 def _cmd_info(args) -> str | None:
     from .api import load
-    from .modelfile import read_model_file
+    from .io.modelfile import read_model_file
 
     model = load(args.model)  # the complete check of the file, with its name in any error
     _, meta = read_model_file(args.model)
@@ -456,9 +457,9 @@ def _cmd_validate(args) -> str:
 
 def _cmd_demo(args) -> str:
     from .api import fit
-    from .candidates import invariant_mass
     from .datasets import OBJECTS, dplus_kpipi
     from .io import Layout, check_output_dir, write_candidates
+    from .kinematics import invariant_mass
     from .training import TrainConfig
 
     out = check_output_dir(args.out, "--out")

@@ -25,9 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .candidates import Candidates
+from .api import as_table, fit
 from .errors import InputError
 from .io.read import CandidateTable
+from .sampling.candidates import Candidates
+from .sampling.noise import seed_words
 
 __all__ = ["CLASSES", "TrainingSet", "augment_training_set"]
 
@@ -40,7 +42,6 @@ _LABELS = {"signal": 1, "background": 0}
 
 def _as_real(data, objects: Sequence[str] | None, what: str) -> CandidateTable:
     """A validated CandidateTable from an (N, k, 4) array, a CandidateTable or Candidates."""
-    from .api import _as_table
 
     if isinstance(data, Candidates):
         data = CandidateTable(data.p4, data.layout, data.weights)
@@ -51,7 +52,7 @@ def _as_real(data, objects: Sequence[str] | None, what: str) -> CandidateTable:
                 "objects= names the daughters of bare (N, k, 4) arrays only"
             )
     try:
-        table = _as_table(data, objects, None)
+        table = as_table(data, objects, None)
     except InputError as err:
         raise InputError(f"{what}: {err}") from err
     if len(table) == 0:
@@ -252,7 +253,7 @@ def _pt_ordered(p4: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np
 
 def _class_seeds(seed: int, label: int) -> tuple[int, int]:
     """(fit seed, sample seed) of one class: independent streams per class."""
-    fit_seed, sample_seed = np.random.SeedSequence([seed, label]).generate_state(2)
+    fit_seed, sample_seed = seed_words(seed, label, n=2, dtype=np.uint32)
     return int(fit_seed), int(sample_seed)
 
 
@@ -348,8 +349,6 @@ def augment_training_set(
         fit_seed, sample_seed = _class_seeds(seed, _LABELS[name])
         model = given[name]
         if model is None:
-            from .api import fit
-
             model = fit(table, config=config, train=train, seed=fit_seed, device=device,
                         progress=progress, **fit_options)  # fmt: skip
         elif model.objects != table.objects:

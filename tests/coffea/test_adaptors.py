@@ -12,7 +12,7 @@ import pytest
 import vector
 
 from vaeaug import InputError
-from vaeaug.awkward_adaptors import candidate_p4, coordinate_fields, p4_of_vectors, to_awkward
+from vaeaug.integrations.awkward import candidate_p4, coordinate_fields, p4_of_vectors, to_awkward
 
 BEHAVIOR = vector.backends.awkward.behavior
 

@@ -11,8 +11,8 @@ from scipy import stats
 
 import vaeaug
 from vaeaug import InputError
-from vaeaug.awkward_adaptors import to_awkward
-from vaeaug.coffea import CandidateAccumulator, candidate_noise, generate_from_noise
+from vaeaug.integrations.awkward import to_awkward
+from vaeaug.integrations.coffea import CandidateAccumulator, candidate_noise, generate_from_noise
 from vaeaug.datasets import dplus_kpipi
 
 OBJECTS = ("K1", "pi1", "pi2")

@@ -11,7 +11,7 @@ import vector
 
 import vaeaug
 from vaeaug import InputError
-from vaeaug.awkward_adaptors import candidate_p4
+from vaeaug.integrations.awkward import candidate_p4
 
 BEHAVIOR = vector.backends.awkward.behavior
 

@@ -14,7 +14,7 @@ import pytest
 from needs import need_file
 
 import vaeaug
-from vaeaug.awkward_adaptors import candidate_p4
+from vaeaug.integrations.awkward import candidate_p4
 
 pytestmark = pytest.mark.testdata
 
@@ -120,7 +120,7 @@ def jets_and_model(nanoaod):
 
 @pytest.mark.filterwarnings("ignore:Missing cross-reference (index|target):RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore::vaeaug.coffea.DroppedFieldsWarning")
+@pytest.mark.filterwarnings("ignore::vaeaug.integrations.coffea.DroppedFieldsWarning")
 @pytest.mark.parametrize("mode", ["eager", "virtual", "dask"])
 def test_nanoaod_collection(nanoaod, jets_and_model, mode):
     """Pairs of events.Jet (pt/eta/phi/mass) of CMS NanoAOD, in every NanoEvents mode."""

@@ -11,7 +11,7 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 
 import vaeaug
-from vaeaug.coffea import model_load_count
+from vaeaug.integrations.coffea import model_load_count
 
 pytestmark = pytest.mark.testdata
 

@@ -22,8 +22,8 @@ import vector
 from coffea.nanoevents import NanoEventsFactory
 
 import vaeaug
-import vaeaug.coffea
-from vaeaug.coffea import DroppedFieldsWarning, PartialNanoAODSchema
+import vaeaug.integrations.coffea
+from vaeaug.integrations.coffea import DroppedFieldsWarning, PartialNanoAODSchema
 
 pytestmark = pytest.mark.testdata
 
@@ -57,7 +57,7 @@ def pairs(events):
 @pytest.fixture(scope="module")
 def generated(dimuon_model_file, pairs):
     aug = vaeaug.Augment(dimuon_model_file, factor=FACTOR, seed=3, device="cpu")
-    vaeaug.coffea._WARNED.clear()  # the warning is once per process: start afresh
+    vaeaug.integrations.coffea._WARNED.clear()  # the warning is once per process: start afresh
     with pytest.warns(DroppedFieldsWarning, match="not the input fields iso") as first:
         gen = aug(pairs)
     with warnings.catch_warnings(record=True) as again:

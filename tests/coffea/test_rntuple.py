@@ -3,8 +3,8 @@
 The shared CMS NanoAOD's muon and jet branches (no event ids) are converted
 to an RNTuple by the test. NanoEventsFactory eager and virtual modes and
 coffea.processor.Runner (iterative, futures) read it with
-``vaeaug.coffea.PartialNanoAODSchema``; coffea's dask mode cannot, so dask
-runs go through ``vaeaug.coffea.apply_to_fileset`` (uproot.dask +
+``vaeaug.integrations.coffea.PartialNanoAODSchema``; coffea's dask mode cannot, so dask
+runs go through ``vaeaug.integrations.coffea.apply_to_fileset`` (uproot.dask +
 dask_awkward.zip), on the local scheduler and on a LocalCluster. The
 generated candidates must be the same everywhere.
 """
@@ -21,8 +21,8 @@ from coffea import processor
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 import vaeaug
-from vaeaug.awkward_adaptors import candidate_p4
-from vaeaug.coffea import PartialNanoAODSchema, apply_to_fileset, dask_events
+from vaeaug.integrations.awkward import candidate_p4
+from vaeaug.integrations.coffea import PartialNanoAODSchema, apply_to_fileset, dask_events
 
 pytestmark = pytest.mark.testdata
 
@@ -167,7 +167,7 @@ def test_dask_workaround_reads_the_chosen_branches(rntuple, augment):
 
 @pytest.mark.xfail(raises=AttributeError, strict=True,
                    reason="coffea's dask mode cannot read an RNTuple (uproot RField has no 'title'); "
-                   "when this passes, vaeaug.coffea.dask_events can hand RNTuples to coffea")  # fmt: skip
+                   "when this passes, vaeaug.integrations.coffea.dask_events can hand RNTuples to coffea")  # fmt: skip
 def test_coffea_dask_mode_on_an_rntuple_is_still_broken(rntuple):
     events = NanoEventsFactory.from_root(
         {rntuple: "Events"}, schemaclass=PartialNanoAODSchema, mode="dask"

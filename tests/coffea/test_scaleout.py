@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import uproot
 
-from vaeaug.scaleout import generate, partition_seeds, write
+from vaeaug.integrations.dask import generate, partition_seeds, write
 
 
 def test_generate_and_write_on_a_cluster(toy_model, cluster, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import uproot
 from tiny_settings import TINY_CLI as TINY
 
-from vaeaug.candidates import invariant_mass
+from vaeaug.kinematics import invariant_mass
 from vaeaug.cli import main
 from vaeaug.io import read_candidates
 

@@ -158,7 +158,7 @@ def test_output_that_would_not_fit_on_the_disk_is_refused(model_file, tmp_path, 
 
 
 def test_size_estimate_matches_a_written_file(tiny_model, tmp_path):
-    from vaeaug.generation import generate_to_root
+    from vaeaug.sampling.streaming import generate_to_root
 
     out = tmp_path / "g.root"
     generate_to_root(tiny_model, 50_000, out, seed=1)

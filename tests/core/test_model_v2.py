@@ -67,7 +67,7 @@ def test_reject_keeps_every_candidate_inside_the_acceptance(tiny_model):
 
 
 def test_augment_step_redraws_outside_the_support_deterministically(tiny_model, toy_p4):
-    from vaeaug.coffea import candidate_noise, generate_from_noise
+    from vaeaug.integrations.coffea import candidate_noise, generate_from_noise
 
     keys, eps = candidate_noise(toy_p4[:500], seed=2, factor=4, n_normal=tiny_model.noise_width)
     off, report_off = generate_from_noise(tiny_model, keys, eps, support="warn")

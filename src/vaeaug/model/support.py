@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..kinematics import as_vectors, summed
 
 __all__ = ["SUPPORT_MODES", "Support", "SupportReport", "SupportWarning", "observables"]
 
@@ -42,21 +43,14 @@ class SupportWarning(UserWarning):
 def observables(p4: np.ndarray, objects: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Lab-frame observables that selections cut on: names and values (N, 2 k + 3).
 
-    p4: (N, k, 4) as (px, py, pz, E) in GeV. Written with numpy rather than
-    ``vector`` because it runs on every generated chunk and needs nothing but
-    pT, eta and the parent mass.
+    p4: (N, k, 4) as (px, py, pz, E) in GeV. Each daughter's pT and eta, then
+    the parent's pT, eta and mass (:mod:`vaeaug.kinematics`).
     """
-    px, py, pz, e = np.moveaxis(p4, -1, 0)  # each (N, k)
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(pz / np.maximum(pt, 1e-300))
-    ppx, ppy, ppz, pe = px.sum(1), py.sum(1), pz.sum(1), e.sum(1)
-    ppt = np.hypot(ppx, ppy)
-    mass = np.sqrt(np.maximum((pe - np.hypot(ppt, ppz)) * (pe + np.hypot(ppt, ppz)), 0.0))
+    daughters, parent = as_vectors(p4), summed(p4)
     names = [f"{o}_{q}" for o in objects for q in ("pt", "eta")]
-    values = np.stack([pt, eta], axis=2).reshape(len(p4), -1)
     names += ["parent_pt", "parent_eta", "parent_mass"]
-    parent = np.stack([ppt, np.arcsinh(ppz / np.maximum(ppt, 1e-300)), mass], axis=1)
-    return names, np.concatenate([values, parent], axis=1)
+    columns = [q for v in daughters for q in (v.pt, v.eta)] + [parent.pt, parent.eta, parent.mass]
+    return names, np.stack(columns, axis=1).astype(np.float64, copy=False)
 
 
 @dataclasses.dataclass

@@ -27,10 +27,10 @@ __all__ = ["Representation"]
 # 1e15 GeV); their job is to keep every
 # intermediate square finite, so that junk model output still decodes without inf/NaN.
 _LOG_PT_MIN = -30.0
-_LOG_PT_MAX = 30.0
-_ETA_MAX = 40.0
-_MASS_MAX = 1e9
-_MOMENTUM_MAX = 1e15
+LOG_PT_MAX = 30.0
+ETA_MAX = 40.0
+MASS_MAX = 1e9
+MOMENTUM_MAX = 1e15
 # pt floor (GeV) used when encoding: an object exactly along the beam has log(pt) = -inf and
 # an undefined eta; this floor keeps both finite and equal to the decoding lower bound.
 _PT_MIN = float(np.exp(_LOG_PT_MIN))
@@ -111,7 +111,7 @@ class Representation(abc.ABC):
         return x
 
 
-def _check_n_objects(n_objects: int) -> int:
+def check_n_objects(n_objects: int) -> int:
     if isinstance(n_objects, bool) or not isinstance(n_objects, int | np.integer):
         raise InputError(f"n_objects must be a positive integer, got {n_objects!r}")
     if n_objects < 1:
@@ -119,7 +119,7 @@ def _check_n_objects(n_objects: int) -> int:
     return int(n_objects)
 
 
-def _check_object_names(object_names: Sequence[str] | None, n_objects: int) -> list[str]:
+def check_object_names(object_names: Sequence[str] | None, n_objects: int) -> list[str]:
     if object_names is None:
         return [f"p{i}" for i in range(n_objects)]
     if isinstance(object_names, str):
@@ -134,7 +134,7 @@ def _check_object_names(object_names: Sequence[str] | None, n_objects: int) -> l
     return names
 
 
-def _check_masses(masses: Sequence[float] | None, n_objects: int) -> list[float] | None:
+def check_masses(masses: Sequence[float] | None, n_objects: int) -> list[float] | None:
     if masses is None:
         return None
     try:
@@ -155,7 +155,7 @@ def _check_masses(masses: Sequence[float] | None, n_objects: int) -> list[float]
 # Kinematics helpers. Arrays broadcast; shapes are (N,) or (N, k) unless stated.
 
 
-def _unit_pair(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def unit_pair(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalise a (cos, sin) pair onto the unit circle; (0, 0) becomes (1, 0)."""
     # Scaling by the larger component first keeps hypot finite for any finite input.
     big = np.maximum(np.abs(c), np.abs(s))
@@ -166,28 +166,28 @@ def _unit_pair(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c / r, s / r
 
 
-def _momentum_to_collider(
+def momentum_to_collider(
     px: np.ndarray, py: np.ndarray, pz: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(px, py, pz) in GeV -> (log pt, eta, cos phi, sin phi), pt floored at ``_PT_MIN``."""
     pt = np.hypot(px, py)
-    cos_phi, sin_phi = _unit_pair(px, py)
+    cos_phi, sin_phi = unit_pair(px, py)
     pt = np.maximum(pt, _PT_MIN)
     return np.log(pt), np.arcsinh(pz / pt), cos_phi, sin_phi
 
 
-def _decode_collider(
+def decode_collider(
     log_pt: np.ndarray, eta: np.ndarray, cos_phi: np.ndarray, sin_phi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Clamp (log pt, eta) into range and normalise (cos phi, sin phi).
 
     Returns (pt in GeV, eta, cos phi, sin phi).
     """
-    pt = np.exp(np.clip(log_pt, _LOG_PT_MIN, _LOG_PT_MAX))
-    return (pt, np.clip(eta, -_ETA_MAX, _ETA_MAX), *_unit_pair(cos_phi, sin_phi))
+    pt = np.exp(np.clip(log_pt, _LOG_PT_MIN, LOG_PT_MAX))
+    return (pt, np.clip(eta, -ETA_MAX, ETA_MAX), *unit_pair(cos_phi, sin_phi))
 
 
-def _two_body_momentum(
+def two_body_momentum(
     m: np.ndarray, m1: np.ndarray | float, m2: np.ndarray | float, excess: np.ndarray | None = None
 ) -> np.ndarray:
     """Momentum (GeV) of either daughter in the rest frame of a mass-``m`` two-body decay.
@@ -203,7 +203,7 @@ def _two_body_momentum(
     return np.sqrt(lam) / (2.0 * np.maximum(m, np.finfo(np.float64).tiny))
 
 
-def _logit(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
+def logit(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
     """logit(p) from p and q = 1 - p, each computed precisely; p is clipped to [eps, 1 - eps].
 
     Taking q separately keeps full relative precision when p is close to 1.
@@ -211,7 +211,7 @@ def _logit(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
     return np.log(np.clip(p, eps, 1.0 - eps)) - np.log(np.clip(q, eps, 1.0 - eps))
 
 
-def _sigmoid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sigmoid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sigmoid(x), sigmoid(-x)) = (p, 1 - p), both with full relative precision.
 
     exp(-|x|) never overflows, so any finite x is fine.

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vaeaug.representations.base import (
-    _MOMENTUM_MAX,
+    MOMENTUM_MAX,
     Representation,
-    _check_n_objects,
-    _check_object_names,
+    check_n_objects,
+    check_object_names,
 )
 
 __all__ = ["CartesianRepresentation"]
@@ -35,8 +35,8 @@ class CartesianRepresentation(Representation):
     name: ClassVar[str] = "cartesian"
 
     def __init__(self, n_objects: int, *, object_names: Sequence[str] | None = None) -> None:
-        self.n_objects = _check_n_objects(n_objects)
-        self.object_names = _check_object_names(object_names, self.n_objects)
+        self.n_objects = check_n_objects(n_objects)
+        self.object_names = check_object_names(object_names, self.n_objects)
 
     def feature_names(self) -> list[str]:
         return [f"{o}_{c}" for o in self.object_names for c in ("px", "py", "pz", "E")]
@@ -47,7 +47,7 @@ class CartesianRepresentation(Representation):
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
-        p4 = np.clip(x, -_MOMENTUM_MAX, _MOMENTUM_MAX).reshape(len(x), self.n_objects, 4)
+        p4 = np.clip(x, -MOMENTUM_MAX, MOMENTUM_MAX).reshape(len(x), self.n_objects, 4)
         p4[..., 3] = np.maximum(p4[..., 3], np.linalg.norm(p4[..., :3], axis=-1))
         return p4
 

@@ -21,13 +21,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vaeaug.representations.base import (
-    _MASS_MAX,
+    MASS_MAX,
     Representation,
-    _check_masses,
-    _check_n_objects,
-    _check_object_names,
-    _decode_collider,
-    _momentum_to_collider,
+    check_masses,
+    check_n_objects,
+    check_object_names,
+    decode_collider,
+    momentum_to_collider,
 )
 
 __all__ = ["ColliderRepresentation"]
@@ -55,9 +55,9 @@ class ColliderRepresentation(Representation):
         *,
         object_names: Sequence[str] | None = None,
     ) -> None:
-        self.n_objects = _check_n_objects(n_objects)
-        self.masses = _check_masses(masses, self.n_objects)
-        self.object_names = _check_object_names(object_names, self.n_objects)
+        self.n_objects = check_n_objects(n_objects)
+        self.masses = check_masses(masses, self.n_objects)
+        self.object_names = check_object_names(object_names, self.n_objects)
 
     @property
     def _per_object(self) -> list[str]:
@@ -70,7 +70,7 @@ class ColliderRepresentation(Representation):
     def to_features(self, p4: np.ndarray) -> np.ndarray:
         p4 = self._check_p4(p4)
         px, py, pz, e = np.moveaxis(p4, -1, 0)  # each (N, k)
-        columns = list(_momentum_to_collider(px, py, pz))
+        columns = list(momentum_to_collider(px, py, pz))
         if self.masses is None:
             p = np.sqrt(px**2 + py**2 + pz**2)
             columns.append(np.sqrt(np.maximum((e - p) * (e + p), 0.0)))
@@ -80,10 +80,10 @@ class ColliderRepresentation(Representation):
     def from_features(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
         f = x.reshape(len(x), self.n_objects, len(self._per_object))
-        pt, eta, cos_phi, sin_phi = _decode_collider(f[..., 0], f[..., 1], f[..., 2], f[..., 3])
+        pt, eta, cos_phi, sin_phi = decode_collider(f[..., 0], f[..., 1], f[..., 2], f[..., 3])
         px, py, pz = pt * cos_phi, pt * sin_phi, pt * np.sinh(eta)
         if self.masses is None:
-            m = np.clip(f[..., 4], 0.0, _MASS_MAX)
+            m = np.clip(f[..., 4], 0.0, MASS_MAX)
         else:
             m = np.asarray(self.masses)
         e = np.sqrt(px**2 + py**2 + pz**2 + m**2)

@@ -91,19 +91,19 @@ import numpy as np
 
 from vaeaug.errors import InputError
 from vaeaug.representations.base import (
-    _ETA_MAX,
-    _LOG_PT_MAX,
-    _MASS_MAX,
+    ETA_MAX,
+    LOG_PT_MAX,
+    MASS_MAX,
     Representation,
-    _check_masses,
-    _check_n_objects,
-    _check_object_names,
-    _decode_collider,
-    _logit,
-    _momentum_to_collider,
-    _sigmoid,
-    _two_body_momentum,
-    _unit_pair,
+    check_masses,
+    check_n_objects,
+    check_object_names,
+    decode_collider,
+    logit,
+    momentum_to_collider,
+    sigmoid,
+    two_body_momentum,
+    unit_pair,
 )
 
 __all__ = ["DecayRepresentation"]
@@ -112,7 +112,7 @@ __all__ = ["DecayRepresentation"]
 _EXCESS_MIN = 1e-12
 # |cos| is clipped to 1 - this before atanh: finite features for exactly collinear decays.
 _COS_EPS = 1e-15
-_LOG_EXCESS_MAX = float(np.log(_MASS_MAX))
+_LOG_EXCESS_MAX = float(np.log(MASS_MAX))
 # Clip of the square-Dalitz variables before the logit: finite features at the Dalitz edges.
 _DALITZ_EPS = 1e-7
 # Clip of the n-body mass fractions T_{j-1} / T_j: linear in the mass, so a clip of eps moves
@@ -207,7 +207,7 @@ class DecayRepresentation(Representation):
         object_names: Sequence[str] | None = None,
         parent_name: str = "parent",
     ) -> None:
-        self.n_objects = _check_n_objects(n_objects)
+        self.n_objects = check_n_objects(n_objects)
         if self.n_objects < 2:
             raise InputError(
                 f"the 'decay' representation needs at least 2 daughters, got "
@@ -219,8 +219,8 @@ class DecayRepresentation(Representation):
                 "(e.g. masses=[0.49368, 0.13957, 0.13957] for D+ -> K- pi+ pi+); "
                 "without mass hypotheses use 'collider' or 'cartesian'"
             )
-        self.masses = _check_masses(masses, self.n_objects)
-        self.object_names = _check_object_names(object_names, self.n_objects)
+        self.masses = check_masses(masses, self.n_objects)
+        self.object_names = check_object_names(object_names, self.n_objects)
         if not isinstance(parent_name, str) or not parent_name:
             raise InputError(f"parent_name must be a non-empty string, got {parent_name!r}")
         self.parent_name = parent_name
@@ -266,7 +266,7 @@ class DecayRepresentation(Representation):
     def count_guards(self, x: np.ndarray) -> int:
         """Rows of features ``x`` (N, D) that a decoding guard changes (see the module)."""
         x = self._check_features(x)
-        bad = (np.abs(x[:, 0]) > _LOG_PT_MAX) | (np.abs(x[:, 1]) > _ETA_MAX)
+        bad = (np.abs(x[:, 0]) > LOG_PT_MAX) | (np.abs(x[:, 1]) > ETA_MAX)
         bad |= x[:, 4] > _LOG_EXCESS_MAX
         return int(np.count_nonzero(bad))
 
@@ -277,7 +277,7 @@ class DecayRepresentation(Representation):
         # Component-major copy: every later operation then runs on contiguous memory.
         px, py, pz = np.ascontiguousarray(np.moveaxis(p4[..., :3], -1, 0))  # each (N, k)
         ppx, ppy, ppz = px.sum(axis=1), py.sum(axis=1), pz.sum(axis=1)
-        log_pt, eta, cos_phi, sin_phi = _momentum_to_collider(ppx, ppy, ppz)
+        log_pt, eta, cos_phi, sin_phi = momentum_to_collider(ppx, ppy, ppz)
         p_abs = np.sqrt(ppx**2 + ppy**2 + ppz**2)
 
         # Helicity frame from the exact lab direction (cos th = pz/|p| is more precise than
@@ -320,7 +320,7 @@ class DecayRepresentation(Representation):
         """Helicity angles of daughter 1 from its rest-frame momentum (x, y, z), each (N,)."""
         norm = np.sqrt(x**2 + y**2 + z**2)
         cos_theta = np.where(norm > 0, z / np.maximum(norm, _TINY), 1.0)
-        return [_atanh(cos_theta), *_unit_pair(x, y)]
+        return [_atanh(cos_theta), *unit_pair(x, y)]
 
     def _three_body_features(
         self, qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, m: np.ndarray
@@ -348,7 +348,7 @@ class DecayRepresentation(Representation):
         safe = np.where(k3 > 0, k3, 1.0)
         cos_beta = np.where(k3 > 0, z12 / safe, 1.0)
         sin_beta = np.hypot(x12, y12) / safe
-        cos_alpha, sin_alpha = _unit_pair(x12, y12)
+        cos_alpha, sin_alpha = unit_pair(x12, y12)
 
         # Daughters 1 and 2 along (e_beta, e_alpha, n); transverse parts are boost invariant,
         # parallel parts are boosted into the (12) frame; half their difference is p1 there.
@@ -359,7 +359,7 @@ class DecayRepresentation(Representation):
         e2 = np.sqrt(m2**2 + u2**2 + v2**2 + w2**2)
         u, v = 0.5 * (u1 - u2), 0.5 * (v1 - v2)
         w = 0.5 * (e12 * (w1 - w2) - k3 * (e1 - e2)) / np.maximum(m12, _TINY)
-        cos_gamma, sin_gamma = _unit_pair(u, v)
+        cos_gamma, sin_gamma = unit_pair(u, v)
         perp = np.hypot(u, v)
         # atan2 keeps theta12 and pi - theta12 precise at both Dalitz edges.
         theta_p = np.arctan2(perp, w) / np.pi
@@ -373,8 +373,8 @@ class DecayRepresentation(Representation):
         mprime_p = np.arctan2(hi, lo) * (2.0 / np.pi)
         mprime_q = np.arctan2(lo, hi) * (2.0 / np.pi)
         return [
-            _logit(mprime_p, mprime_q, _DALITZ_EPS),
-            _logit(theta_p, theta_q, _DALITZ_EPS),
+            logit(mprime_p, mprime_q, _DALITZ_EPS),
+            logit(theta_p, theta_q, _DALITZ_EPS),
             _atanh(cos_beta),
             cos_alpha,
             sin_alpha,
@@ -386,7 +386,7 @@ class DecayRepresentation(Representation):
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
-        pt, eta, cos_phi, sin_phi = _decode_collider(x[:, 0], x[:, 1], x[:, 2], x[:, 3])
+        pt, eta, cos_phi, sin_phi = decode_collider(x[:, 0], x[:, 1], x[:, 2], x[:, 3])
         excess = np.exp(np.minimum(x[:, 4], _LOG_EXCESS_MAX))
         m = self.threshold + excess
         if self.n_objects == 2:
@@ -418,8 +418,8 @@ class DecayRepresentation(Representation):
         """
         m1, m2 = self.masses
         cos_t, sin_t = _tanh_cos_sin(f[:, 0])
-        cos_p, sin_p = _unit_pair(f[:, 1], f[:, 2])
-        k = _two_body_momentum(m, m1, m2, excess=excess)
+        cos_p, sin_p = unit_pair(f[:, 1], f[:, 2])
+        k = two_body_momentum(m, m1, m2, excess=excess)
         x, y, z = k * sin_t * cos_p, k * sin_t * sin_p, k * cos_t
         return [(x, y, z, np.sqrt(m1**2 + k**2)), (-x, -y, -z, np.sqrt(m2**2 + k**2))]
 
@@ -430,22 +430,22 @@ class DecayRepresentation(Representation):
         ``excess`` is M - m1 - m2 - m3 (GeV), the span of the Dalitz plot.
         """
         m1, m2, m3 = self.masses
-        mp, mq = _sigmoid(f[:, 0])  # m', 1 - m'
-        tp, tq = _sigmoid(f[:, 1])  # theta', 1 - theta'
+        mp, mq = sigmoid(f[:, 0])  # m', 1 - m'
+        tp, tq = sigmoid(f[:, 1])  # theta', 1 - theta'
         # m12 - m12min = span cos^2(pi m'/2), m12max - m12 = span sin^2(pi m'/2); written with
         # sin of the smaller of m', 1 - m' so both distances stay precise at the edges.
         span = excess
         lo = span * np.sin(0.5 * np.pi * mq) ** 2
         hi = span * np.sin(0.5 * np.pi * mp) ** 2
         m12 = m1 + m2 + lo
-        k3 = _two_body_momentum(m, m12, m3, excess=hi)  # |p3| = |p12| in the parent frame
-        k1 = _two_body_momentum(m12, m1, m2, excess=lo)  # |p1| in the (12) frame
+        k3 = two_body_momentum(m, m12, m3, excess=hi)  # |p3| = |p12| in the parent frame
+        k1 = two_body_momentum(m12, m1, m2, excess=lo)  # |p1| in the (12) frame
         cos_t = np.where(tp <= 0.5, np.cos(np.pi * tp), -np.cos(np.pi * tq))
         sin_t = np.sin(np.pi * np.minimum(tp, tq))
 
         cos_b, sin_b = _tanh_cos_sin(f[:, 2])
-        cos_a, sin_a = _unit_pair(f[:, 3], f[:, 4])
-        cos_g, sin_g = _unit_pair(f[:, 5], f[:, 6])
+        cos_a, sin_a = unit_pair(f[:, 3], f[:, 4])
+        cos_g, sin_g = unit_pair(f[:, 5], f[:, 6])
 
         # Daughters 1, 2 in the (12) frame, boosted along n by beta gamma = k3 / m12; the
         # components are along (e_beta, e_alpha, n) until the final rotation.
@@ -489,14 +489,14 @@ class DecayRepresentation(Representation):
             safe = np.where(k > 0, k, 1.0)
             cos_t = np.where(k > 0, sz / safe, 1.0)
             sin_t = np.hypot(sx, sy) / safe
-            cos_p, sin_p = _unit_pair(sx, sy)
+            cos_p, sin_p = unit_pair(sx, sy)
             if j >= 3:
                 # T_{j-1} = m(S_{j-1}) - sum m_i, from E_{S_{j-1}}^2 - k^2
                 e_sub = e[:, :last].sum(1)
                 m_sub = np.sqrt(np.maximum((e_sub - k) * (e_sub + k), 0.0))
                 t_sub = np.clip(m_sub - masses[:last].sum(), 0.0, t_prev)
                 frac = t_sub / np.maximum(t_prev, _TINY)
-                columns.append(_logit(frac, 1.0 - frac, _FRAC_EPS))
+                columns.append(logit(frac, 1.0 - frac, _FRAC_EPS))
                 t_prev = np.maximum(t_sub, _EXCESS_MIN)
             columns += [_atanh(cos_t), cos_p, sin_p]
             if j == 2:
@@ -525,7 +525,7 @@ class DecayRepresentation(Representation):
         col, angles = 0, {}
         for j in range(n, 1, -1):
             if j >= 3:
-                frac, _ = _sigmoid(f[:, col])
+                frac, _ = sigmoid(f[:, col])
                 t[j - 1] = frac * t[j]
                 col += 1
             angles[j] = (f[:, col], f[:, col + 1], f[:, col + 2])
@@ -537,9 +537,9 @@ class DecayRepresentation(Representation):
         x = y = z = e = None
         for j in range(2, n + 1):
             cos_t, sin_t = _tanh_cos_sin(angles[j][0])
-            cos_p, sin_p = _unit_pair(angles[j][1], angles[j][2])
+            cos_p, sin_p = unit_pair(angles[j][1], angles[j][2])
             m_sub = masses[0] + 0.0 * t[j] if j == 2 else mass(j - 1)
-            k = _two_body_momentum(
+            k = two_body_momentum(
                 mass(j), m_sub, masses[j - 1], excess=t[j] - (0.0 if j == 2 else t[j - 1])
             )
             if j == 2:

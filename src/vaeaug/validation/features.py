@@ -8,9 +8,9 @@ of scikit-hep.
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
+
+from ..kinematics import COMPONENTS, as_vectors, invariant_mass, pair_masses, summed
 
 __all__ = [
     "COMPONENTS",
@@ -22,8 +22,6 @@ __all__ = [
     "pair_masses",
     "parent_mass",
 ]
-
-COMPONENTS = ("px", "py", "pz", "E")
 
 
 def check_sample(
@@ -46,34 +44,9 @@ def check_sample(
     return arr
 
 
-def as_vectors(p4: np.ndarray) -> list:
-    """The k daughters of ``p4`` (N, k, 4) as a list of ``vector`` MomentumNumpy4D arrays (N,)."""
-    import vector
-
-    return [
-        vector.array({c: p4[:, i, j] for j, c in enumerate(COMPONENTS)}) for i in range(p4.shape[1])
-    ]
-
-
-def _sum(vectors: list):
-    total = vectors[0]
-    for v in vectors[1:]:
-        total = total + v
-    return total
-
-
 def parent_mass(p4: np.ndarray) -> np.ndarray:
-    """Invariant mass in GeV of the sum of all daughters; ``p4`` (N, k, 4) -> (N,)."""
-    return np.asarray(_sum(as_vectors(check_sample(p4))).mass, dtype=np.float64)
-
-
-def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:
-    """Invariant masses in GeV of every daughter pair, keyed ``m12``, ``m13``, ... (1-based), each (N,)."""
-    vecs = as_vectors(check_sample(p4))
-    return {
-        f"m{i + 1}{j + 1}": np.asarray((vecs[i] + vecs[j]).mass, dtype=np.float64)
-        for i, j in combinations(range(len(vecs)), 2)
-    }
+    """Invariant mass in GeV of the sum of all daughters; ``p4`` (N, k, 4) -> (N,), checked."""
+    return invariant_mass(check_sample(p4))
 
 
 def dalitz_variables(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +79,7 @@ def feature_table(
                 columns.append(arr[:, i, j])
     if physics:
         vecs = as_vectors(arr)
-        parent = _sum(vecs)
+        parent = summed(arr)
         names.append("m")
         columns.append(parent.mass)
         if len(vecs) >= 3:

@@ -14,7 +14,7 @@ from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
 from scipy import special
 
-from .metrics import _weighted_quantile
+from .metrics import weighted_quantile
 
 __all__ = ["default_window", "fit_mass_peak", "robust_peak"]
 
@@ -27,7 +27,7 @@ def robust_peak(mass: np.ndarray, weights: np.ndarray | None = None) -> dict[str
     ``half_width_err`` (0.964 hw / sqrt(n)), n the effective size.
     """
     mass = np.asarray(mass, dtype=np.float64)
-    q16, q50, q84 = _weighted_quantile(mass, [0.16, 0.5, 0.84], weights)
+    q16, q50, q84 = weighted_quantile(mass, [0.16, 0.5, 0.84], weights)
     hw = 0.5 * (q84 - q16)
     n = len(mass) if weights is None else np.sum(weights) ** 2 / np.sum(weights**2)
     return {

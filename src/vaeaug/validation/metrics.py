@@ -18,6 +18,7 @@ __all__ = [
     "robust_spread",
     "split_halves",
     "wasserstein_1",
+    "weighted_quantile",
 ]
 
 
@@ -37,14 +38,15 @@ def robust_spread(x: np.ndarray, w: np.ndarray | None = None) -> float:
     have long tails that would let a few extreme candidates set the scale.
     Falls back to the standard deviation when the IQR is zero (discrete features).
     """
-    q25, q75 = _weighted_quantile(x, [0.25, 0.75], w)
+    q25, q75 = weighted_quantile(x, [0.25, 0.75], w)
     spread = (q75 - q25) / 1.349
     if spread <= 0:
         spread = float(np.sqrt(np.cov(x, aweights=w))) if len(x) > 1 else 0.0
     return float(spread)
 
 
-def _weighted_quantile(x: np.ndarray, q, w: np.ndarray | None) -> np.ndarray:
+def weighted_quantile(x: np.ndarray, q, w: np.ndarray | None) -> np.ndarray:
+    """Quantiles ``q`` of ``x`` (N,) with weights ``w`` (N,) or None (numpy's then)."""
     if w is None:
         return np.quantile(x, q)
     order = np.argsort(x)

@@ -28,14 +28,14 @@ from .metrics import correlation_comparison, one_d_metrics
 __all__ = ["validate"]
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     # JSON has no NaN or infinity; None marks "not a number / unbounded" explicitly.
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
     if isinstance(obj, (np.integer, int)):
@@ -276,7 +276,7 @@ def validate(
     stage(9)
     summary["floor_table"] = _floor_table(summary)
     summary["files"] = [*written, str(out / "summary.json"), str(out / "report.md")]
-    summary = _jsonable(summary)
+    summary = jsonable(summary)
     with _atomic(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     with _atomic(out / "report.md") as tmp:

@@ -3,7 +3,7 @@
 ::
 
     from dask.distributed import Client, LocalCluster
-    from vaeaug.scaleout import generate, write
+    from vaeaug.integrations.dask import generate, write
 
     client = Client(LocalCluster(n_workers=4, threads_per_worker=1))
     sample = generate("dplus.vaeaug.safetensors", 100_000_000, seed=1, partition_size=1_000_000)
@@ -26,10 +26,11 @@ from collections.abc import Sequence
 import awkward as ak
 import numpy as np
 
-from .api import Model
-from .candidates import Candidates
-from .coffea import _model_bytes, _model_from_bytes
-from .errors import InputError
+from ..api import Model
+from ..errors import InputError
+from ..sampling.candidates import Candidates
+from ..sampling.noise import child_seed
+from .cache import cached_model, model_file_bytes, sha256_of
 
 __all__ = ["FORMS", "generate", "partition_seeds", "write"]
 
@@ -39,10 +40,7 @@ FORMS = ("branches", "vectors")
 
 def partition_seeds(seed: int, n_partitions: int) -> list[int]:
     """The seed of each partition: independent streams derived from ``(seed, i)``."""
-    return [
-        int(np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] >> 1)
-        for i in range(n_partitions)
-    ]
+    return [child_seed(seed, i) for i in range(n_partitions)]
 
 
 def _branches(candidates: Candidates) -> ak.Array:
@@ -70,20 +68,16 @@ class _GeneratePartition:
         return {**self.__dict__, "_model": None}
 
     def __dask_tokenize__(self):
-        import hashlib
-
         return (
             type(self).__name__,
-            hashlib.sha256(self.model_bytes).hexdigest(),
+            sha256_of(self.model_bytes),
             self.form,
             self.device,
         )
 
     def model(self) -> Model:
-        if self._model is None:
-            from .training import choose_device
-
-            self._model = _model_from_bytes(self.model_bytes, choose_device(self.device))
+        if self._model is None:  # at most one load per worker process (the cache)
+            self._model = cached_model(self.model_bytes, sha256_of(self.model_bytes), self.device)
         return self._model
 
     def build(self, candidates: Candidates) -> ak.Array:
@@ -129,8 +123,10 @@ def generate(
         raise InputError(
             f"n and partition_size must be >= 1, got n={n}, partition_size={partition_size}"
         )
-    data = _model_bytes(model)
-    layout = model.layout if isinstance(model, Model) else _model_from_bytes(data, "cpu").layout
+    data = model_file_bytes(model, who="generate")
+    layout = (
+        model if isinstance(model, Model) else cached_model(data, sha256_of(data), "cpu")
+    ).layout
     n_parts = math.ceil(n / partition_size)
     sizes = [min(partition_size, n - i * partition_size) for i in range(n_parts)]
     maker = _GeneratePartition(data, form, device, chunk_size=min(partition_size, 1 << 20))

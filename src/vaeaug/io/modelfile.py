@@ -24,8 +24,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from .errors import ModelFileError
-from .io.atomic import atomic_output
+from ..errors import ModelFileError
+from .atomic import atomic_output
 
 __all__ = [
     "FORMAT",

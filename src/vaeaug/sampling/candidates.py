@@ -8,17 +8,11 @@ import awkward as ak
 import numpy as np
 import vector
 
-from .io.layout import Layout, from_p4
-from .model.support import SupportReport
+from ..io.layout import Layout, from_p4
+from ..kinematics import invariant_mass
+from ..model.support import SupportReport
 
-__all__ = ["Candidates", "invariant_mass"]
-
-
-def invariant_mass(p4: np.ndarray) -> np.ndarray:
-    """Invariant mass (GeV) of the sum of the k objects: p4 (N, k, 4) -> (N,)."""
-    total = p4.sum(axis=1)
-    v = vector.array({"px": total[:, 0], "py": total[:, 1], "pz": total[:, 2], "E": total[:, 3]})
-    return np.sqrt(np.maximum(v.tau2, 0.0))
+__all__ = ["Candidates"]
 
 
 @dataclasses.dataclass

@@ -49,26 +49,21 @@ chunks (and unpickled copies of the ``Augment``) it processes.
 
 from __future__ import annotations
 
-import collections
-import hashlib
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import awkward as ak
 import numpy as np
-import torch
 
-from .api import Model, load
-from .awkward_adaptors import CARRIED_FIELDS, CandidateArrays, candidate_p4, to_awkward
-from .candidates import invariant_mass
-from .errors import InputError
-from .model.support import SUPPORT_MODES, SupportReport
-from .noise import candidate_keys, keyed_normals, mix
-from .training import choose_device
+from ..api import Model, load
+from ..errors import InputError
+from ..kinematics import invariant_mass
+from ..model.support import SUPPORT_MODES, SupportReport
+from ..sampling.noise import candidate_keys, keyed_normals, mix
+from .awkward import CARRIED_FIELDS, CandidateArrays, candidate_p4, is_dask, to_awkward
+from .cache import cached_model, model_file_bytes, model_load_count, peek, remember, sha256_of
 
 __all__ = [
     "MODES",
@@ -86,6 +81,7 @@ __all__ = [
 #: Valid values of ``Augment(mode=...)``.
 MODES = ("generated", "combined")
 
+
 def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The random numbers behind each candidate's ``factor`` generated partners.
@@ -100,7 +96,7 @@ def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
         ``(keys, eps)``: one uint64 key per partner, shape (M * factor,), and
         standard normals of shape (M * factor, n_normal); rows ``i * factor ...
         i * factor + factor - 1`` belong to candidate ``i``. Partner j of
-        candidate i is keyed by (seed, p4[i], j) only (:mod:`vaeaug.noise`), and so
+        candidate i is keyed by (seed, p4[i], j) only (:mod:`vaeaug.sampling.noise`), and so
         are its redraws when it falls outside the training support.
     """
     keys = np.repeat(candidate_keys(p4, seed), factor)
@@ -118,74 +114,12 @@ def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray,
     per ``support``, from the streams of their ``keys``.
     """
     if eps.shape != (len(keys), model.noise_width):
-        raise InputError(f"noise must have shape ({len(keys)}, {model.noise_width}), got {eps.shape}")
+        raise InputError(
+            f"noise must have shape ({len(keys)}, {model.noise_width}), got {eps.shape}"
+        )
     p4, features = model.p4_from_noise(eps)
     report = model.enforce_support(p4, features, keys, support)
     return p4, report
-
-
-def _model_bytes(model: Model | str | os.PathLike) -> bytes:
-    """The bytes of the model's file (written to a temporary file for a Model)."""
-    if isinstance(model, Model):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.safetensors"
-            model.save(path)
-            return path.read_bytes()
-    if not isinstance(model, str | os.PathLike):
-        raise InputError(
-            f"Augment needs a vaeaug.Model or a model file path, got {type(model).__name__}"
-        )
-    try:
-        return Path(model).read_bytes()
-    except OSError:
-        load(model, device="cpu")  # raises ModelFileError, naming the file
-        raise
-
-
-def _model_from_bytes(data: bytes, device: str | torch.device) -> Model:
-    # safetensors' metadata is only read from a file, so go through a private temporary one
-    fd, name = tempfile.mkstemp(suffix=".safetensors")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return load(name, device=device)
-    finally:
-        os.unlink(name)
-
-
-# One model per (sha256 of its file, device) and process: every Augment that a
-# worker unpickles (one per chunk under some executors) shares it.
-_MODELS: dict[tuple[str, str], Model] = {}
-_LOADS: collections.Counter = collections.Counter()
-_MODELS_LOCK = threading.Lock()
-
-
-def _remember(sha256: str, model: Model) -> None:
-    """Count a load of the model ``sha256`` in this process and cache it on its device."""
-    with _MODELS_LOCK:
-        _LOADS[sha256] += 1
-        _MODELS[(sha256, str(model.device))] = model
-
-
-def _cached_model(data: bytes, sha256: str, device: str | torch.device) -> Model:
-    """The model of file bytes ``data`` on ``device``, loaded at most once per process."""
-    dev = str(choose_device(device))
-    with _MODELS_LOCK:  # held while loading: two threads never load the same model twice
-        model = _MODELS.get((sha256, dev))
-        if model is None:
-            model = _model_from_bytes(data, dev)
-            _LOADS[sha256] += 1
-            _MODELS[(sha256, str(model.device))] = model
-    return model
-
-
-def model_load_count(sha256: str) -> int:
-    """How many times this process has loaded the model file with this sha256.
-
-    ``Augment`` loads a model once per process and device (1 on a CPU worker),
-    whatever the number of chunks; ``Augment.model_sha256`` gives the hash.
-    """
-    return _LOADS[sha256]
 
 
 class DroppedFieldsWarning(UserWarning):
@@ -193,10 +127,7 @@ class DroppedFieldsWarning(UserWarning):
 
 
 _WARNED: set[tuple[str, tuple[str, ...]]] = set()
-
-
-def _is_dask(array) -> bool:
-    return type(array).__module__.startswith("dask_awkward")
+_WARNED_LOCK = threading.Lock()
 
 
 class Augment:
@@ -222,7 +153,7 @@ class Augment:
             ``support_report``.
 
     Calling it on candidates (awkward or dask-awkward, from :func:`vaeaug.candidates`,
-    ``ak.combinations`` or ``ak.zip``; see :func:`vaeaug.awkward_adaptors.candidate_p4`),
+    ``ak.combinations`` or ``ak.zip``; see :func:`vaeaug.integrations.awkward.candidate_p4`),
     with optional ``weight=`` per candidate or per event, returns records nested
     like the input with the input's daughter names, plus ``weight`` and
     ``is_generated``. Each daughter is of the input daughter's type for coffea
@@ -255,15 +186,15 @@ class Augment:
             raise InputError(f"mode {mode!r} unknown; valid: {', '.join(MODES)}")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise InputError(f"seed must be an integer >= 0, got {seed!r}")
-        self.model_bytes = _model_bytes(model)
-        self.model_sha256 = hashlib.sha256(self.model_bytes).hexdigest()
+        self.model_bytes = model_file_bytes(model)
+        self.model_sha256 = sha256_of(self.model_bytes)
         if isinstance(model, Model):
             meta = model
         else:
-            meta = _MODELS.get((self.model_sha256, "cpu"))
+            meta = peek(self.model_sha256, "cpu")
             if meta is None:  # check the file here, with its name in any error
                 meta = load(model, device="cpu")
-                _remember(self.model_sha256, meta)
+                remember(self.model_sha256, meta)
         self.factor = int(factor)
         self.seed = int(seed)
         self.mode = mode
@@ -313,7 +244,7 @@ class Augment:
     def model(self) -> Model:
         """The model on ``device``, loaded at most once per process (a cache keyed by its sha256)."""
         if self._model is None:
-            self._model = _cached_model(self.model_bytes, self.model_sha256, self.device)
+            self._model = cached_model(self.model_bytes, self.model_sha256, self.device)
         return self._model
 
     # -- the call ---------------------------------------------------------
@@ -326,7 +257,7 @@ class Augment:
         if weight is not None and weights is not None:
             raise InputError("give the input weights once: weight=... or weights=..., not both")
         weights = weight if weight is not None else weights
-        if _is_dask(candidates):
+        if is_dask(candidates):
             import dask_awkward as dak
 
             args = (candidates,) if weights is None else (candidates, weights)
@@ -372,7 +303,7 @@ class Augment:
             return
         self.dropped_fields = tuple(sorted({*self.dropped_fields, *dropped}))
         key = (self.model_sha256, self.dropped_fields)
-        with _MODELS_LOCK:
+        with _WARNED_LOCK:
             if key in _WARNED:
                 return
             _WARNED.add(key)
@@ -512,7 +443,7 @@ class CandidateAccumulator:
 
     def fit(self, **kwargs) -> Model:
         """Train on the collected candidates: :func:`vaeaug.fit` with ``objects`` set."""
-        from .api import fit
+        from ..api import fit
 
         if len(self) == 0:
             raise InputError("no candidates were collected; nothing to train on")
@@ -570,7 +501,7 @@ def _nanoaod_plan(fields: Sequence[str], schemaclass) -> tuple:
 
 def _nanoaod_events(flat: ak.Array, plan: tuple) -> ak.Array:
     """One partition's NanoAOD events from its flat fields (``ak.zip`` per collection)."""
-    from .awkward_adaptors import behavior_of
+    from .awkward import behavior_of
 
     out = {}
     for name, record, columns, fills in plan:
@@ -655,7 +586,7 @@ def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
     options = dict(uproot_options or {})
     if options.get("allow_read_errors_with_report"):
         raise InputError(
-            "vaeaug.coffea.apply_to_fileset does not return file-access reports; "
+            "vaeaug.integrations.coffea.apply_to_fileset does not return file-access reports; "
             "use coffea.dataset_tools.apply_to_fileset for TTrees with reports"
         )
     out = {}

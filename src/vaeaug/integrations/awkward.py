@@ -46,7 +46,7 @@ import awkward as ak
 import numpy as np
 import vector
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = [
     "CARRIED_FIELDS",
@@ -59,6 +59,7 @@ __all__ = [
     "candidate_p4",
     "candidates",
     "coordinate_fields",
+    "is_dask",
     "p4_of_vectors",
     "to_awkward",
 ]
@@ -433,12 +434,13 @@ def candidate_p4(
                            tuple(sorted(dropped)))  # fmt: skip
 
 
-def _is_dask(array) -> bool:
+def is_dask(array) -> bool:
+    """Whether ``array`` is a dask-awkward collection (lazy, partitioned)."""
     return type(array).__module__.startswith("dask_awkward")
 
 
 def _default_names(collection, n: int) -> tuple[str, ...]:
-    meta = collection._meta if _is_dask(collection) else collection
+    meta = collection._meta if is_dask(collection) else collection
     name = ak.parameters(meta).get("collection_name")
     if name is None:
         layout = _record_layout(meta)
@@ -487,7 +489,7 @@ def candidates(
         ``ak.combinations``; each daughter keeps the collection's type and
         fields (so a generated one can have its type and charge).
     """
-    dask = _is_dask(collection)
+    dask = is_dask(collection)
     if dask:
         import dask_awkward as lib
     else:

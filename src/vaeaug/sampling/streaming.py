@@ -1,22 +1,16 @@
-"""The generation engine: seeded blocks, batched decoding, a streaming pipeline.
+"""Streaming generation: bounded memory whatever the sample size.
 
 ::
 
-    engine = Engine(model, precision="bf16", compile=True)      # on model.device
     for p4 in stream(model, 100_000_000, seed=1):                # (n_c, k, 4) GeV chunks
         ...
     generate_to_root(model, 100_000_000, "big.root", seed=1)     # bounded memory
 
-Determinism. Event ``i`` of a sample belongs to random-number block
-``b = i // BLOCK``; block ``b`` draws its standard normals (the prior's, the
-decoder's and, when the parent azimuth is uniform, its own) from a
-``torch.Generator`` seeded by ``SeedSequence([seed, b])``. A candidate outside
-the training support is redrawn from counter-based numbers keyed by (seed, i,
-round) (:mod:`vaeaug.noise`). The
-decoder runs on groups of rows whose boundaries depend only on the device type
-and ``n`` (never on the chunk size the caller asks for), so the events depend
-only on ``(seed, n)`` and the device type (CPU and CUDA random streams differ),
-bit for bit. The numpy conversion to 4-momenta is elementwise per event.
+The features come from :class:`~vaeaug.sampling.engine.Engine` (deterministic in
+``(seed, n)``). A candidate outside the training support is redrawn from
+counter-based numbers keyed by (seed, i, round) (:mod:`vaeaug.sampling.noise`).
+The numpy conversion to 4-momenta is elementwise per event, so the events
+depend only on ``(seed, n)`` and the device type, never on the chunking.
 
 Pipeline (:func:`stream`). A producer thread samples and decodes on the device
 and copies the standardized features (float32) into one of a few reusable
@@ -31,7 +25,6 @@ free list, so peak memory is a few chunks whatever ``n``.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import queue
 import threading
@@ -43,113 +36,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import InputError
-from .model.support import SUPPORT_MODES, SupportReport
+from ..errors import InputError
+from ..model.support import SUPPORT_MODES, SupportReport
+from .engine import BLOCK, Engine
 from .noise import index_keys
 
-__all__ = [
-    "BLOCK",
-    "DEFAULT_CHUNK",
-    "PRECISIONS",
-    "Engine",
-    "block_seed",
-    "generate_to_root",
-    "sample_into",
-    "stream",
-]
+__all__ = ["DEFAULT_CHUNK", "generate_to_root", "sample_into", "stream"]
 
-#: Events per random-number block: block b of a sample draws from a generator
-#: seeded by (seed, b), so the events do not depend on the batch size.
-BLOCK = 1 << 16
 #: Default events per chunk handed to the caller (and per ROOT basket):
 #: 1M events of 3 daughters are 96 MB of float64 4-momenta.
 DEFAULT_CHUNK = 1 << 20
-#: Valid values of ``precision``: "fp32", or "bf16" (decoder hidden layers under
-#: bfloat16 autocast; output layer, noise and everything after in float32/float64).
-PRECISIONS = ("fp32", "bf16")
-
-# Blocks decoded per device batch. One block (64k events) keeps the CPU's work
-# small enough to interleave with the converter; a GPU needs millions of rows in
-# flight to reach its throughput (64 blocks = 4.2M events, ~200 MB of features).
-_BATCH_BLOCKS = {"cpu": 1, "cuda": 64}
-# Rows per decoder call. CPU: 16k rows x 256 hidden units (16 MB of
-# activations) stay in cache and run twice as fast as 64k rows. GPU: 1M rows
-# (1 GB per 256-wide activation) keep the GPU busy and fit an 8 GB card.
-# Fixed per device type, so they never change the events.
-_DECODE_ROWS = {"cpu": 1 << 14, "cuda": 1 << 20}
-
-
-def block_seed(seed: int, b: int) -> int:
-    """The 63-bit seed of random-number block ``b`` of a sample drawn with ``seed``."""
-    return int(np.random.SeedSequence([seed, b]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def _check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise InputError(f"precision '{precision}' unknown; valid: {', '.join(PRECISIONS)}")
-    return precision
-
-
-class Engine:
-    """Samples standardized features from a model on the model's device.
-
-    Args:
-        model: a :class:`vaeaug.Model` (its network stays where it is).
-        precision: "fp32" (default) or "bf16" (hidden layers of the decoder under
-            bfloat16 autocast; pays on GPUs and on CPUs with bf16 matrix units, is
-            ~4x slower on CPUs without them).
-        compile: run the noise-to-features map through ``torch.compile`` (a
-            one-off compilation of tens of seconds; pays on GPUs for large samples).
-        batch_blocks: random-number blocks decoded per device batch (default: 1 on
-            CPU, 64 on CUDA). Changing it changes the decoder's row groups on CUDA,
-            and so possibly the last bits of the events.
-    """
-
-    def __init__(self, model, *, precision: str = "fp32", compile: bool = False,
-                 batch_blocks: int | None = None) -> None:  # fmt: skip
-        self.model = model
-        self.device = model.device
-        self.precision = _check_precision(precision)
-        self.batch_blocks = batch_blocks or _BATCH_BLOCKS.get(self.device.type, 1)
-        self.decode_rows = _DECODE_ROWS.get(self.device.type)
-        dtype = torch.bfloat16 if self.precision == "bf16" else None
-
-        def features(eps: torch.Tensor) -> torch.Tensor:
-            return model.features_from_noise(eps, hidden_dtype=dtype)
-
-        self._features: Callable[[torch.Tensor], torch.Tensor] = (
-            torch.compile(features, dynamic=False) if compile else features
-        )
-
-    @property
-    def n_features(self) -> int:
-        """Columns of :meth:`features` output: learned features (+ the phi noise)."""
-        return len(self.model.learned) + int(self.model.phi_uniform)
-
-    def features(self, eps: torch.Tensor) -> torch.Tensor:
-        """Standardized features (B, n_features) float32 from normals (B, noise_width)."""
-        rows = self.decode_rows or len(eps)
-        outs = [self._features(eps[i : i + rows]) for i in range(0, len(eps), rows)]
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
-
-    def batches(self, n: int, seed: int) -> Iterator[torch.Tensor]:
-        """Standardized features of the ``n`` events, (B, n_features) float32 on the device.
-
-        Block ``b`` draws all its normals, (rows, noise_width), from one generator
-        seeded by :func:`block_seed`. Must run under ``torch.inference_mode()``
-        (thread-local: enter it in the thread that iterates).
-        """
-        n_blocks = math.ceil(n / BLOCK)
-        width = self.model.noise_width
-        self.model.vae.eval()
-        for first in range(0, n_blocks, self.batch_blocks):
-            eps = []
-            for b in range(first, min(first + self.batch_blocks, n_blocks)):
-                g = torch.Generator(device=self.device)
-                g.manual_seed(block_seed(seed, b))
-                eps.append(torch.randn(min(BLOCK, n - b * BLOCK), width, generator=g,
-                                       device=self.device))  # fmt: skip
-            yield self.features(eps[0] if len(eps) == 1 else torch.cat(eps))
 
 
 class _Stop(Exception):
@@ -344,7 +240,7 @@ def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = N
     generated parts each sum to M (the rule of ``vaeaug augment --combined``). ``compression``: an uproot compression
     (default the writer's, ZLIB level 1). ``support`` and ``report``: see :func:`stream`.
     """
-    from .io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter
+    from ..io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter
 
     extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
     chunks = model.iter_samples(n, seed=seed, chunk_size=chunk_size, progress=progress,

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["candidate_keys", "index_keys", "keyed_normals", "keyed_uniforms", "mix"]
+__all__ = [
+    "candidate_keys",
+    "child_seed",
+    "index_keys",
+    "keyed_normals",
+    "keyed_uniforms",
+    "mix",
+    "seed_words",
+]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -29,14 +37,24 @@ def mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _seed_word(seed: int, stream: int = 0) -> np.uint64:
-    return np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0]
+def seed_words(seed: int, *path: int, n: int = 1, dtype=np.uint64) -> np.ndarray:
+    """``n`` words of the sub-stream ``path`` of ``seed``: ``SeedSequence([seed, *path])``.
+
+    Every seed derivation of the package goes through here (or :func:`child_seed`),
+    so sub-streams never collide by accident.
+    """
+    return np.random.SeedSequence([seed, *path]).generate_state(n, dtype)
+
+
+def child_seed(seed: int, *path: int) -> int:
+    """A 63-bit integer seed (for ``torch.Generator`` or numpy) of the sub-stream ``path`` of ``seed``."""
+    return int(seed_words(seed, *path)[0] >> np.uint64(1))
 
 
 def candidate_keys(p4: np.ndarray, seed: int) -> np.ndarray:
     """A 64-bit key per candidate from ``seed`` and its float64 4-momenta: (M, k, 4) -> (M,)."""
     words = np.ascontiguousarray(p4, dtype=np.float64).reshape(len(p4), -1).view(np.uint64)
-    h = np.full(len(p4), np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+    h = np.full(len(p4), seed_words(seed)[0])
     with np.errstate(over="ignore"):
         for col in words.T:
             h = mix((h ^ col) + _GOLDEN)
@@ -46,7 +64,7 @@ def candidate_keys(p4: np.ndarray, seed: int) -> np.ndarray:
 def index_keys(seed: int, index: np.ndarray, stream: int = 1) -> np.ndarray:
     """A 64-bit key per event index (int64, shape (M,)) of a sample drawn with ``seed``."""
     with np.errstate(over="ignore"):
-        return mix(np.asarray(index, dtype=np.uint64) * _GOLDEN + _seed_word(seed, stream))
+        return mix(np.asarray(index, dtype=np.uint64) * _GOLDEN + seed_words(seed, stream)[0])
 
 
 def keyed_uniforms(keys: np.ndarray, width: int, round_: int = 0) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Kinematics shared by every stage: 4-momenta arrays in, physics quantities out.
+
+A sample is a float64 array ``p4`` of shape (N, k, 4), last axis (px, py, pz, E)
+in GeV. The quantities come from ``vector`` (numpy backend), so they follow the
+conventions of the rest of scikit-hep: a spacelike sum has a *negative* mass
+(``-sqrt(-m^2)``), which keeps an unphysical candidate visible instead of piling
+it up at zero. The float64 light-cone boosts of the decay representation are the
+one hand-written piece of kinematics (:mod:`vaeaug.representations.decay`), for
+precision that ``vector`` does not offer.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import vector
+
+__all__ = ["COMPONENTS", "as_vectors", "invariant_mass", "pair_masses", "summed"]
+
+#: The order of the last axis of every ``p4`` array.
+COMPONENTS = ("px", "py", "pz", "E")
+
+
+def as_vectors(p4: np.ndarray) -> list:
+    """The k daughters of ``p4`` (N, k, 4) as a list of ``vector`` MomentumNumpy4D arrays (N,)."""
+    return [
+        vector.array({c: p4[:, i, j] for j, c in enumerate(COMPONENTS)}) for i in range(p4.shape[1])
+    ]
+
+
+def summed(p4: np.ndarray):
+    """The parent: the sum of the k daughters of ``p4`` (N, k, 4), a ``vector`` array (N,)."""
+    total = np.asarray(p4, dtype=np.float64).sum(axis=1)
+    return vector.array({c: total[:, j] for j, c in enumerate(COMPONENTS)})
+
+
+def invariant_mass(p4: np.ndarray) -> np.ndarray:
+    """Invariant mass in GeV of the sum of all daughters: ``p4`` (N, k, 4) -> (N,) float64."""
+    return np.asarray(summed(p4).mass, dtype=np.float64)
+
+
+def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:
+    """Invariant masses in GeV of every daughter pair, keyed ``m12``, ``m13``, ... (1-based), each (N,)."""
+    vecs = as_vectors(np.asarray(p4, dtype=np.float64))
+    return {
+        f"m{i + 1}{j + 1}": np.asarray((vecs[i] + vecs[j]).mass, dtype=np.float64)
+        for i, j in combinations(range(len(vecs)), 2)
+    }

@@ -47,6 +47,19 @@ class Representation(abc.ABC):
     name: ClassVar[str]
     n_objects: int
     object_names: list[str]
+    masses: list[float] | None = None
+
+    def __init__(
+        self,
+        n_objects: int,
+        masses: Sequence[float] | None = None,
+        *,
+        object_names: Sequence[str] | None = None,
+    ) -> None:
+        """Checks and stores the objects' count, mass hypotheses (GeV) and names."""
+        self.n_objects = check_n_objects(n_objects)
+        self.masses = check_masses(masses, self.n_objects)
+        self.object_names = check_object_names(object_names, self.n_objects)
 
     @abc.abstractmethod
     def feature_names(self) -> list[str]:

@@ -15,8 +15,6 @@ import numpy as np
 from vaeaug.representations.base import (
     MOMENTUM_MAX,
     Representation,
-    check_n_objects,
-    check_object_names,
 )
 
 __all__ = ["CartesianRepresentation"]
@@ -35,8 +33,7 @@ class CartesianRepresentation(Representation):
     name: ClassVar[str] = "cartesian"
 
     def __init__(self, n_objects: int, *, object_names: Sequence[str] | None = None) -> None:
-        self.n_objects = check_n_objects(n_objects)
-        self.object_names = check_object_names(object_names, self.n_objects)
+        super().__init__(n_objects, object_names=object_names)
 
     def feature_names(self) -> list[str]:
         return [f"{o}_{c}" for o in self.object_names for c in ("px", "py", "pz", "E")]

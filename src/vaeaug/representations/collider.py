@@ -15,7 +15,6 @@ So ``D = 5 k`` without masses and ``D = 4 k`` with them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,9 +22,6 @@ import numpy as np
 from vaeaug.representations.base import (
     MASS_MAX,
     Representation,
-    check_masses,
-    check_n_objects,
-    check_object_names,
     decode_collider,
     momentum_to_collider,
 )
@@ -47,17 +43,6 @@ class ColliderRepresentation(Representation):
     """
 
     name: ClassVar[str] = "collider"
-
-    def __init__(
-        self,
-        n_objects: int,
-        masses: Sequence[float] | None = None,
-        *,
-        object_names: Sequence[str] | None = None,
-    ) -> None:
-        self.n_objects = check_n_objects(n_objects)
-        self.masses = check_masses(masses, self.n_objects)
-        self.object_names = check_object_names(object_names, self.n_objects)
 
     @property
     def _per_object(self) -> list[str]:

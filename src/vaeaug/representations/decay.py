@@ -95,9 +95,7 @@ from vaeaug.representations.base import (
     LOG_PT_MAX,
     MASS_MAX,
     Representation,
-    check_masses,
     check_n_objects,
-    check_object_names,
     decode_collider,
     logit,
     momentum_to_collider,
@@ -207,11 +205,10 @@ class DecayRepresentation(Representation):
         object_names: Sequence[str] | None = None,
         parent_name: str = "parent",
     ) -> None:
-        self.n_objects = check_n_objects(n_objects)
-        if self.n_objects < 2:
+        if check_n_objects(n_objects) < 2:
             raise InputError(
                 f"the 'decay' representation needs at least 2 daughters, got "
-                f"n_objects={self.n_objects}; use 'collider' (or 'cartesian') instead"
+                f"n_objects={n_objects}; use 'collider' (or 'cartesian') instead"
             )
         if masses is None:
             raise InputError(
@@ -219,8 +216,7 @@ class DecayRepresentation(Representation):
                 "(e.g. masses=[0.49368, 0.13957, 0.13957] for D+ -> K- pi+ pi+); "
                 "without mass hypotheses use 'collider' or 'cartesian'"
             )
-        self.masses = check_masses(masses, self.n_objects)
-        self.object_names = check_object_names(object_names, self.n_objects)
+        super().__init__(n_objects, masses, object_names=object_names)
         if not isinstance(parent_name, str) or not parent_name:
             raise InputError(f"parent_name must be a non-empty string, got {parent_name!r}")
         self.parent_name = parent_name

@@ -371,27 +371,34 @@ def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
             f"| {_fmt(f['robust_median'], '.5f')} ± {_fmt(f['robust_median_err'], '.5f')} "
             f"| {_fmt(f['robust_half_width'], '.5f')} ± {_fmt(f['robust_half_width_err'], '.5f')} |"
         )
-    a = s["amplification"]
-    lines += ["", "## Amplification (GANplifying)", ""]
-    if a.get("available"):
+
+    def amplification_line(a: dict) -> str:
         extra = " (extrapolated beyond the largest real subsample)" if a["extrapolated"] else ""
-        lines.append(
+        return (
             f"The generated sample is worth {_fmt(a['n_equivalent'])} ± {_fmt(a['n_equivalent_err'])} "
             f"real candidates, {_fmt(a['amplification'])} × the original sample{extra}."
         )
-    else:
-        lines.append(f"Not available: {a.get('reason', '')}.")
-    mem = s["memorisation"]
-    lines += ["", "## Memorisation", ""]
-    if mem.get("available"):
+
+    def memorisation_line(mem: dict) -> str:
         verdict = "**flagged**" if mem["flagged"] else "not flagged"
-        lines.append(
+        return (
             f"Median distance to the nearest training candidate, generated / held-out: "
             f"{_fmt(mem['ratio_of_medians'])}; fraction of generated closer than the held-out "
             f"1st percentile: {_fmt(mem['fraction_below_p1'])} (≈ 0.01 expected): {verdict}."
         )
-    else:
-        lines.append(f"Not available: {mem.get('reason', '')}.")
+
+    for key, title, line in (
+        ("amplification", "Amplification (GANplifying)", amplification_line),
+        ("memorisation", "Memorisation", memorisation_line),
+    ):
+        part = s[key]
+        available = part.get("available")
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            line(part) if available else f"Not available: {part.get('reason', '')}.",
+        ]
     lines += ["", "## Plots", ""]
     for stem, title in (
         ("mass", "Parent invariant mass"),

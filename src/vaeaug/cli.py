@@ -139,6 +139,11 @@ def _add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help="no progress bars (drawn only when stderr is a terminal)")  # fmt: skip
 
 
+def _add_overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--overwrite", action="store_true",
+                   help="replace existing output files (never an input, never a ROOT file by a model)")  # fmt: skip
+
+
 def _read(args, path: str):
     from .io import read_candidates
 
@@ -199,7 +204,7 @@ def _cmd_train(args) -> str:
     from .io import check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.input])
-    check_output_path(args.output, model=True)
+    check_output_path(args.output, model=True, overwrite=args.overwrite)
     table = _read(args, args.input)
     start = time.perf_counter()
     model = _train(args, table)
@@ -244,7 +249,7 @@ def _cmd_generate(args) -> str:
     from .io import check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.model])
-    check_output_path(args.output)
+    check_output_path(args.output, overwrite=args.overwrite)
     model = load(args.model, device=args.device)
     _check_free_space(model.layout, args.n, args.output, "-n")
     _output_format(model, args.format)
@@ -262,10 +267,10 @@ def _cmd_augment(args) -> str:
     from .io import FLAG_BRANCH, WEIGHT_BRANCH, check_output_path, refuse_overwriting_inputs
 
     refuse_overwriting_inputs(args.output, [args.input])
-    check_output_path(args.output)
+    check_output_path(args.output, overwrite=args.overwrite)
     if args.model_out:
         refuse_overwriting_inputs(args.model_out, [args.input, args.output])
-        check_output_path(args.model_out, "--model-out", model=True)
+        check_output_path(args.model_out, "--model-out", model=True, overwrite=args.overwrite)
     table = _read(args, args.input)
     n = args.n if args.n is not None else args.factor * len(table)
     extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if args.combined else {}
@@ -311,7 +316,7 @@ def _cmd_augment(args) -> str:
 
 def _cmd_trainset(args) -> str:
     from .api import load
-    from .io import RootWriter, read_candidates, refuse_overwriting_inputs
+    from .io import RootWriter, check_output_path, read_candidates, refuse_overwriting_inputs
     from .model.vae import VAEConfig
     from .training import TrainConfig
     from .trainsets import augment_training_set
@@ -319,6 +324,7 @@ def _cmd_trainset(args) -> str:
     background = args.background or args.signal
     refuse_overwriting_inputs(args.output, [args.signal, background, args.signal_model,
                                             args.background_model])  # fmt: skip
+    check_output_path(args.output, overwrite=args.overwrite)
     if args.factor < 1:
         raise InputError(f"--factor must be an integer >= 1 (generated per real candidate), "
                          f"got {args.factor}")  # fmt: skip
@@ -516,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="input ROOT file")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    _add_overwrite_option(p)
     _add_read_options(p)
     _add_train_options(p)
     _add_common(p)
@@ -529,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file")
     p.add_argument("-n", type=int, required=True, help="number of candidates")
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
+    _add_overwrite_option(p)
     p.add_argument("--tree", help="output tree name (default: the training input's)")
     _add_format_option(p)
     _add_generate_options(p)
@@ -542,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="input ROOT file")
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
+    _add_overwrite_option(p)
     size = p.add_mutually_exclusive_group()
     size.add_argument(
         "--factor", type=int, default=10, help="generate factor x the input size (default 10)"
@@ -576,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background-tree", default="background",
                    help="background tree (default background)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="ROOT file to write")
+    _add_overwrite_option(p)
     p.add_argument("--output-tree", default="trainset", help="output tree name (default trainset)")
     p.add_argument("--factor", type=int, default=5,
                    help="generated candidates per real one in each multiplied class (default 5)")  # fmt: skip

@@ -125,6 +125,12 @@ def read_only_dir(tmp_path):
         (["generate", "{model}", "-n", "10", "-o", "{ro}/g.root"], "directory '{ro}' of -o/--output is not writable"),
         (["validate", "{toy}", "{toy}", "--out", "{data}"], "--out '{data}' is an existing file"),
         (["demo", "--out", "{data}"], "--out '{data}' is an existing file"),
+        (["train", "{toy}", "-o", "{old}"], "-o/--output '{old}' exists; vaeaug does not replace a file unless --overwrite (-f)"),
+        (["train", "{toy}", "-o", "{data}", "-f"], "is a ROOT file; a model file is never written over data"),
+        (["generate", "{model}", "-n", "10", "-o", "{data}"], "-o/--output '{data}' exists; vaeaug does not replace"),
+        (["augment", "{toy}", "-o", "{data}"], "-o/--output '{data}' exists; vaeaug does not replace"),
+        (["augment", "{toy}", "-o", "{tmp}/a.root", "--model-out", "{old}"], "--model-out '{old}' exists"),
+        (["trainset", "{toy}", "--background-tree", "signal", "-o", "{data}"], "-o/--output '{data}' exists"),
     ],
 )  # fmt: skip
 def test_unwritable_output_is_refused_before_training(args, message, tmp_path, toy_root, model_file,
@@ -133,14 +139,28 @@ def test_unwritable_output_is_refused_before_training(args, message, tmp_path, t
     work.mkdir()
     data = work / "data.root"
     data.write_bytes(toy_root.read_bytes())
-    keys = {"tmp": work, "toy": toy_root, "model": model_file, "ro": read_only_dir, "data": data}
+    old = work / "old.safetensors"
+    old.write_bytes(b"an earlier result")
+    keys = {"tmp": work, "toy": toy_root, "model": model_file, "ro": read_only_dir, "data": data,
+            "old": old}  # fmt: skip
     argv = [a.format(**keys) for a in args]
     assert main([*argv, "-q"] if argv[0] != "validate" else argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"vaeaug {argv[0]}: error: ") and err.count("\n") == 1, err
     assert message.format(**keys) in err
-    assert sorted(p.name for p in work.iterdir()) == ["data.root"]
+    assert sorted(p.name for p in work.iterdir()) == ["data.root", "old.safetensors"]
     assert data.read_bytes() == toy_root.read_bytes()
+    assert old.read_bytes() == b"an earlier result"
+
+
+def test_overwrite_replaces_an_existing_output(model_file, tmp_path, capsys):
+    out = tmp_path / "g.root"
+    out.write_bytes(b"an earlier result")
+    assert main(["generate", str(model_file), "-n", "50", "-o", str(out), "-q"]) == 2
+    assert out.read_bytes() == b"an earlier result"
+    assert main(["generate", str(model_file), "-n", "50", "-o", str(out), "-q", "--overwrite"]) == 0
+    with uproot.open(out) as f:
+        assert sum(f[k].num_entries for k in f.keys(cycle=False)) == 50
 
 
 def test_output_that_would_not_fit_on_the_disk_is_refused(model_file, tmp_path, monkeypatch,

@@ -67,13 +67,19 @@ def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
 
 
 def check_output_path(
-    path: str | os.PathLike, option: str = "-o/--output", *, model: bool = False
+    path: str | os.PathLike,
+    option: str = "-o/--output",
+    *,
+    model: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Refuse an output ``path`` that cannot be written, before any work is done.
 
     Raises InputError (naming ``option``) when ``path`` is empty, names a
-    directory, lies in a directory that does not exist or is not writable, or
-    names an existing ROOT file when a model file is to be written (``model``).
+    directory, lies in a directory that does not exist or is not writable,
+    names an existing ROOT file when a model file is to be written (``model``:
+    never, whatever ``overwrite``), or names any existing file unless
+    ``overwrite`` is set.
     """
     if not str(path).strip():
         raise InputError(f"{option} is empty; give a file name, e.g. out.root")
@@ -91,6 +97,11 @@ def check_output_path(
                 f"{option} '{path}' is a ROOT file; a model file is never written over "
                 "data: choose another name, e.g. model.safetensors"
             )
+    if path.is_file() and not overwrite:
+        raise InputError(
+            f"{option} '{path}' exists; vaeaug does not replace a file unless "
+            "--overwrite (-f) is given"
+        )
     parent = path.parent
     if not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"

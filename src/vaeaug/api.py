@@ -36,6 +36,7 @@ from .model.support import Support, SupportReport, observables
 from .model.symmetry import PHI_TEST_LEVEL, kuiper_uniform_pvalue
 from .model.vae import VAE, VAEConfig
 from .representations import REPRESENTATIONS, make_representation, representation_from_dict
+from .representations.arrays import as_float64, is_tensor, namespace
 from .sampling import streaming
 from .sampling.candidates import Candidates
 from .sampling.noise import keyed_normals
@@ -186,6 +187,17 @@ def infer_masses(p4: np.ndarray, objects: Sequence[str], rtol: float = 1e-3) -> 
 _REDRAW_ROWS = 256
 
 
+def _column_runs(columns: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(first column, its position in ``columns``, length) of each run of consecutive columns."""
+    runs: list[tuple[int, int, int]] = []
+    for i, c in enumerate(columns):
+        if runs and runs[-1][0] + runs[-1][2] == c:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((c, i, 1))
+    return runs
+
+
 class RepresentationWarning(UserWarning):
     """``representation="auto"`` could not use the decay representation."""
 
@@ -271,15 +283,23 @@ class Model:
         """(4-momenta (N, k, 4) GeV, full features (N, D)) from :meth:`features_from_noise` output.
 
         ``x`` (N, D_learned [+ 1]) may be float32: the inverse scaling runs in float64.
+        A numpy ``x`` gives numpy arrays; a torch tensor gives float64 tensors on its
+        device (the same code: see :mod:`vaeaug.representations.arrays`), so that a GPU
+        can decode what it generated before anything is copied to the host.
         """
         rep = self.representation
-        full = np.empty((len(x), rep.n_features))
-        full[:, self.learned] = self.standardizer.inverse(
-            np.asarray(x[:, : len(self.learned)], np.float64)
-        )
+        x = as_float64(x)
+        xp = namespace(x)
+        full = xp.empty((x.shape[0], rep.n_features), like=x)
+        learned = self.standardizer.inverse(x[:, : len(self.learned)])
+        # runs of consecutive columns: slice copies, no index array to send to a device
+        for dst, src, width in _column_runs(self.learned):
+            full[:, dst : dst + width] = learned[:, src : src + width]
         if self.phi_uniform:
-            phi = np.pi * (2.0 * ndtr(np.asarray(x[:, -1], np.float64)) - 1.0)
-            full[:, 2], full[:, 3] = np.cos(phi), np.sin(phi)
+            u = x[:, -1]
+            cdf = torch.special.ndtr(u) if is_tensor(u) else ndtr(u)
+            phi = math.pi * (2.0 * cdf - 1.0)
+            full[:, 2], full[:, 3] = xp.cos(phi), xp.sin(phi)
         return rep.from_features(full), full
 
     def p4_from_noise(

@@ -29,6 +29,8 @@ class Standardizer:
         self.center = np.asarray(center, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
         self.constant = np.asarray(constant, dtype=bool)
+        # device -> (center, scale, constant) tensors, for inverse() on tensors
+        self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}
 
     @classmethod
     def fit(cls, x: np.ndarray, weights: np.ndarray | None = None) -> Standardizer:
@@ -46,8 +48,23 @@ class Standardizer:
         return (x - self.center) / self.scale * ~self.constant
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        """Standardized (N, D) -> features (N, D); constants restored exactly."""
-        return np.where(self.constant, self.center, z * self.scale + self.center)
+        """Standardized (N, D) -> features (N, D); constants restored exactly.
+
+        ``z``: numpy, or a torch tensor on any device; the scaling runs in float64 and a
+        tensor gives a tensor on its device.
+        """
+        if not torch.is_tensor(z):
+            return np.where(self.constant, self.center, z * self.scale + self.center)
+        center, scale, constant = self._tensors_on(z.device)
+        return torch.where(constant, center, z.to(torch.float64) * scale + center)
+
+    def _tensors_on(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(center, scale, constant) as tensors on ``device``, copied there once."""
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = tuple(torch.from_numpy(a).to(device)
+                                         for a in (self.center, self.scale, self.constant))  # fmt: skip
+        return self._on_device[key]
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """For the model file (float64 keeps the narrow mass peak exact)."""

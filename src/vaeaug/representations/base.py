@@ -6,7 +6,13 @@ final-state objects of each candidate, an array of shape ``(N, k, 4)`` holding
 
 ``from_features`` is applied to model output, so it accepts any finite real input and
 maps it into the physical domain (angles wrapped, masses and energies clamped) instead of
-producing NaN. Everything is float64 numpy, vectorised over candidates.
+producing NaN. Everything is float64, vectorised over candidates.
+
+One implementation, two array libraries: encoding is numpy; decoding (``from_features``
+and the helpers below) calls its array functions through a namespace ``xp``
+(:mod:`vaeaug.representations.arrays`), so the same code runs on numpy arrays and on torch
+tensors on any device. Numpy input gives numpy output, bit for bit what numpy-only code
+gave; a tensor gives a float64 tensor on its own device.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vaeaug.errors import InputError
+from vaeaug.representations.arrays import as_float64, namespace
 
 __all__ = ["Representation"]
 
@@ -34,6 +41,8 @@ MOMENTUM_MAX = 1e15
 # pt floor (GeV) used when encoding: an object exactly along the beam has log(pt) = -inf and
 # an undefined eta; this floor keeps both finite and equal to the decoding lower bound.
 _PT_MIN = float(np.exp(_LOG_PT_MIN))
+#: The smallest positive normal float64, as a Python float (any array library accepts it).
+TINY = float(np.finfo(np.float64).tiny)
 
 
 class Representation(abc.ABC):
@@ -115,11 +124,11 @@ class Representation(abc.ABC):
         return p4
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        x = as_float64(x)  # a tensor stays a tensor (float64, same device)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise InputError(
                 f"{self.name} representation expects features of shape (N, {self.n_features}) "
-                f"with columns {self.feature_names()}; got shape {x.shape}"
+                f"with columns {self.feature_names()}; got shape {tuple(x.shape)}"
             )
         return x
 
@@ -165,17 +174,21 @@ def check_masses(masses: Sequence[float] | None, n_objects: int) -> list[float] 
     return values
 
 
-# Kinematics helpers. Arrays broadcast; shapes are (N,) or (N, k) unless stated.
+# Kinematics helpers. Arrays broadcast; shapes are (N,) or (N, k) unless stated. Those used
+# when decoding take numpy arrays or torch tensors and return the same kind; a bound by a
+# Python number is ``xp.clip(x, min=...)`` (torch's maximum takes tensors only).
 
 
 def unit_pair(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalise a (cos, sin) pair onto the unit circle; (0, 0) becomes (1, 0)."""
+    xp = namespace(c, s)
     # Scaling by the larger component first keeps hypot finite for any finite input.
-    big = np.maximum(np.abs(c), np.abs(s))
+    big = xp.maximum(xp.abs(c), xp.abs(s))
     nonzero = big > 0
-    c = np.divide(c, big, out=np.ones_like(big), where=nonzero)
-    s = np.divide(s, big, out=np.zeros_like(big), where=nonzero)
-    r = np.hypot(c, s)
+    safe = xp.where(nonzero, big, 1.0)
+    c = xp.where(nonzero, c / safe, 1.0)
+    s = xp.where(nonzero, s / safe, 0.0)
+    r = xp.hypot(c, s)
     return c / r, s / r
 
 
@@ -196,8 +209,9 @@ def decode_collider(
 
     Returns (pt in GeV, eta, cos phi, sin phi).
     """
-    pt = np.exp(np.clip(log_pt, _LOG_PT_MIN, LOG_PT_MAX))
-    return (pt, np.clip(eta, -ETA_MAX, ETA_MAX), *unit_pair(cos_phi, sin_phi))
+    xp = namespace(log_pt, eta)
+    pt = xp.exp(xp.clip(log_pt, _LOG_PT_MIN, LOG_PT_MAX))
+    return (pt, xp.clip(eta, -ETA_MAX, ETA_MAX), *unit_pair(cos_phi, sin_phi))
 
 
 def two_body_momentum(
@@ -208,12 +222,13 @@ def two_body_momentum(
     ``excess`` is ``m - m1 - m2`` when the caller knows it more precisely than the
     difference (near threshold); negative values (rounding) count as threshold.
     """
+    xp = namespace(m)
     if excess is None:
         excess = m - m1 - m2
-    excess = np.maximum(excess, 0.0)
+    excess = xp.clip(excess, min=0.0)
     # Factorised Kallen function: sqrt(lambda(m^2, m1^2, m2^2)) / (2 m), precise at threshold.
-    lam = excess * (m + m1 + m2) * np.maximum(m - m1 + m2, 0.0) * np.maximum(m + m1 - m2, 0.0)
-    return np.sqrt(lam) / (2.0 * np.maximum(m, np.finfo(np.float64).tiny))
+    lam = excess * (m + m1 + m2) * xp.clip(m - m1 + m2, min=0.0) * xp.clip(m + m1 - m2, min=0.0)
+    return xp.sqrt(lam) / (2.0 * xp.clip(m, min=TINY))
 
 
 def logit(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
@@ -229,7 +244,8 @@ def sigmoid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     exp(-|x|) never overflows, so any finite x is fine.
     """
-    e = np.exp(-np.abs(x))
+    xp = namespace(x)
+    e = xp.exp(-xp.abs(x))
     big, small = 1.0 / (1.0 + e), e / (1.0 + e)
     positive = x >= 0
-    return np.where(positive, big, small), np.where(positive, small, big)
+    return xp.where(positive, big, small), xp.where(positive, small, big)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from vaeaug.representations.arrays import namespace
 from vaeaug.representations.base import (
     MOMENTUM_MAX,
     Representation,
@@ -43,9 +44,11 @@ class CartesianRepresentation(Representation):
         return p4.reshape(len(p4), 4 * self.n_objects).copy()
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_features(x)
-        p4 = np.clip(x, -MOMENTUM_MAX, MOMENTUM_MAX).reshape(len(x), self.n_objects, 4)
-        p4[..., 3] = np.maximum(p4[..., 3], np.linalg.norm(p4[..., :3], axis=-1))
+        x = self._check_features(x)  # numpy or a tensor on any device: decoded where it is
+        xp = namespace(x)
+        p4 = xp.reshape(xp.clip(x, -MOMENTUM_MAX, MOMENTUM_MAX), (x.shape[0], self.n_objects, 4))
+        p3 = p4[..., :3]
+        p4[..., 3] = xp.maximum(p4[..., 3], xp.sqrt(xp.sum(p3 * p3, axis=-1)))
         return p4
 
     def to_dict(self) -> dict[str, Any]:

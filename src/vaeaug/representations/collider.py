@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from vaeaug.representations.arrays import namespace
 from vaeaug.representations.base import (
     MASS_MAX,
     Representation,
@@ -63,16 +64,17 @@ class ColliderRepresentation(Representation):
         return np.stack(columns, axis=-1).reshape(len(p4), self.n_features)
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_features(x)
-        f = x.reshape(len(x), self.n_objects, len(self._per_object))
+        x = self._check_features(x)  # numpy or a tensor on any device: decoded where it is
+        xp = namespace(x)
+        f = xp.reshape(x, (x.shape[0], self.n_objects, len(self._per_object)))
         pt, eta, cos_phi, sin_phi = decode_collider(f[..., 0], f[..., 1], f[..., 2], f[..., 3])
-        px, py, pz = pt * cos_phi, pt * sin_phi, pt * np.sinh(eta)
+        px, py, pz = pt * cos_phi, pt * sin_phi, pt * xp.sinh(eta)
         if self.masses is None:
-            m = np.clip(f[..., 4], 0.0, MASS_MAX)
+            m = xp.clip(f[..., 4], 0.0, MASS_MAX)
         else:
-            m = np.asarray(self.masses)
-        e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
-        return np.stack([px, py, pz, e], axis=-1)
+            m = xp.constant(self.masses, like=x)
+        e = xp.sqrt(px**2 + py**2 + pz**2 + m**2)
+        return xp.stack([px, py, pz, e], axis=-1)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -80,20 +80,27 @@ they do when decoding (so p4 with other masses are projected onto the hypotheses
 boost between lab and rest frame is done on light-cone components ``E +- p_z'`` computed
 without cancellation, so M and the rest-frame momenta keep float64 precision at any boost
 (a plain boost loses a factor ``gamma^2``, ~1e8 at eta = 6).
+
+Encoding is numpy. Decoding runs on numpy arrays and on torch tensors (float64, on the
+tensor's device) with the same code: the functions it calls are written against the array
+API names of :mod:`vaeaug.representations.arrays`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from vaeaug.errors import InputError
+from vaeaug.representations.arrays import namespace
 from vaeaug.representations.base import (
     ETA_MAX,
     LOG_PT_MAX,
     MASS_MAX,
+    TINY,
     Representation,
     check_n_objects,
     decode_collider,
@@ -116,7 +123,7 @@ _DALITZ_EPS = 1e-7
 # Clip of the n-body mass fractions T_{j-1} / T_j: linear in the mass, so a clip of eps moves
 # a subsystem at its threshold by ~sqrt(eps) of its momentum; 1e-15 keeps that at ~3e-8.
 _FRAC_EPS = 1e-15
-_TINY = np.finfo(np.float64).tiny
+_TINY = TINY
 
 
 def _to_frame(
@@ -161,12 +168,13 @@ def _light_cone(
     The smaller one is computed as ``mt2 / larger``: no cancellation, full relative
     precision even for ultra-relativistic momenta. ``E`` defaults to ``sqrt(mt2 + z^2)``.
     """
+    xp = namespace(mt2, z)
     if e is None:
-        e = np.sqrt(mt2 + z**2)
-    big = e + np.abs(z)
-    small = mt2 / np.maximum(big, _TINY)
+        e = xp.sqrt(mt2 + z**2)
+    big = e + xp.abs(z)
+    small = mt2 / xp.clip(big, min=_TINY)
     forward = z >= 0
-    return np.where(forward, big, small), np.where(forward, small, big)
+    return xp.where(forward, big, small), xp.where(forward, small, big)
 
 
 def _atanh(c: np.ndarray) -> np.ndarray:
@@ -176,7 +184,8 @@ def _atanh(c: np.ndarray) -> np.ndarray:
 
 def _tanh_cos_sin(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(cos, sin)`` of the polar angle whose cosine is ``tanh(a)``; ``sin = 1 / cosh(a)``."""
-    return np.tanh(a), 1.0 / np.cosh(np.minimum(np.abs(a), 700.0))
+    xp = namespace(a)
+    return xp.tanh(a), 1.0 / xp.cosh(xp.clip(xp.abs(a), max=700.0))
 
 
 def _boost_z(e: np.ndarray, z: np.ndarray, gamma: np.ndarray, gamma_beta: np.ndarray):
@@ -381,9 +390,15 @@ class DecayRepresentation(Representation):
     # Decoding
 
     def from_features(self, x: np.ndarray) -> np.ndarray:
+        """Decode features ``x`` (N, D) into lab-frame (px, py, pz, E) in GeV, (N, k, 4).
+
+        ``x`` may be a numpy array or a torch tensor on any device (any float dtype); the
+        result is float64 of the same kind, on the same device.
+        """
         x = self._check_features(x)
+        xp = namespace(x)
         pt, eta, cos_phi, sin_phi = decode_collider(x[:, 0], x[:, 1], x[:, 2], x[:, 3])
-        excess = np.exp(np.minimum(x[:, 4], _LOG_EXCESS_MAX))
+        excess = xp.exp(xp.clip(x[:, 4], max=_LOG_EXCESS_MAX))
         m = self.threshold + excess
         if self.n_objects == 2:
             daughters = self._two_body_momenta(x[:, 5:], m, excess)
@@ -394,10 +409,10 @@ class DecayRepresentation(Representation):
 
         # Boost each daughter from the rest frame to the lab along z' (light-cone components
         # scale by e^y, y the parent rapidity along z'), then rotate to lab axes.
-        p_abs = pt * np.cosh(eta)
-        ey = (np.sqrt(p_abs**2 + m**2) + p_abs) / m
-        frame = (np.tanh(eta), 1.0 / np.cosh(eta), cos_phi, sin_phi)
-        p4 = np.empty((len(x), self.n_objects, 4))
+        p_abs = pt * xp.cosh(eta)
+        ey = (xp.sqrt(p_abs**2 + m**2) + p_abs) / m
+        frame = (xp.tanh(eta), 1.0 / xp.cosh(eta), cos_phi, sin_phi)
+        p4 = xp.empty((x.shape[0], self.n_objects, 4), like=x)
         for i, (qx, qy, qz, e) in enumerate(daughters):
             plus, minus = _light_cone(self.masses[i] ** 2 + qx**2 + qy**2, qz, e)
             plus, minus = plus * ey, minus / ey
@@ -417,7 +432,8 @@ class DecayRepresentation(Representation):
         cos_p, sin_p = unit_pair(f[:, 1], f[:, 2])
         k = two_body_momentum(m, m1, m2, excess=excess)
         x, y, z = k * sin_t * cos_p, k * sin_t * sin_p, k * cos_t
-        return [(x, y, z, np.sqrt(m1**2 + k**2)), (-x, -y, -z, np.sqrt(m2**2 + k**2))]
+        xp = namespace(k)
+        return [(x, y, z, xp.sqrt(m1**2 + k**2)), (-x, -y, -z, xp.sqrt(m2**2 + k**2))]
 
     def _three_body_momenta(self, f: np.ndarray, m: np.ndarray,
                             excess: np.ndarray) -> list[tuple[np.ndarray, ...]]:  # fmt: skip
@@ -425,19 +441,20 @@ class DecayRepresentation(Representation):
 
         ``excess`` is M - m1 - m2 - m3 (GeV), the span of the Dalitz plot.
         """
+        xp = namespace(f)
         m1, m2, m3 = self.masses
         mp, mq = sigmoid(f[:, 0])  # m', 1 - m'
         tp, tq = sigmoid(f[:, 1])  # theta', 1 - theta'
         # m12 - m12min = span cos^2(pi m'/2), m12max - m12 = span sin^2(pi m'/2); written with
         # sin of the smaller of m', 1 - m' so both distances stay precise at the edges.
         span = excess
-        lo = span * np.sin(0.5 * np.pi * mq) ** 2
-        hi = span * np.sin(0.5 * np.pi * mp) ** 2
+        lo = span * xp.sin(0.5 * math.pi * mq) ** 2
+        hi = span * xp.sin(0.5 * math.pi * mp) ** 2
         m12 = m1 + m2 + lo
         k3 = two_body_momentum(m, m12, m3, excess=hi)  # |p3| = |p12| in the parent frame
         k1 = two_body_momentum(m12, m1, m2, excess=lo)  # |p1| in the (12) frame
-        cos_t = np.where(tp <= 0.5, np.cos(np.pi * tp), -np.cos(np.pi * tq))
-        sin_t = np.sin(np.pi * np.minimum(tp, tq))
+        cos_t = xp.where(tp <= 0.5, xp.cos(math.pi * tp), -xp.cos(math.pi * tq))
+        sin_t = xp.sin(math.pi * xp.minimum(tp, tq))
 
         cos_b, sin_b = _tanh_cos_sin(f[:, 2])
         cos_a, sin_a = unit_pair(f[:, 3], f[:, 4])
@@ -445,19 +462,19 @@ class DecayRepresentation(Representation):
 
         # Daughters 1, 2 in the (12) frame, boosted along n by beta gamma = k3 / m12; the
         # components are along (e_beta, e_alpha, n) until the final rotation.
-        m12_safe = np.maximum(m12, _TINY)
-        e12 = np.sqrt(m12**2 + k3**2)
-        e1, e2 = np.sqrt(m1**2 + k1**2), np.sqrt(m2**2 + k1**2)
+        m12_safe = xp.clip(m12, min=_TINY)
+        e12 = xp.sqrt(m12**2 + k3**2)
+        e1, e2 = xp.sqrt(m1**2 + k1**2), xp.sqrt(m2**2 + k1**2)
         par = k1 * cos_t
         u, v = k1 * sin_t * cos_g, k1 * sin_t * sin_g
         par1 = (e12 * par + k3 * e1) / m12_safe
         par2 = (k3 * e2 - e12 * par) / m12_safe
         orientation = (cos_b, sin_b, cos_a, sin_a)
-        zero = np.zeros_like(k3)
+        zero = xp.zeros_like(k3)
         return [
             (*_from_frame(*orientation, u, v, par1), (e12 * e1 + k3 * par) / m12_safe),
             (*_from_frame(*orientation, -u, -v, par2), (e12 * e2 - k3 * par) / m12_safe),
-            (*_from_frame(*orientation, zero, zero, -k3), np.sqrt(m3**2 + k3**2)),
+            (*_from_frame(*orientation, zero, zero, -k3), xp.sqrt(m3**2 + k3**2)),
         ]
 
     # Four or more bodies: sequential two-body splits (see the module docstring).
@@ -514,7 +531,11 @@ class DecayRepresentation(Representation):
         Works bottom-up: ``S_2``'s daughters, then each ``S_{j-1}`` boosted and rotated into
         ``S_j``'s frame beside the bachelor ``j``.
         """
+        xp = namespace(f)
+        # constants in numpy (the same bits for every array library), as Python floats
         masses = np.asarray(self.masses)
+        m_sum = [float(masses[:j].sum()) for j in range(len(masses) + 1)]  # sum_{i<=j} m_i
+        m_sq = np.square(masses)
         n = self.n_objects
         # kinetic excesses T_n = excess, T_{j-1} = frac_j * T_j
         t = {n: excess}
@@ -528,30 +549,30 @@ class DecayRepresentation(Representation):
             col += 3
 
         def mass(j: int) -> np.ndarray:  # m(S_j), GeV
-            return masses[:j].sum() + t[j]
+            return m_sum[j] + t[j]
 
         x = y = z = e = None
         for j in range(2, n + 1):
             cos_t, sin_t = _tanh_cos_sin(angles[j][0])
             cos_p, sin_p = unit_pair(angles[j][1], angles[j][2])
-            m_sub = masses[0] + 0.0 * t[j] if j == 2 else mass(j - 1)
+            m_sub = float(masses[0]) + 0.0 * t[j] if j == 2 else mass(j - 1)
             k = two_body_momentum(
-                mass(j), m_sub, masses[j - 1], excess=t[j] - (0.0 if j == 2 else t[j - 1])
+                mass(j), m_sub, float(masses[j - 1]), excess=t[j] - (0.0 if j == 2 else t[j - 1])
             )
             if j == 2:
                 # daughter 1 along (theta, phi), daughter 2 opposite, in S_2's axes
-                x = np.stack([np.zeros_like(k), np.zeros_like(k)], 1)
-                y = np.zeros_like(x)
-                z = np.stack([k, -k], 1)
-                e = np.sqrt(masses[:2] ** 2 + z**2)
+                x = xp.stack([xp.zeros_like(k), xp.zeros_like(k)], axis=1)
+                y = xp.zeros_like(x)
+                z = xp.stack([k, -k], axis=1)
+                e = xp.stack([xp.sqrt(float(m_sq[i]) + k**2) for i in (0, 1)], axis=1)
             else:
                 # boost S_{j-1}'s daughters along its flight (+z') with momentum k
-                gamma = (np.sqrt(m_sub**2 + k**2) / m_sub)[:, None]
+                gamma = (xp.sqrt(m_sub**2 + k**2) / m_sub)[:, None]
                 e, z = _boost_z(e, z, gamma, (k / m_sub)[:, None])
-                x = np.concatenate([x, np.zeros_like(k)[:, None]], 1)
-                y = np.concatenate([y, np.zeros_like(k)[:, None]], 1)
-                z = np.concatenate([z, -k[:, None]], 1)
-                e = np.concatenate([e, np.sqrt(masses[j - 1] ** 2 + k**2)[:, None]], 1)
+                x = xp.concat([x, xp.zeros_like(k)[:, None]], axis=1)
+                y = xp.concat([y, xp.zeros_like(k)[:, None]], axis=1)
+                z = xp.concat([z, -k[:, None]], axis=1)
+                e = xp.concat([e, xp.sqrt(float(m_sq[j - 1]) + k**2)[:, None]], axis=1)
             frame = (cos_t[:, None], sin_t[:, None], cos_p[:, None], sin_p[:, None])
             x, y, z = _from_frame(*frame, x, y, z)
         return [(x[:, i], y[:, i], z[:, i], e[:, i]) for i in range(n)]

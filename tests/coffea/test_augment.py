@@ -7,13 +7,14 @@ import pickle
 import awkward as ak
 import numpy as np
 import pytest
+from fidelity_check import MAX_AUC, c2st_auc, reference_sample
 from scipy import stats
 
 import vaeaug
 from vaeaug import InputError
+from vaeaug.datasets import dplus_kpipi
 from vaeaug.integrations.awkward import to_awkward
 from vaeaug.integrations.coffea import CandidateAccumulator, candidate_noise, generate_from_noise
-from vaeaug.datasets import dplus_kpipi
 
 OBJECTS = ("K1", "pi1", "pi2")
 
@@ -38,9 +39,8 @@ def test_generated_mode_shape_weights_and_vector_behavior(toy_model, candidates)
     assert ak.parameters(gen.K1[0]).get("__record__") == "Momentum4D"  # plain input: vector
     np.testing.assert_allclose(ak.flatten(gen.weight), 0.25)
     assert ak.sum(gen.weight) == pytest.approx(300)
-    mass = ak.flatten((gen.K1 + gen.pi1 + gen.pi2).mass)
-    # the decay representation fixes the parent near the D+ mass
-    assert np.median(mass) == pytest.approx(1.8697, abs=0.03)
+    # the generated candidates pass the suite's fidelity check (an untrained model fails it)
+    assert c2st_auc(_p4(gen), reference_sample()) < MAX_AUC
     assert np.all(np.isfinite(ak.to_numpy(ak.flatten(gen.K1.deltaR(gen.pi1)))))
 
 

@@ -1,0 +1,41 @@
+"""The suite's fidelity check passes a trained model and rejects broken ones.
+
+Issue: range checks (``0 <= AUC <= 1``, a median mass within 30 MeV) passed for
+an untrained decoder. The check of tests/fidelity_check.py must fail on a model
+whose networks are re-initialised and on one whose feature scale is ten times
+too wide, and pass on the trained tiny model.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from fidelity_check import MAX_AUC, c2st_auc, reference_sample
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_sample()
+
+
+def test_the_trained_tiny_model_passes(tiny_model, reference):
+    assert c2st_auc(tiny_model.sample(2_000, seed=1).p4, reference) < MAX_AUC
+
+
+def test_an_untrained_model_is_rejected(tiny_model, reference):
+    untrained = copy.deepcopy(tiny_model)
+    reset = 0
+    for module in untrained.vae.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+            reset += 1
+    assert reset > 0
+    assert c2st_auc(untrained.sample(2_000, seed=1).p4, reference) > MAX_AUC
+
+
+@pytest.mark.parametrize("support", ["reject", "off"])
+def test_a_ten_times_too_wide_decoder_is_rejected(tiny_model, reference, support):
+    wide = copy.deepcopy(tiny_model)
+    wide.standardizer.scale = wide.standardizer.scale * 10.0
+    assert c2st_auc(wide.sample(2_000, seed=1, support=support).p4, reference) > MAX_AUC

@@ -94,8 +94,9 @@ MODES = ("generated", "combined")
 #: its memory beyond the output is bounded by this, whatever the chunk size and
 #: factor (a block holds ``max(1, BLOCK_ROWS // factor)`` input candidates, so at
 #: most ``max(BLOCK_ROWS, factor)`` rows). A block is one decoder batch of
-#: :meth:`vaeaug.Model.p4_from_noise`.
-BLOCK_ROWS = 1 << 16
+#: :meth:`vaeaug.Model.p4_from_noise`. The default flow decoder's temporaries take
+#: ~15 kB per row on the CPU (1 GB at 65,536 rows, 0.25 GB at 16,384: docs/performance.md).
+BLOCK_ROWS = 1 << 14
 
 
 def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int

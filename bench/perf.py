@@ -359,6 +359,8 @@ folder, model_path, n, factor = data_dir(sys.argv[2]), sys.argv[3], int(sys.argv
 import vaeaug.integrations.coffea
 if int(sys.argv[6]):
     vaeaug.integrations.coffea.BLOCK_ROWS = int(sys.argv[6])
+if int(sys.argv[7]):
+    vaeaug.integrations.coffea.DECODE_ROWS["cpu"] = int(sys.argv[7])
 p4 = np.concatenate([load_p4(folder, w, "signal") for w in ("train", "reference")])
 p4 = np.tile(p4, (-(-n // len(p4)), 1, 1))[:n]
 events = ak.zip({f"{o}_{c}": p4[:, j, i].copy() for j, o in enumerate(OBJECTS)
@@ -385,15 +387,18 @@ print(json.dumps(out))
 """
 
 
-def _coffea_memory(args, model_path: Path, events: int, factor: int, block: int = 0) -> dict:
-    """Peak RSS of the processor step on ``events`` candidates, with and without Augment."""
-    from vaeaug.integrations.coffea import BLOCK_ROWS
+def _coffea_memory(args, model_path: Path, events: int, factor: int, block: int = 0,
+                   decode: int = 0) -> dict:  # fmt: skip
+    """Peak RSS of the processor step on ``events`` candidates, with and without Augment
+    (``block``, ``decode``: Augment's BLOCK_ROWS and CPU DECODE_ROWS when not 0)."""
+    from vaeaug.integrations.coffea import BLOCK_ROWS, DECODE_ROWS
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out: dict[str, Any] = {"events": events, "factor": factor, "block_rows": block or BLOCK_ROWS}
+    out: dict[str, Any] = {"events": events, "factor": factor, "block_rows": block or BLOCK_ROWS,
+                           "decode_rows": decode or DECODE_ROWS["cpu"]}  # fmt: skip
     for label, f in (("without", 0), ("with", factor)):
         cmd = [sys.executable, "-c", _COFFEA_RSS_CHILD, str(Path(__file__).parent), str(data_dir(args.data)),
-               str(model_path), str(events), str(f), str(block)]  # fmt: skip
+               str(model_path), str(events), str(f), str(block), str(decode)]  # fmt: skip
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if res.returncode:
             raise RuntimeError(f"coffea memory child failed:\n{res.stderr[-2000:]}")
@@ -497,7 +502,7 @@ def row_coffea(args, model) -> dict:
             opts = dict(o.split("=", 1) for o in options)
             mem_model = Path(opts["model"]) if "model" in opts else model_path
             row = _coffea_memory(args, mem_model, int(float(events)), args.coffea_memory_factor,
-                                 int(float(opts.get("block", 0))))  # fmt: skip
+                                 int(float(opts.get("block", 0))), int(float(opts.get("decode", 0))))  # fmt: skip
             row["model"] = _model_summary(vaeaug.load(mem_model))
             row["row_model"] = "model" not in opts
             out["memory"].append(row)
@@ -550,12 +555,12 @@ def coffea_markdown(r: dict) -> list[str]:
         for c in r["memory"]:
             model = "the row's model" if c["row_model"] else (
                 f"{c['model']['decoder']} decoder, {c['model']['prior']} prior, hidden {c['model']['hidden']}")  # fmt: skip
-            mem_rows.append([f"{c['events']:,}", str(c["factor"]), f"{c['block_rows']:,}", model,
+            mem_rows.append([f"{c['events']:,}", str(c["factor"]), f"{c['block_rows']:,} / {c['decode_rows']:,}", model,
                              f"{c['output_mb']:.0f}",
                              f"{c['augment_call_extra_mb']:.0f}", f"{c['augment_beyond_output_mb']:.0f}",
                              f"{c['processor_extra_mb']:.0f}", f"{c['with']['seconds']:.0f}"])  # fmt: skip
         lines += ["", markdown_table(
-            ["chunk (events)", "factor", "block (rows)", "model", "output (MB)", "Augment call: extra peak RSS (MB)",
+            ["chunk (events)", "factor", "block / network call (rows)", "model", "output (MB)", "Augment call: extra peak RSS (MB)",
              "of which beyond the output (MB)", "processor step: extra peak RSS vs without Augment (MB)",
              "step with Augment (s)"], mem_rows)]  # fmt: skip
     return lines
@@ -660,9 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--coffea-memory",
         nargs="*",
-        help="cases of the coffea memory figure: EVENTS[,block=ROWS][,model=FILE], a chunk of "
-        "EVENTS candidates, Augment's BLOCK_ROWS and another model file (e.g. a faster one) "
-        "for that case; default 1e5, quick 1e3",
+        help="cases of the coffea memory figure: EVENTS[,block=ROWS][,decode=ROWS][,model=FILE]: "
+        "a chunk of EVENTS candidates; Augment's BLOCK_ROWS and CPU DECODE_ROWS, and another "
+        "model file (e.g. a faster one) for that case; default 1e5, quick 1e3",
     )
     p.add_argument(
         "--coffea-memory-factor", type=int, default=40, help="factor of the memory figure (40)"

@@ -129,6 +129,27 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
     assert len(support) == 1 and support[0].filename == __file__
 
 
+def test_decode_rows_bound_the_network_calls_within_a_block(toy_model, candidates, monkeypatch):
+    """On the CPU a block is decoded DECODE_ROWS rows per network call; the events stay."""
+    _, path = toy_model
+    seen = []
+    decode = vaeaug.Model.features_from_noise
+
+    def spy(self, eps, **kwargs):
+        seen.append(len(eps))
+        return decode(self, eps, **kwargs)
+
+    monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
+    aug = vaeaug.Augment(path, factor=7, seed=4)
+    whole = aug(candidates)  # 2100 rows: one block, one call
+    assert max(seen) == 2100
+    seen.clear()
+    monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 100)
+    assert ak.to_list(aug(candidates)) == ak.to_list(whole)
+    # first draws 100 rows at a time (21 calls); redraws go in their own 256-row groups
+    assert seen.count(100) == 21 and set(seen) <= {100, 256}
+
+
 def test_noise_decoding_matches_model_sample(toy_model):
     """Augment's counter-based noise gives the distribution of Model.sample."""
     model, _ = toy_model

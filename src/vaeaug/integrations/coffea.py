@@ -75,6 +75,7 @@ from .cache import cached_model, model_file_bytes, model_load_count, peek, remem
 
 __all__ = [
     "BLOCK_ROWS",
+    "DECODE_ROWS",
     "MODES",
     "Augment",
     "CandidateAccumulator",
@@ -93,10 +94,14 @@ MODES = ("generated", "combined")
 #: Generated candidates that ``Augment`` makes at once, from noise to output columns:
 #: its memory beyond the output is bounded by this, whatever the chunk size and
 #: factor (a block holds ``max(1, BLOCK_ROWS // factor)`` input candidates, so at
-#: most ``max(BLOCK_ROWS, factor)`` rows). A block is one decoder batch of
-#: :meth:`vaeaug.Model.p4_from_noise`. The default flow decoder's temporaries take
-#: ~15 kB per row on the CPU (1 GB at 65,536 rows, 0.25 GB at 16,384: docs/performance.md).
-BLOCK_ROWS = 1 << 14
+#: most ``max(BLOCK_ROWS, factor)`` rows). Each block pays the support check's
+#: redraw rounds once, so blocks are large.
+BLOCK_ROWS = 1 << 16
+
+#: Rows per network call within a block, by device type (default: the whole block).
+#: On the CPU the flow decoder's temporaries grow with the rows of a call (measured in
+#: docs/performance.md, "coffea Augment cost"), and small calls are as fast.
+DECODE_ROWS = {"cpu": 1 << 12}
 
 
 def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
@@ -122,19 +127,21 @@ def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
     return keys, keyed_normals(keys, n_normal, 0)
 
 
-def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray,
-                        support: str = "reject") -> tuple[np.ndarray, SupportReport]:  # fmt: skip
+def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray, support: str = "reject",
+                        batch_size: int | None = None) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
     """Decode given random numbers into 4-momenta: keys (M,), eps (M, noise_width) -> (M, k, 4) GeV.
 
     The same distribution as :meth:`Model.sample`, with the randomness supplied by
     the caller; candidates outside the training support are redrawn (or counted)
-    per ``support``, from the streams of their ``keys``.
+    per ``support``, from the streams of their ``keys``. ``batch_size``: rows per
+    network call (default :data:`DECODE_ROWS` of the model's device type, else all).
     """
     if eps.shape != (len(keys), model.noise_width):
         raise InputError(
             f"noise must have shape ({len(keys)}, {model.noise_width}), got {eps.shape}"
         )
-    p4, features = model.p4_from_noise(eps)
+    rows = batch_size or DECODE_ROWS.get(model.device.type) or max(len(eps), 1)
+    p4, features = model.p4_from_noise(eps, batch_size=rows)
     report = model.enforce_support(p4, features, keys, support)
     return p4, report
 
@@ -404,7 +411,8 @@ class Augment:
 
         ``grids``: daughter -> {coordinate: (M, rows per candidate) view of its
         output column}; the partners go to columns ``first ...``. The candidates
-        are taken ``max(1, BLOCK_ROWS // factor)`` at a time: noise, network
+        are taken ``max(1, BLOCK_ROWS // factor)`` at a time (decoded
+        :data:`DECODE_ROWS` rows per network call): noise, network
         activations, features and 4-momenta exist for one block only. Every
         partner's random numbers are keyed by its own candidate, so the blocks do
         not change the events. The blocks' support reports are added up, and

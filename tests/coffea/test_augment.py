@@ -110,6 +110,7 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
         return decode(self, eps, **kwargs)
 
     monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
+    monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 1 << 16)  # a block: one call
     aug = vaeaug.Augment(path, factor=factor, seed=4, mode=mode, support="reject")
     whole = aug(cands, weight=weights)  # BLOCK_ROWS = 65536: one block of 2100 rows
     assert max(seen) == 300 * factor  # the spy sees the decoder's calls
@@ -140,6 +141,7 @@ def test_decode_rows_bound_the_network_calls_within_a_block(toy_model, candidate
         return decode(self, eps, **kwargs)
 
     monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
+    monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 1 << 16)
     aug = vaeaug.Augment(path, factor=7, seed=4)
     whole = aug(candidates)  # 2100 rows: one block, one call
     assert max(seen) == 2100

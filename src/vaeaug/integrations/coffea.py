@@ -99,9 +99,10 @@ MODES = ("generated", "combined")
 BLOCK_ROWS = 1 << 16
 
 #: Rows per network call within a block, by device type (default: the whole block).
-#: On the CPU the flow decoder's temporaries grow with the rows of a call (measured in
-#: docs/performance.md, "coffea Augment cost"), and small calls are as fast.
-DECODE_ROWS = {"cpu": 1 << 12}
+#: On the CPU the flow decoder's temporaries, and the heap they leave behind, grow
+#: with the rows of a call, while calls of 1,024 rows are as fast as larger ones
+#: (docs/performance.md, "coffea Augment cost").
+DECODE_ROWS = {"cpu": 1 << 10}
 
 
 def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int

@@ -3,6 +3,7 @@
     python bench/perf.py                      # full CPU run (~25 min on 2 shared cores) -> bench/results/
     python bench/perf.py --quick              # CI-sized smoke test (< 40 s)
     python bench/perf.py --device cuda        # on a GPU machine
+    python bench/perf.py --rows coffea --model M.vaeaug.safetensors   # -> perf-cpu-coffea.json
 
 Rows (see docs/performance.md):
 
@@ -14,7 +15,9 @@ Rows (see docs/performance.md):
    compression and basket size (the I/O ceiling);
 3. peak resident memory of ``generate_to_root`` vs N, each N in a fresh subprocess;
 4. training time to the fidelity targets on 10,000 D+ candidates vs TVAE (ctgan);
-5. coffea: events/s of a processor with ``vaeaug.Augment`` vs without it.
+5. coffea: a processor with ``vaeaug.Augment(factor=1)`` and ``(factor=10)`` vs without
+   it (events/s), Augment's generated candidates/s vs the same model's bare generation,
+   and the extra peak memory of a 100,000-event chunk at factor 40, in fresh subprocesses.
 
 Torch runs on one thread (the machine is shared); the generation pipeline adds
 its converter thread, which the ceiling does not need.
@@ -280,44 +283,287 @@ def row_memory(args, model, ns: list[int], chunk: int) -> list[dict]:
     return rows
 
 
-def row_coffea(args, model, p4: np.ndarray) -> dict:
-    try:
-        from vaeaug import Augment
-    except ImportError:
-        return {"skipped": "vaeaug.Augment is not available yet"}
+def _candidates(events):
+    """D+ candidates ``N * {K1, pi1, pi2}`` (vector Momentum4D) from the flat branches."""
     import awkward as ak
-    import hist
-    import vector
+
+    from vaeaug.integrations.awkward import VECTOR_BEHAVIOR
+
+    return ak.zip({o: ak.zip({c: events[f"{o}_{c}"] for c in ("px", "py", "pz", "E")},
+                             with_name="Momentum4D") for o in OBJECTS},
+                  depth_limit=1, behavior=VECTOR_BEHAVIOR)  # fmt: skip
+
+
+class _MassProcessor:
+    """The coffea processor of the coffea row: D+ candidates from the flat branches, the
+    parent-mass histogram filled, optionally after ``vaeaug.Augment`` (weights w / factor).
+
+    Made a ``coffea.processor.ProcessorABC`` by :func:`_mass_processor` (coffea is imported lazily).
+    """
+
+    def __init__(self, augment=None) -> None:
+        self.augment = augment
+
+    def process(self, events):
+        import hist
+
+        cands = _candidates(events)
+        weight = None
+        if self.augment is not None:
+            cands = self.augment(cands)
+            weight = cands.weight
+        h = hist.Hist.new.Reg(100, 1.8, 1.95, name="m").Weight()
+        h.fill(m=(cands.K1 + cands.pi1 + cands.pi2).mass, weight=weight)
+        return {"mass": h, "events": len(events)}
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def _mass_processor(augment=None):
     from coffea import processor
 
-    vector.register_awkward()
-    events = ak.zip({o: ak.zip(dict(zip(("px", "py", "pz", "E"), p4[:, j].T, strict=True)),
-                               with_name="Momentum4D") for j, o in enumerate(OBJECTS)})  # fmt: skip
-    factor = 10
-    augment = Augment(model, factor=factor, seed=1, device=args.device)
+    class MassProcessor(_MassProcessor, processor.ProcessorABC):
+        pass
 
-    class Mass(processor.ProcessorABC):
-        def __init__(self, augment=None):
-            self.augment = augment
+    return MassProcessor(augment)
 
-        def process(self, events):
-            h = hist.Hist.new.Reg(100, 1.8, 1.95, name="m").Weight()
-            cands = events if self.augment is None else self.augment(events)
-            w = None if self.augment is None else cands.weight
-            h.fill(m=(cands.K1 + cands.pi1 + cands.pi2).mass, weight=w)
-            return {"mass": h}
 
-        def postprocess(self, accumulator):
-            return accumulator
+# The memory figure: one processor step on an in-memory chunk of N candidates, in a
+# fresh process. The peak RSS (VmHWM) is reset to the current RSS just before the step
+# (Linux: "5" > /proc/self/clear_refs), so "extra" is the step's own peak above what the
+# process held before it (imports, the chunk, the model loaded by Augment.__init__).
+# The peak is read twice: when the Augment call returns (its output held: the call's
+# cost) and at the end of the step (the histogram of 40x more candidates included).
+_COFFEA_RSS_CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from _common import OBJECTS, data_dir, load_p4, one_thread
+one_thread()
+import awkward as ak
+import vaeaug
+from perf import _candidates, _mass_processor
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+folder, model_path, n, factor = data_dir(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+import vaeaug.integrations.coffea
+if int(sys.argv[6]):
+    vaeaug.integrations.coffea.BLOCK_ROWS = int(sys.argv[6])
+if int(sys.argv[7]):
+    vaeaug.integrations.coffea.DECODE_ROWS["cpu"] = int(sys.argv[7])
+p4 = np.concatenate([load_p4(folder, w, "signal") for w in ("train", "reference")])
+p4 = np.tile(p4, (-(-n // len(p4)), 1, 1))[:n]
+events = ak.zip({f"{o}_{c}": p4[:, j, i].copy() for j, o in enumerate(OBJECTS)
+                 for i, c in enumerate(("px", "py", "pz", "E"))})
+del p4
+augment = vaeaug.Augment(model_path, factor=factor, seed=1, device="cpu") if factor else None
+out = {}
+class Probe:
+    # Augment, noting the peak RSS when the call returns (its output then held)
+    def __call__(self, cands):
+        start = time.perf_counter()
+        gen = augment(cands)
+        out.update(call_s=time.perf_counter() - start, call_peak_mb=status("VmHWM"),
+                   output_mb=gen.nbytes / 2**20, output_rows=len(gen))
+        return gen
+out["reset_peak"] = reset_peak()
+out["rss_before_mb"] = status("VmRSS")
+start = time.perf_counter()
+res = _mass_processor(Probe() if augment is not None else None).process(events)
+out["seconds"] = time.perf_counter() - start
+out["peak_mb"] = status("VmHWM")
+out["fills"] = float(res["mass"].sum(flow=True).value)
+print(json.dumps(out))
+"""
 
-    plain = _best_rate(lambda: Mass().process(events), len(p4), args.repeats)
-    with_aug = _best_rate(lambda: Mass(augment).process(events), len(p4), args.repeats)
-    return {"n_events": len(p4), "factor": factor, "rate_without": plain, "rate_with": with_aug,
-            "ratio": with_aug / plain, "generated_per_s": factor * with_aug}  # fmt: skip
+
+def _coffea_memory(args, model_path: Path, events: int, factor: int, block: int = 0,
+                   decode: int = 0) -> dict:  # fmt: skip
+    """Peak RSS of the processor step on ``events`` candidates, with and without Augment
+    (``block``, ``decode``: Augment's BLOCK_ROWS and CPU DECODE_ROWS when not 0)."""
+    from vaeaug.integrations.coffea import BLOCK_ROWS, DECODE_ROWS
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out: dict[str, Any] = {"events": events, "factor": factor, "block_rows": block or BLOCK_ROWS,
+                           "decode_rows": decode or DECODE_ROWS["cpu"]}  # fmt: skip
+    for label, f in (("without", 0), ("with", factor)):
+        cmd = [sys.executable, "-c", _COFFEA_RSS_CHILD, str(Path(__file__).parent), str(data_dir(args.data)),
+               str(model_path), str(events), str(f), str(block), str(decode)]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if res.returncode:
+            raise RuntimeError(f"coffea memory child failed:\n{res.stderr[-2000:]}")
+        out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    w, wo = out["with"], out["without"]
+    # the Augment call alone (its output held), and the whole step against the bare one
+    out["augment_call_extra_mb"] = w["call_peak_mb"] - w["rss_before_mb"]
+    out["output_mb"] = w["output_mb"]
+    out["augment_beyond_output_mb"] = out["augment_call_extra_mb"] - w["output_mb"]
+    out["processor_extra_mb"] = (w["peak_mb"] - w["rss_before_mb"]) - (
+        wo["peak_mb"] - wo["rss_before_mb"]
+    )
+    return out
+
+
+def _model_summary(model) -> dict:
+    c = model.config
+    return {"decoder": c.decoder, "decoder_flow": c.decoder_flow, "prior": c.prior,
+            "hidden": list(c.hidden), "latent_dim": c.latent_dim,
+            "parameters": sum(p.numel() for p in model.vae.parameters()),
+            "n_train": model.provenance.get("n_events"), "epochs": len(model.history.get("val", []))}  # fmt: skip
+
+
+def row_coffea(args, model) -> dict:
+    """A coffea processor over the D+ reference file, with and without ``vaeaug.Augment``.
+
+    Rates: ``processor.Runner`` (iterative executor, ``--coffea-chunks`` chunks of
+    ``--coffea-chunk`` events, the processor pickled per chunk as coffea does), bare and with
+    ``Augment(factor=1)`` and ``(factor=10)``; for each factor, the same model's bare
+    generation (``Model.sample`` and ``generate_from_noise``) of as many candidates as
+    Augment makes. Timings interleaved, best of ``--repeats``. Memory:
+    :func:`_coffea_memory` per ``--coffea-memory`` case.
+    """
+    try:
+        import coffea  # noqa: F401
+    except ImportError:
+        return {"skipped": "coffea is not installed (pip install 'vaeaug[coffea]')"}
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema
+
+    import vaeaug
+    from vaeaug.integrations.coffea import candidate_noise, generate_from_noise, model_load_count
+
+    chunk, n_chunks = args.coffea_chunk, args.coffea_chunks
+    path = str(data_dir(args.data) / "dplus_kpipi_reference.root")
+    factors = (1, 10)
+    out: dict[str, Any] = {"chunk": chunk, "chunks": n_chunks, "factors": list(factors),
+                           "executor": "coffea.processor.Runner + IterativeExecutor, BaseSchema",
+                           "model": _model_summary(model)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "model.vaeaug.safetensors"
+        model.save(model_path)
+        augments = {
+            f: vaeaug.Augment(model_path, factor=f, seed=1, device=args.device) for f in factors
+        }
+        quiet = processor.IterativeExecutor(status=False)
+        runner = processor.Runner(executor=quiet, pre_executor=quiet, schema=BaseSchema,
+                                  chunksize=chunk, maxchunks=n_chunks)  # fmt: skip
+
+        def run(augment=None) -> int:
+            res = runner({"dplus": [path]}, _mass_processor(augment), treename="signal")
+            return res["events"]
+
+        # coffea evens out the chunks: the first n_chunks hold about n_chunks * chunk events
+        n_events = out["n_events"] = run()
+        p4 = vaeaug.read_candidates(path, tree="signal", objects=OBJECTS).p4[:n_events]
+        fns = {"bare": run, **{f"augment_{f}": (lambda a=a: run(a)) for f, a in augments.items()}}
+        for f in factors:  # the same model's bare generation of as many candidates
+            keys, eps = candidate_noise(p4, 1, f, model.noise_width)
+            fns[f"model_sample_{f}"] = lambda n=f * n_events: model.sample(n, seed=1)
+            fns[f"generate_from_noise_{f}"] = lambda k=keys, e=eps: generate_from_noise(model, k, e)
+            # and cut into the processor's chunks: the model's own cost per call (the network's
+            # fixed cost, the support's redraw rounds) counted as in the processor
+            parts = [
+                candidate_noise(c, 1, f, model.noise_width) for c in np.array_split(p4, n_chunks)
+            ]
+            fns[f"generate_per_chunk_{f}"] = lambda parts=parts: [
+                generate_from_noise(model, k, e) for k, e in parts
+            ]
+        seconds = _best_seconds(fns, args.repeats)
+        rate = out["events_per_s"] = {
+            k: n_events / seconds[k] for k in ("bare", *(f"augment_{f}" for f in factors))
+        }
+        out["seconds"] = seconds
+        out["generated"] = {}
+        for f in factors:
+            out[f"ratio_factor{f}_vs_bare"] = rate[f"augment_{f}"] / rate["bare"]
+            gen = {"augment": f * rate[f"augment_{f}"],
+                   "model_sample": f * n_events / seconds[f"model_sample_{f}"],
+                   "generate_from_noise": f * n_events / seconds[f"generate_from_noise_{f}"],
+                   "generate_per_chunk": f * n_events / seconds[f"generate_per_chunk_{f}"]}  # fmt: skip
+            # the target: against the faster of the two bare generations of the whole count
+            gen["ratio"] = gen["augment"] / max(gen["model_sample"], gen["generate_from_noise"])
+            gen["ratio_vs_per_chunk"] = gen["augment"] / gen["generate_per_chunk"]
+            out["generated"][str(f)] = gen
+        # every chunk unpickled a fresh Augment; all found the model this process loaded once
+        out["model_loads_in_this_process"] = model_load_count(augments[1].model_sha256)
+        out["memory"] = []
+        for case in args.coffea_memory:
+            events, *options = case.split(",")
+            opts = dict(o.split("=", 1) for o in options)
+            mem_model = Path(opts["model"]) if "model" in opts else model_path
+            row = _coffea_memory(args, mem_model, int(float(events)), args.coffea_memory_factor,
+                                 int(float(opts.get("block", 0))), int(float(opts.get("decode", 0))))  # fmt: skip
+            row["model"] = _model_summary(vaeaug.load(mem_model))
+            row["row_model"] = "model" not in opts
+            out["memory"].append(row)
+    return out
+
+
+def _best_seconds(fns: dict, repeats: int) -> dict:
+    """Best wall time of each function, after one warm-up each; the repeats interleaved
+    (one call of each in turn), so that a change in the machine's load hits all alike."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
+
+
+def coffea_markdown(r: dict) -> list[str]:
+    """The coffea row's tables: rates against the bare processor and bare generation, memory."""
+    rate, m = r["events_per_s"], r["model"]
+    lines = [f"coffea: {r['executor']}, {r['n_events']} D+ candidates of the reference file in chunks of "
+             f"{r['chunk']}; model: {m['decoder']} decoder ({m['decoder_flow']}), {m['prior']} prior, "
+             f"hidden {m['hidden']}, {m['parameters']} parameters; the model loaded "
+             f"{r['model_loads_in_this_process']} time(s) in the process over all runs.", ""]  # fmt: skip
+    rows = [["bare processor (mass histogram)", _fmt(rate["bare"]), "-", "-", "-"]]
+    for f in r["factors"]:
+        rows.append([f"processor with Augment(factor={f})", _fmt(rate[f"augment_{f}"]),
+                     f"bare processor: {_fmt(rate['bare'])}", f"{r[f'ratio_factor{f}_vs_bare']:.3g}", "-"])  # fmt: skip
+    for f in r["factors"]:
+        g = r["generated"][str(f)]
+        rows.append([f"generated candidates/s inside the processor, factor {f}", _fmt(g["augment"]),
+                     f"bare generation of {f * r['n_events']}: Model.sample {_fmt(g['model_sample'])}, "
+                     f"generate_from_noise {_fmt(g['generate_from_noise'])}",
+                     f"{g['ratio']:.2f}", ">= 0.7"])  # fmt: skip
+        rows.append([f"the same, against bare generation cut into the {r['chunks']} chunks",
+                     _fmt(g["augment"]), f"generate_from_noise per chunk: {_fmt(g['generate_per_chunk'])}",
+                     f"{g['ratio_vs_per_chunk']:.2f}", "-"])  # fmt: skip
+    lines.append(
+        markdown_table(["figure", "events/s", "compared with (events/s)", "ratio", "target"], rows)
+    )
+    if r.get("memory"):
+        mem_rows = []
+        for c in r["memory"]:
+            model = "the row's model" if c["row_model"] else (
+                f"{c['model']['decoder']} decoder, {c['model']['prior']} prior, hidden {c['model']['hidden']}")  # fmt: skip
+            mem_rows.append([f"{c['events']:,}", str(c["factor"]), f"{c['block_rows']:,} / {c['decode_rows']:,}", model,
+                             f"{c['output_mb']:.0f}",
+                             f"{c['augment_call_extra_mb']:.0f}", f"{c['augment_beyond_output_mb']:.0f}",
+                             f"{c['processor_extra_mb']:.0f}", f"{c['with']['seconds']:.0f}"])  # fmt: skip
+        lines += ["", markdown_table(
+            ["chunk (events)", "factor", "block / network call (rows)", "model", "output (MB)", "Augment call: extra peak RSS (MB)",
+             "of which beyond the output (MB)", "processor step: extra peak RSS vs without Augment (MB)",
+             "step with Augment (s)"], mem_rows)]  # fmt: skip
+    return lines
 
 
 def markdown(res: dict) -> str:
@@ -350,14 +596,12 @@ def markdown(res: dict) -> str:
             rows.append(["generation to ROOT vs in memory (overlap of writing)", _fmt(r["rate"]),
                          f"in-memory generation fp32: {_fmt(mem['fp32']['rate'])}",
                          f"{r['rate'] / mem['fp32']['rate']:.2f}", "-"])  # fmt: skip
-    if isinstance(res.get("coffea"), dict) and "ratio" in res["coffea"]:
-        r = res["coffea"]
-        rows.append([f"coffea processor with Augment(factor={r['factor']})", _fmt(r["rate_with"]),
-                     f"same processor without Augment: {_fmt(r['rate_without'])}", f"{r['ratio']:.2f}",
-                     "-"])  # fmt: skip
-    lines.append(
-        markdown_table(["figure", "events/s", "ceiling (events/s)", "ratio", "target"], rows)
-    )
+    if rows:
+        lines.append(
+            markdown_table(["figure", "events/s", "ceiling (events/s)", "ratio", "target"], rows)
+        )
+    if isinstance(res.get("coffea"), dict) and "events_per_s" in res["coffea"]:
+        lines += ["", *coffea_markdown(res["coffea"])]
     if "memory" in res:
         lines += ["", markdown_table(["N", "peak RSS (MB)", "after import+load (MB)", "events/s", "file (MB)"],
                                      [[f"{r['n']:.0e}", f"{r['peak_rss_mb']:.0f}", f"{r['baseline_mb']:.0f}",
@@ -410,6 +654,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rows", nargs="+", default=list(ROWS), choices=ROWS, help="rows to run (default all)"
     )
+    p.add_argument(
+        "--coffea-chunk",
+        type=int,
+        help="events per chunk of the coffea row (default 1000, quick 100)",
+    )
+    p.add_argument(
+        "--coffea-chunks", type=int, default=4, help="chunks of the coffea row (default 4)"
+    )
+    p.add_argument(
+        "--coffea-memory",
+        nargs="*",
+        help="cases of the coffea memory figure: EVENTS[,block=ROWS][,decode=ROWS][,model=FILE]: "
+        "a chunk of EVENTS candidates; Augment's BLOCK_ROWS and CPU DECODE_ROWS, and another "
+        "model file (e.g. a faster one) for that case; default 1e5, quick 1e3",
+    )
+    p.add_argument(
+        "--coffea-memory-factor", type=int, default=40, help="factor of the memory figure (40)"
+    )
     p.add_argument("--model", help="use this model file instead of training one (no training row)")
     p.add_argument("--save-model", help="save the trained model here")
     p.add_argument("--seed", type=int, default=0)
@@ -422,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     n = int(args.n or (3e4 if args.quick else 2e6))
     mem_ns = [int(x) for x in (args.memory_n or ([1e4, 5e4] if args.quick else [1e6, 1e7]))]
     chunk = 1 << 14 if args.quick else 1 << 20
+    args.coffea_chunk = args.coffea_chunk or (100 if args.quick else 1000)
+    if args.coffea_memory is None:
+        args.coffea_memory = ["1e3"] if args.quick else ["1e5"]
 
     folder = data_dir(args.data)
     train = load_p4(folder, "train", "signal")
@@ -429,9 +694,14 @@ def main(argv: list[str] | None = None) -> int:
     n_train = 2_000 if args.quick else 10_000
     train = train[np.random.default_rng(args.seed).permutation(len(train))[:n_train]]
 
-    res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine()}
+    res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine(),
+                           "command": " ".join(["python bench/perf.py", *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
     out = Path(args.out) if args.out else Path(__file__).parent / "results"
-    stem = f"perf-{args.device.split(':')[0]}" + ("-quick" if args.quick else "")
+    # a run of some rows gets its own files (perf-cpu-coffea.json), not the full run's
+    partial = (
+        "" if set(args.rows) == set(ROWS) else "-" + "-".join(r for r in ROWS if r in args.rows)
+    )
+    stem = f"perf-{args.device.split(':')[0]}{partial}" + ("-quick" if args.quick else "")
     t0 = time.perf_counter()
 
     def save() -> str:
@@ -462,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         res["memory"] = row_memory(args, model, mem_ns, chunk)
         save()
     if "coffea" in rows:
-        res["coffea"] = row_coffea(args, model, ref[: 20_000 if not args.quick else 2_000])
+        res["coffea"] = row_coffea(args, model)
         save()
     if "tvae" in rows and "training" in res:
         row_tvae(args, train, res["training"])

@@ -28,7 +28,15 @@ def test_perf_quick_reports_every_row(testdata, tmp_path):
     assert [r["n"] for r in res["memory"]] == [10_000, 50_000]
     assert all(r["peak_rss_mb"] >= r["baseline_mb"] > 0 for r in res["memory"])
     assert res["training"]["vaeaug_seconds"] > 0 and "tvae" in res["training"]
-    assert "ratio" in res["coffea"] or "skipped" in res["coffea"]
+    coffea = res["coffea"]
+    if "skipped" not in coffea:
+        assert coffea["events_per_s"]["bare"] > 0 and coffea["model_loads_in_this_process"] == 1
+        ratios = [coffea["ratio_factor1_vs_bare"], coffea["ratio_factor10_vs_bare"]]
+        ratios += [coffea["generated"][f]["ratio"] for f in ("1", "10")]
+        assert all(math.isfinite(x) and x > 0 for x in ratios), ratios
+        [mem] = coffea["memory"]  # a fresh process with and without Augment(factor=40)
+        assert mem["with"]["output_rows"] == 40 * mem["events"] and mem["output_mb"] > 0
+        assert mem["augment_call_extra_mb"] > 0 and "coffea: coffea.processor.Runner" in md
     assert "in-memory generation, fp32" in md and "generation to ROOT" in md
 
 

@@ -59,9 +59,11 @@ __all__ = [
     "candidate_p4",
     "candidates",
     "coordinate_fields",
+    "coordinate_values",
     "is_dask",
     "p4_of_vectors",
     "to_awkward",
+    "zip_candidates",
 ]
 
 #: Daughter fields that the decay fixes: each generated daughter carries the
@@ -558,14 +560,22 @@ def candidates(
     return combos[keep]
 
 
-def _coordinate_values(p4: np.ndarray, coords: Sequence[str]) -> dict[str, np.ndarray]:
-    """Coordinates ``coords`` (field names, any system) of 4-momenta (M, 4) GeV."""
-    v = vector.array({"px": p4[:, 0], "py": p4[:, 1], "pz": p4[:, 2], "E": p4[:, 3]})
+_CARTESIAN = ("px", "py", "pz", "E")
+
+
+def coordinate_values(p4: np.ndarray, coords: Sequence[str]) -> dict[str, np.ndarray]:
+    """Coordinates ``coords`` (field names, any system) of 4-momenta (M, 4) GeV, each (M,).
+
+    Cartesian ones are views of ``p4``; others are computed (with ``vector``).
+    """
+    names = {c: _CANONICAL.get(c, c) for c in coords}
+    v = None
+    if not set(names.values()) <= set(_CARTESIAN):
+        v = vector.array({"px": p4[:, 0], "py": p4[:, 1], "pz": p4[:, 2], "E": p4[:, 3]})
     out = {}
-    for c in coords:
-        name = _CANONICAL.get(c, c)
-        if name in ("px", "py", "pz", "E"):
-            out[c] = p4[:, ("px", "py", "pz", "E").index(name)]
+    for c, name in names.items():
+        if name in _CARTESIAN:
+            out[c] = p4[:, _CARTESIAN.index(name)]
         elif name == "mass":
             # clamp tiny negative m^2 from rounding instead of returning NaN
             out[c] = np.sqrt(np.maximum(v.tau2, 0.0))
@@ -607,11 +617,35 @@ def to_awkward(
         raise InputError(
             f"p4 must have shape (M, {len(objects)}, 4) for objects {list(objects)}, got {p4.shape}"
         )
+    columns = {
+        obj: coordinate_values(p4[:, j], (styles or {}).get(obj, MOMENTUM4D).coords)
+        for j, obj in enumerate(objects)
+    }
+    return zip_candidates(columns, weight=weight, counts=counts, extra=extra, carried=carried,
+                          styles=styles)  # fmt: skip
+
+
+def zip_candidates(
+    columns: dict[str, dict[str, np.ndarray]],
+    *,
+    weight: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+    carried: dict[str, dict[str, np.ndarray]] | None = None,
+    styles: dict[str, DaughterStyle] | None = None,
+) -> ak.Array:
+    """:func:`to_awkward` from coordinate columns that are already made (no copy of them).
+
+    Args:
+        columns: daughter -> {coordinate field: values of shape (M,)}, in the
+            daughters' order and with the fields of each daughter's style
+            (:func:`coordinate_values`).
+        weight, counts, extra, carried, styles: as in :func:`to_awkward`.
+    """
     fields, sources = {}, ["vector"]
-    for j, obj in enumerate(objects):
+    for obj, coordinates in columns.items():
         style = (styles or {}).get(obj, MOMENTUM4D)
-        cols = _coordinate_values(p4[:, j], style.coords)
-        cols.update((carried or {}).get(obj, {}))
+        cols = {**coordinates, **(carried or {}).get(obj, {})}
         fields[obj] = ak.zip(cols, with_name=style.record)
         if style.source not in sources:
             sources.append(style.source)

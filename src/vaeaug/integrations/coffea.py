@@ -62,10 +62,20 @@ from ..errors import InputError
 from ..kinematics import invariant_mass
 from ..model.support import SUPPORT_MODES, SupportReport
 from ..sampling.noise import candidate_keys, keyed_normals, mix
-from .awkward import CARRIED_FIELDS, CandidateArrays, candidate_p4, is_dask, to_awkward
+from .awkward import (
+    CARRIED_FIELDS,
+    MOMENTUM4D,
+    CandidateArrays,
+    candidate_p4,
+    coordinate_values,
+    is_dask,
+    zip_candidates,
+)
 from .cache import cached_model, model_file_bytes, model_load_count, peek, remember, sha256_of
 
 __all__ = [
+    "BLOCK_ROWS",
+    "DECODE_ROWS",
     "MODES",
     "Augment",
     "CandidateAccumulator",
@@ -80,6 +90,19 @@ __all__ = [
 
 #: Valid values of ``Augment(mode=...)``.
 MODES = ("generated", "combined")
+
+#: Generated candidates that ``Augment`` makes at once, from noise to output columns:
+#: its memory beyond the output is bounded by this, whatever the chunk size and
+#: factor (a block holds ``max(1, BLOCK_ROWS // factor)`` input candidates, so at
+#: most ``max(BLOCK_ROWS, factor)`` rows). Each block pays the support check's
+#: redraw rounds once, so blocks are large.
+BLOCK_ROWS = 1 << 16
+
+#: Rows per network call within a block, by device type (default: the whole block).
+#: On the CPU the flow decoder's temporaries, and the heap they leave behind, grow
+#: with the rows of a call, while calls of 1,024 rows are as fast as larger ones
+#: (docs/performance.md, "coffea Augment cost").
+DECODE_ROWS = {"cpu": 1 << 10}
 
 
 def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
@@ -105,19 +128,21 @@ def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
     return keys, keyed_normals(keys, n_normal, 0)
 
 
-def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray,
-                        support: str = "reject") -> tuple[np.ndarray, SupportReport]:  # fmt: skip
+def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray, support: str = "reject",
+                        batch_size: int | None = None) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
     """Decode given random numbers into 4-momenta: keys (M,), eps (M, noise_width) -> (M, k, 4) GeV.
 
     The same distribution as :meth:`Model.sample`, with the randomness supplied by
     the caller; candidates outside the training support are redrawn (or counted)
-    per ``support``, from the streams of their ``keys``.
+    per ``support``, from the streams of their ``keys``. ``batch_size``: rows per
+    network call (default :data:`DECODE_ROWS` of the model's device type, else all).
     """
     if eps.shape != (len(keys), model.noise_width):
         raise InputError(
             f"noise must have shape ({len(keys)}, {model.noise_width}), got {eps.shape}"
         )
-    p4, features = model.p4_from_noise(eps)
+    rows = batch_size or DECODE_ROWS.get(model.device.type) or max(len(eps), 1)
+    p4, features = model.p4_from_noise(eps, batch_size=rows)
     report = model.enforce_support(p4, features, keys, support)
     return p4, report
 
@@ -281,22 +306,12 @@ class Augment:
             if weights is not None and ak.backend(weights) == "typetracer":
                 ak.typetracer.touch_data(weights)
             counts = np.zeros(0, np.int64) if arrays.nested else None
-            empty = self._assemble(
-                arrays, np.empty((0, len(self.model_objects), 4)), np.ones(0), counts
-            )
+            empty = self._assemble(arrays, np.ones(0), counts)
             return ak.Array(empty.layout.to_typetracer(forget_length=True), behavior=empty.behavior)
         w = self._weights(weights, candidates, arrays)
-        if len(arrays.p4) == 0:
-            return self._assemble(
-                arrays, np.empty((0, len(self.model_objects), 4)), w, arrays.counts
-            )
-        if self.check_masses and self.masses is not None:
+        if len(arrays.p4) and self.check_masses and self.masses is not None:
             self._check_masses(arrays)
-        keys, eps = candidate_noise(arrays.p4, self.seed, self.factor, self.model.noise_width)
-        generated, report = generate_from_noise(self.model, keys, eps, self.support)
-        self.support_report.add(report)
-        report.warn_if_excess(self.support)
-        return self._assemble(arrays, generated, w, arrays.counts)
+        return self._assemble(arrays, w, arrays.counts)
 
     def _note_dropped(self, dropped: tuple[str, ...]) -> None:
         if not dropped or set(dropped) <= set(self.dropped_fields):
@@ -349,34 +364,76 @@ class Augment:
                 "Pass objects=[...] to reorder daughters, or check_masses=False to override"
             )
 
-    def _assemble(self, arrays: CandidateArrays, generated: np.ndarray, w: np.ndarray,
-                  counts: np.ndarray | None) -> ak.Array:  # fmt: skip
-        """Output records nested like the input, per the mode's ordering and weights."""
-        k = self.factor
-        names = arrays.objects
-        if self.mode == "generated":
-            p4, weight, per = generated, np.repeat(w, k) / k, k
-            flag = np.ones(len(p4), bool)
-        else:
-            n_obj = len(names)
-            blocks = np.concatenate(
-                [arrays.p4.reshape(-1, 1, n_obj, 4), generated.reshape(-1, k, n_obj, 4)], axis=1
-            )  # (M, 1 + k, n_obj, 4): each input then its partners
-            p4 = blocks.reshape(-1, n_obj, 4)
-            flag = np.tile(np.r_[False, np.ones(k, bool)], len(arrays.p4))
-            # each input keeps w, its partners share it: real and generated parts each sum to w
-            weight = np.concatenate([w[:, None], np.repeat(w[:, None] / k, k, axis=1)], axis=1)
-            weight, per = weight.reshape(-1), k + 1
+    def _assemble(
+        self, arrays: CandidateArrays, w: np.ndarray, counts: np.ndarray | None
+    ) -> ak.Array:
+        """Generate and build the output records, nested like the input, per the mode.
+
+        Each output column is allocated once, at its final size, and viewed as
+        (M, rows per candidate): in ``"combined"`` mode column 0 holds the
+        input candidate and columns 1... its partners, in ``"generated"`` mode
+        the partners only. The partners are generated into it in blocks
+        (:meth:`_generate_into`), so no full-size intermediate exists.
+        """
+        k, m = self.factor, len(arrays.p4)
+        per = k if self.mode == "generated" else k + 1
+        first = per - k  # the column of a candidate's first partner
+        styles = {obj: arrays.styles.get(obj, MOMENTUM4D) for obj in arrays.objects}
+        columns = {
+            obj: {c: np.empty(m * per) for c in style.coords} for obj, style in styles.items()
+        }
+        grids = {
+            obj: {c: v.reshape(m, per) for c, v in cols.items()} for obj, cols in columns.items()
+        }
+        weight = np.empty((m, per))
+        # each partner gets w / k; in combined mode the input keeps w, so the real and the
+        # generated part each sum to w
+        weight[:, first:] = (w / k)[:, None]
+        flag = np.ones((m, per), bool)
+        if first:
+            weight[:, 0], flag[:, 0] = w, False
+            for j, obj in enumerate(arrays.objects):
+                for c, v in coordinate_values(arrays.p4[:, j], styles[obj].coords).items():
+                    grids[obj][c][:, 0] = v
+        if m:
+            self._generate_into(arrays.p4, grids, styles, first)
         # a generated daughter has the charge (pdgId) of the daughter it comes from
         carried = {
             obj: {f: np.repeat(v, per) for f, v in values.items()}
             for obj, values in arrays.carried.items()
         }
-        if len(p4) == 0:
-            p4, weight, flag = np.empty((0, len(names), 4)), np.empty(0), np.empty(0, bool)
-        return to_awkward(p4, names, weight=weight, counts=None if counts is None else counts * per,
-                          extra={"is_generated": flag}, carried=carried,
-                          styles=arrays.styles)  # fmt: skip
+        return zip_candidates(columns, weight=weight.reshape(-1),
+                              counts=None if counts is None else counts * per,
+                              extra={"is_generated": flag.reshape(-1)}, carried=carried,
+                              styles=styles)  # fmt: skip
+
+    def _generate_into(self, p4: np.ndarray, grids: dict, styles: dict, first: int) -> None:
+        """Generate the partners of candidates ``p4`` (M, k, 4) into the output columns.
+
+        ``grids``: daughter -> {coordinate: (M, rows per candidate) view of its
+        output column}; the partners go to columns ``first ...``. The candidates
+        are taken ``max(1, BLOCK_ROWS // factor)`` at a time (decoded
+        :data:`DECODE_ROWS` rows per network call): noise, network
+        activations, features and 4-momenta exist for one block only. Every
+        partner's random numbers are keyed by its own candidate, so the blocks do
+        not change the events. The blocks' support reports are added up, and
+        one warning per call says when too many fell outside.
+        """
+        model, k = self.model, self.factor
+        report = SupportReport(expected_rate=model.support.expected_rate if model.support else 0.0)
+        step = max(1, BLOCK_ROWS // k)
+        for s in range(0, len(p4), step):
+            block = p4[s : s + step]
+            keys, eps = candidate_noise(block, self.seed, k, model.noise_width)
+            generated, part = generate_from_noise(model, keys, eps, self.support)
+            report.add(part)
+            n = len(block)
+            for j, (obj, style) in enumerate(styles.items()):
+                for c, v in coordinate_values(generated[:, j], style.coords).items():
+                    grids[obj][c][s : s + n, first:] = v.reshape(n, k)
+        self.support_report.expected_rate = report.expected_rate
+        self.support_report.add(report)
+        report.warn_if_excess(self.support, stacklevel=6)  # the caller of Augment
 
     def invariant_mass(self, records: ak.Array) -> ak.Array:
         """The parent mass (GeV) of output records, nested like them."""

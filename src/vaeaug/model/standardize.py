@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import stats
 
 __all__ = ["Standardizer"]
-
-_IQR_TO_SIGMA = 1.3489795
 
 
 class Standardizer:
@@ -35,8 +34,8 @@ class Standardizer:
     @classmethod
     def fit(cls, x: np.ndarray, weights: np.ndarray | None = None) -> Standardizer:
         """Fit on features ``x`` of shape (N, D); ``weights`` are ignored (robust anyway)."""
-        q25, q50, q75 = np.percentile(x, [25, 50, 75], axis=0)
-        scale = (q75 - q25) / _IQR_TO_SIGMA
+        q50 = np.median(x, axis=0)
+        scale = stats.iqr(x, axis=0, scale="normal")  # IQR / 1.349: a Gaussian's sigma
         std = x.std(axis=0)
         # discrete-looking features can have IQR 0 but still vary: fall back to std
         scale = np.where(scale > 1e-12 * np.maximum(np.abs(q50), 1), scale, std)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 __all__ = ["heldout_rows", "memorisation"]
 
@@ -59,8 +60,7 @@ def memorisation(
         return x[rng.choice(len(x), max_events, replace=False)]
 
     centre = np.median(training, axis=0)
-    q25, q75 = np.quantile(training, [0.25, 0.75], axis=0)
-    scale = (q75 - q25) / 1.349
+    scale = stats.iqr(training, axis=0, scale="normal")  # IQR / 1.349
     # A constant feature carries no distance information; avoid dividing by zero.
     scale[scale <= 0] = 1.0
     nn = NearestNeighbors(n_neighbors=1).fit((training - centre) / scale)

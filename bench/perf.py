@@ -64,7 +64,9 @@ ROWS = ("ceilings", "in_memory", "copies", "root", "memory", "coffea", "tvae")
 #: Precisions measured: fp32, tf32 (CUDA matmuls in TensorFloat-32; the engine runs "fp32"
 #: with torch.backends.cuda.matmul.allow_tf32 on) and bf16 (the engine's bf16 autocast).
 PRECISIONS = ("fp32", "tf32", "bf16")
-TF32_CPU = "skipped: tf32 is a CUDA matmul mode (torch.backends.cuda.matmul.allow_tf32); no CPU equivalent"
+TF32_CPU = (
+    "skipped: tf32 is a CUDA matmul mode (torch.backends.cuda.matmul.allow_tf32); no CPU equivalent"
+)
 CUDA_ONLY = "needs CUDA (device {device})"
 # Fidelity targets of issue 5 that are cheap to check here (C2ST is bench/fidelity.py's job).
 PEAK_TOL_MEV = 0.5
@@ -344,7 +346,8 @@ def row_in_memory(args, model, ref_p4, n: int, ceilings: dict | None = None) -> 
         net = _ceiling_of(ceilings, "network", precision) or _ceiling(model, "network", nn, precision,
                                                                        args.repeats)  # fmt: skip
         mlp = _ceiling_of(ceilings, "plain_mlp_same_widths", precision) or _ceiling(
-            model, "plain_mlp_same_widths", nn, precision, args.repeats)
+            model, "plain_mlp_same_widths", nn, precision, args.repeats
+        )
         dec = _ceiling_of(ceilings, "decoder", precision)
         vae = model.vae
         out[precision] = {"n": nn, "rate": rate, "ceiling": net["rate"], "ceiling_batch": net["batch"],
@@ -404,7 +407,9 @@ def row_compile(args, model, n: int, res: dict) -> None:
         res["in_memory"]["compile"] = skip
         return
     if _time_left(args) < 60:
-        res["in_memory"]["compile"] = f"skipped: time budget ({_time_left(args):.0f} s left of --budget)"
+        res["in_memory"]["compile"] = (
+            f"skipped: time budget ({_time_left(args):.0f} s left of --budget)"
+        )
         return
     try:
         start = time.perf_counter()
@@ -414,7 +419,8 @@ def row_compile(args, model, n: int, res: dict) -> None:
         rate = _best_rate(lambda: sample_into(model, n, 5, engine=engine), n, args.repeats)
         compiled = res.get("ceilings", {}).get("compiled", {})
         ceiling = _ceiling_of(compiled, "network", "fp32") or _ceiling(
-            model, "network", n, "fp32", args.repeats, compile=True)
+            model, "network", n, "fp32", args.repeats, compile=True
+        )
         res["in_memory"]["compile"] = {"rate": rate, "compile_seconds": compile_s, "ceiling": ceiling["rate"],
                                        "ratio": rate / ceiling["rate"]}  # fmt: skip
     except Exception as err:  # inductor needs a C++ compiler; record why it failed
@@ -447,7 +453,11 @@ def row_copies(args, model, n: int) -> dict:
                 torch.cuda.synchronize()
 
             rate = _best_rate(copy, n, out["repeats"])
-            row[mode] = {"rate": rate, "gb_per_s": rate * row["mb"] / n / 1e3, "alloc_seconds": alloc}
+            row[mode] = {
+                "rate": rate,
+                "gb_per_s": rate * row["mb"] / n / 1e3,
+                "alloc_seconds": alloc,
+            }
             del host
         row["pinned_over_pageable"] = row["pinned"]["rate"] / row["pageable"]["rate"]
         out[name] = row
@@ -884,8 +894,11 @@ def ceilings_markdown(c: dict) -> list[str]:
                     rows.append([f"{label}, {mode}", p, _fmt(r["rate"]), f"batch {r['batch']}"])
                 else:
                     rows.append([f"{label}, {mode}", p, "-", r])
-    return [f"Ceilings (N={c['n']:.2g} per timing; best batch):", "",
-            markdown_table(["network", "precision", "events/s", "note"], rows)]
+    return [
+        f"Ceilings (N={c['n']:.2g} per timing; best batch):",
+        "",
+        markdown_table(["network", "precision", "events/s", "note"], rows),
+    ]
 
 
 def markdown(res: dict) -> str:
@@ -946,7 +959,9 @@ def markdown(res: dict) -> str:
         mem_rows = []
         for r in res["memory"]:
             if "skipped" in r:
-                mem_rows.append([f"{r['n']:.0e}", r.get("sink", "root"), r["skipped"], "-", "-", "-", "-"])
+                mem_rows.append(
+                    [f"{r['n']:.0e}", r.get("sink", "root"), r["skipped"], "-", "-", "-", "-"]
+                )
                 continue
             gpu = f"{r['gpu_max_allocated_mb']:.0f}" if "gpu_max_allocated_mb" in r else "-"
             mem_rows.append([f"{r['n']:.0e}", r.get("sink", "root"), f"{r['peak_rss_mb']:.0f}",
@@ -967,8 +982,12 @@ def markdown(res: dict) -> str:
                     f"TVAE / vaeaug = {t['ratio_tvae_over_vaeaug']:.2f}")  # fmt: skip
         else:
             tvae = t.get("tvae", "not run yet")
-        lines += ["", f"training: {t.get('config', 'shipped defaults')} on {t.get('device', res['device'])}"
-                  + (f", a fixed {t['epochs_fixed']} epochs" if t.get("epochs_fixed") else ""), ""]
+        lines += [
+            "",
+            f"training: {t.get('config', 'shipped defaults')} on {t.get('device', res['device'])}"
+            + (f", a fixed {t['epochs_fixed']} epochs" if t.get("epochs_fixed") else ""),
+            "",
+        ]
         lines += ["", markdown_table(
             ["training set", "vaeaug training (s)", "epochs", "peak / width (MeV) vs reference",
              "targets reached", "TVAE"],

@@ -3,6 +3,7 @@
     python bench/perf.py                      # full CPU run (~25 min on 2 shared cores) -> bench/results/
     python bench/perf.py --quick              # CI-sized smoke test (< 40 s)
     python bench/perf.py --device cuda        # on a GPU machine
+    python bench/perf.py --device cuda --quick  # the prepared GPU run (< 6 min on an H200; bench/gpu_run.sh)
     python bench/perf.py --rows coffea --model M.vaeaug.safetensors   # -> perf-cpu-coffea.json
 
 Rows (see docs/performance.md):
@@ -19,6 +20,23 @@ Rows (see docs/performance.md):
    it (events/s), Augment's generated candidates/s vs the same model's bare generation,
    and the extra peak memory of a 100,000-event chunk at factor 40, in fresh subprocesses.
 
+Ceilings (the ``ceilings`` row): the network of the shipped model on ready-made noise,
+``Model.features_from_noise`` (prior flow + decoder flow, what the engine runs per call,
+without the random numbers, the conversion and the copies): the honest ceiling, and the
+ratios' denominator; the decoder flow alone (``decoder(z).transform.inv(eps)`` on ready z);
+and a plain MLP of the same widths (the Gaussian decoder's shape), labelled as such. Each in
+fp32, tf32 (CUDA only: ``torch.backends.cuda.matmul.allow_tf32``) and bf16, eager and, where
+not skipped, ``torch.compile``. On CUDA also: pinned vs pageable device-to-host copies of the
+features and 4-momenta buffers (``copies``), and GPU memory (``torch.cuda.max_memory_allocated``)
+in the memory row. Parts that need CUDA are recorded as skipped, with the reason, on the CPU.
+
+``--device cuda --quick`` (the prepared GPU run): training of the shipped defaults on 10,000
+candidates for a fixed ``--train-epochs`` (10), throughput rows at 2^23 events (ROOT at 2^22),
+memory at 1e7 and 1e8 events (consume-and-drop sink: each chunk of 4-momenta is made and
+dropped, nothing written) plus 1e7 to a ROOT file in a temporary folder, and the compiled
+variants last; every optional part checks a time budget (``--budget``, 300 s) and is recorded
+as skipped when it would overrun.
+
 Torch runs on one thread (the machine is shared); the generation pipeline adds
 its converter thread, which the ceiling does not need.
 """
@@ -33,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +60,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread, write_json
 
-ROWS = ("in_memory", "root", "memory", "coffea", "tvae")
+ROWS = ("ceilings", "in_memory", "copies", "root", "memory", "coffea", "tvae")
+#: Precisions measured: fp32, tf32 (CUDA matmuls in TensorFloat-32; the engine runs "fp32"
+#: with torch.backends.cuda.matmul.allow_tf32 on) and bf16 (the engine's bf16 autocast).
+PRECISIONS = ("fp32", "tf32", "bf16")
+TF32_CPU = (
+    "skipped: tf32 is a CUDA matmul mode (torch.backends.cuda.matmul.allow_tf32); no CPU equivalent"
+)
+CUDA_ONLY = "needs CUDA (device {device})"
 # Fidelity targets of issue 5 that are cheap to check here (C2ST is bench/fidelity.py's job).
 PEAK_TOL_MEV = 0.5
 WIDTH_TOL = 0.05
 
 
-def _best_rate(fn, n: int, repeats: int) -> float:
-    """Events/s of ``fn()`` (which makes ``n`` events), best of ``repeats`` after a warm-up."""
-    fn()
+def _best_rate(fn, n: int, repeats: int, warmup=None) -> float:
+    """Events/s of ``fn()`` (which makes ``n`` events), best of ``repeats`` after a warm-up
+    (``warmup()``, a smaller call, when given; else ``fn()``)."""
+    (warmup or fn)()
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
@@ -58,46 +85,186 @@ def _best_rate(fn, n: int, repeats: int) -> float:
     return best
 
 
-def _bare_mlp_rate(model, n: int, precision: str, repeats: int, compile: bool = False) -> dict:
-    """The ceiling: a bare MLP of the decoder's shape on ready-made inputs, best batch size."""
+def _is_cuda(args) -> bool:
+    return str(args.device).startswith("cuda")
+
+
+def _time_left(args) -> float:
+    """Seconds left of ``--budget`` (inf without one)."""
+    deadline = getattr(args, "deadline", None)
+    return float("inf") if deadline is None else deadline - time.perf_counter()
+
+
+def _sync(device) -> None:
     import torch
 
-    device = model.device
-    vae = model.vae
-    shape = [vae.config.latent_dim, *reversed(vae.config.hidden), 2 * vae.n_features]
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+@contextmanager
+def _precision_mode(precision: str, device):
+    """tf32: CUDA matmuls and convolutions in TensorFloat-32 for the block; else unchanged."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def _engine_precision(precision: str) -> str:
+    """The engine's precision: tf32 is fp32 under :func:`_precision_mode`."""
+    return "bf16" if precision == "bf16" else "fp32"
+
+
+def _precisions(args) -> list[str]:
+    return list(PRECISIONS) if _is_cuda(args) else ["fp32", "bf16"]
+
+
+def _net_rate(device, make_inputs, call, n: int, batches: list[int], precision: str,
+              repeats: int) -> dict:  # fmt: skip
+    """Events/s of ``call(*make_inputs(batch))`` on ready-made inputs, best batch size."""
+    import torch
+
+    rates = {}
+    with _precision_mode(precision, device):
+        for batch in batches:
+            inputs = make_inputs(batch)
+            steps = max(1, n // batch)
+
+            def run(inputs=inputs, steps=steps):
+                with torch.inference_mode():
+                    for _ in range(steps):
+                        call(*inputs)
+                _sync(device)
+
+            rates[batch] = _best_rate(run, steps * batch, repeats)
+            del inputs
+    best = max(rates, key=rates.get)
+    return {"rate": rates[best], "batch": best, "rates_by_batch": rates}
+
+
+def _nets(model, precision: str, compile: bool) -> dict:
+    """The three ceiling networks: name -> (make_inputs(batch), call, description)."""
+    import torch
+
+    device, vae = model.device, model.vae
+    vae.eval()
+    L, D = vae.config.latent_dim, vae.n_features
+    bf16 = precision == "bf16"
+    hidden = torch.bfloat16 if bf16 else None
+
+    def network(eps):  # what the engine runs per call, on ready-made noise
+        return model.features_from_noise(eps, hidden_dtype=hidden)
+
+    def decoder(z, eps):  # the decoder alone on a ready latent point
+        if vae.config.decoder == "flow":
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+                return vae.decoder(z).transform.inv(eps).float()
+        mu, scale = vae.decoder_params(z, hidden)
+        return mu + scale * eps
+
+    shape = [L, *reversed(vae.config.hidden), 2 * D]
     layers: list[torch.nn.Module] = []
     for a, b in itertools.pairwise(shape):
         layers += [torch.nn.Linear(a, b), torch.nn.SiLU()]
     mlp = torch.nn.Sequential(*layers[:-1]).to(device).eval()
-    fn_net = torch.compile(mlp, dynamic=False) if compile else mlp
-    batches = [1 << 12, 1 << 14, 1 << 16] if device.type == "cpu" else [1 << 20, 1 << 22]
-    rates = {}
-    for batch in batches:
-        z = torch.randn(batch, shape[0], device=device)
-        steps = max(1, n // batch)
 
-        def run(z=z, steps=steps):
-            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16,
-                                                        enabled=precision == "bf16"):  # fmt: skip
-                for _ in range(steps):
-                    fn_net(z)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+    def plain_mlp(z):
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            return mlp(z)
 
-        rates[batch] = _best_rate(run, steps * batch, repeats)
-    best = max(rates, key=rates.get)
-    return {"rate": rates[best], "batch": best, "shape": shape, "rates_by_batch": rates}
+    def wrap(fn):
+        return torch.compile(fn, dynamic=False) if compile else fn
+
+    c = vae.config
+    return {
+        "network": (lambda b: (torch.randn(b, model.noise_width, device=device),), wrap(network),
+                    f"Model.features_from_noise: {c.prior} prior ({c.prior_flow}, "
+                    f"{c.prior_transforms} transforms) + {c.decoder} decoder ({c.decoder_flow}, "
+                    f"{c.decoder_transforms} transforms, hidden {list(c.hidden)}) on ready noise"),
+        "decoder": (lambda b: (torch.randn(b, L, device=device), torch.randn(b, D, device=device)),
+                    wrap(decoder), "the decoder alone (decoder(z).transform.inv(eps)) on ready z, noise"),
+        "plain_mlp_same_widths": (lambda b: (torch.randn(b, L, device=device),), wrap(plain_mlp),
+                                  f"plain MLP {'-'.join(map(str, shape))} (SiLU), not the shipped decoder"),
+    }  # fmt: skip
 
 
-def _train_model(p4: np.ndarray, quick: bool, device: str, seed: int):
+def _batches(device, kind: str) -> list[int]:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return [1 << 20, 1 << 22]
+    return [1 << 12, 1 << 14, 1 << 16] if kind == "plain_mlp_same_widths" else [1 << 14]
+
+
+def _ceiling(model, name: str, n: int, precision: str, repeats: int, compile: bool = False) -> dict:
+    """One ceiling network's rate (see :func:`_nets`); the compile time when compiled."""
+    make, call, what = _nets(model, precision, compile)[name]
+    start = time.perf_counter()
+    if compile:  # the first call compiles; counted apart from the rate
+        import torch
+
+        with _precision_mode(precision, model.device), torch.inference_mode():
+            call(*make(1 << 10 if model.device.type == "cpu" else 1 << 20))
+        _sync(model.device)
+    out = _net_rate(model.device, make, call, n, _batches(model.device, name), precision, repeats)
+    out["what"] = what
+    if compile:
+        out["compile_and_measure_seconds"] = time.perf_counter() - start
+    return out
+
+
+def row_ceilings(args, model, n: int, compile: bool = False) -> dict:
+    """The ceilings of every network in every precision (eager, or compiled)."""
+    out: dict[str, Any] = {"n": n, "ratios_use": "network"}
+    for name in ("network", "decoder", "plain_mlp_same_widths"):
+        out[name] = {}
+        for p in PRECISIONS:
+            if p == "tf32" and not _is_cuda(args):
+                out[name][p] = TF32_CPU
+                continue
+            if compile and _time_left(args) < 60:
+                out[name][p] = f"skipped: time budget ({_time_left(args):.0f} s left of --budget)"
+                continue
+            try:
+                out[name][p] = _ceiling(model, name, n, p, args.repeats, compile=compile)
+            except Exception as err:  # inductor needs a C++ compiler; record why it failed
+                out[name][p] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+    return out
+
+
+def _bare_mlp_rate(model, n: int, precision: str, repeats: int, compile: bool = False) -> dict:
+    """The plain MLP of the decoder's widths (kept for comparison with earlier results)."""
+    res = _ceiling(model, "plain_mlp_same_widths", n, precision, repeats, compile=compile)
+    vae = model.vae
+    res["shape"] = [vae.config.latent_dim, *reversed(vae.config.hidden), 2 * vae.n_features]
+    return res
+
+
+def _train_model(p4: np.ndarray, args):
+    """Train on ``p4``. CPU --quick: a tiny network for 4 epochs (the smoke test); CUDA --quick:
+    the shipped defaults for ``--train-epochs`` (10) epochs; full runs: the shipped defaults."""
     import vaeaug
 
-    config = vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4) if quick else None
-    train = vaeaug.TrainConfig(epochs=4) if quick else vaeaug.TrainConfig()
+    tiny = args.quick and not _is_cuda(args)
+    config = vaeaug.VAEConfig(hidden=(32, 32), latent_dim=4) if tiny else None
+    epochs = 4 if tiny else args.train_epochs
+    train = vaeaug.TrainConfig(epochs=epochs) if epochs else vaeaug.TrainConfig()
+    _sync(args.device)
     start = time.perf_counter()
-    model = vaeaug.fit(p4, objects=OBJECTS, config=config, train=train, seed=seed,
-                       device=device, progress=False)  # fmt: skip
-    return model, time.perf_counter() - start
+    model = vaeaug.fit(p4, objects=OBJECTS, config=config, train=train, seed=args.seed,
+                       device=args.device, progress=False)  # fmt: skip
+    _sync(args.device)
+    info = {"config": "tiny (hidden 32-32, latent 4)" if tiny else "shipped defaults (VAEConfig())",
+            "epochs_fixed": epochs or None}  # fmt: skip
+    return model, time.perf_counter() - start, info
 
 
 def _physics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict:
@@ -121,11 +288,13 @@ def _physics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict:
 
 
 def row_training(args, train_p4, ref_p4) -> tuple[Any, dict]:
-    model, seconds = _train_model(train_p4, args.quick, args.device, args.seed)
+    model, seconds, info = _train_model(train_p4, args)
     phys = _physics(model.sample(4 * len(train_p4), seed=args.seed + 1).p4, ref_p4, args.seed)
     reached = (abs(phys["peak_mev"] - phys["peak_ref_mev"]) <= PEAK_TOL_MEV
                and abs(phys["width_mev"] / phys["width_ref_mev"] - 1) <= WIDTH_TOL)  # fmt: skip
-    out = {"n_train": len(train_p4), "vaeaug_seconds": seconds, "epochs": len(model.history["val"]),
+    epochs = len(model.history["val"])
+    out = {"n_train": len(train_p4), "vaeaug_seconds": seconds, "epochs": epochs,
+           "seconds_per_epoch": seconds / max(epochs, 1), "device": args.device, **info,
            "targets_reached": reached, **phys}  # fmt: skip
     return model, out
 
@@ -153,36 +322,54 @@ def row_tvae(args, train_p4, out: dict) -> None:
     out["ratio_tvae_over_vaeaug"] = out["tvae_seconds"] / out["vaeaug_seconds"]
 
 
-def row_in_memory(args, model, ref_p4, n: int) -> dict:
+def _ceiling_of(ceilings: dict | None, name: str, precision: str):
+    c = (ceilings or {}).get(name, {}).get(precision)
+    return c if isinstance(c, dict) else None
+
+
+def row_in_memory(args, model, ref_p4, n: int, ceilings: dict | None = None) -> dict:
+    """``Model.sample`` and the engine's features alone, per precision, against the ceilings."""
     import torch
 
     from vaeaug.sampling.engine import Engine
-    from vaeaug.sampling.streaming import sample_into
 
-    out: dict[str, Any] = {"n": n}
-    precisions = ["fp32", "bf16"]
+    out: dict[str, Any] = {"n": n, "ceiling": "network (Model.features_from_noise on ready noise)"}
+    precisions = _precisions(args)
+    if not _is_cuda(args):
+        out["tf32"] = TF32_CPU
     for precision in precisions:
-        nn = n if precision == "fp32" or args.device == "cuda" else max(n // 8, 10_000)
-        rate = _best_rate(lambda p=precision, nn=nn: model.sample(nn, seed=5, precision=p), nn,
-                          args.repeats)  # fmt: skip
-        ceiling = _bare_mlp_rate(model, nn, precision, args.repeats)
-        out[precision] = {"n": nn, "rate": rate, "ceiling": ceiling["rate"],
-                          "ceiling_batch": ceiling["batch"], "ratio": rate / ceiling["rate"],
-                          "mlp_shape": ceiling["shape"]}  # fmt: skip
+        nn = n if precision == "fp32" or _is_cuda(args) else max(n // 8, 10_000)
+        ep = _engine_precision(precision)
+        with _precision_mode(precision, args.device):
+            rate = _best_rate(lambda p=ep, nn=nn: model.sample(nn, seed=5, precision=p), nn,
+                              args.repeats)  # fmt: skip
+        net = _ceiling_of(ceilings, "network", precision) or _ceiling(model, "network", nn, precision,
+                                                                       args.repeats)  # fmt: skip
+        mlp = _ceiling_of(ceilings, "plain_mlp_same_widths", precision) or _ceiling(
+            model, "plain_mlp_same_widths", nn, precision, args.repeats
+        )
+        dec = _ceiling_of(ceilings, "decoder", precision)
+        vae = model.vae
+        out[precision] = {"n": nn, "rate": rate, "ceiling": net["rate"], "ceiling_batch": net["batch"],
+                          "ratio": rate / net["rate"],
+                          "plain_mlp_ceiling": mlp["rate"], "plain_mlp_batch": mlp["batch"],
+                          "ratio_vs_plain_mlp": rate / mlp["rate"],
+                          "mlp_shape": [vae.config.latent_dim, *reversed(vae.config.hidden), 2 * vae.n_features]}  # fmt: skip
+        if dec:
+            out[precision]["decoder_ceiling"] = dec["rate"]
     # the device part alone: latent draws, decoder and noise, features left on the device
-    # (on a GPU the conversion to 4-momenta on the CPU is the bound of Model.sample)
     for precision in precisions:
-        engine = Engine(model, precision=precision)
+        engine = Engine(model, precision=_engine_precision(precision))
         nn = out[precision]["n"]
 
         def features(engine=engine, nn=nn):
             with torch.inference_mode():
                 for _x in engine.batches(nn, 5):
                     pass
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            _sync(args.device)
 
-        rate = _best_rate(features, nn, args.repeats)
+        with _precision_mode(precision, args.device):
+            rate = _best_rate(features, nn, args.repeats)
         out[precision]["features_rate"] = rate
         out[precision]["features_ratio"] = rate / out[precision]["ceiling"]
     # bf16 physics: the same latent draws and noise, decoded in both precisions
@@ -193,57 +380,137 @@ def row_in_memory(args, model, ref_p4, n: int) -> dict:
                            "peak_shift_mev": b16["peak_mev"] - f32["peak_mev"],
                            "width_ratio": b16["width_mev"] / f32["width_mev"],
                            "w1_norm_mean_diff": b16["w1_norm_mean"] - f32["w1_norm_mean"]}  # fmt: skip
-    if args.quick or args.no_compile:
-        out["compile"] = "skipped (--quick or --no-compile)"
-        return out
+    out["compile"] = "not run yet (measured last, see row_compile)"
+    return out
+
+
+def _compile_skip(args) -> str | None:
+    if args.no_compile:
+        return "skipped (--no-compile)"
+    if args.quick and not _is_cuda(args):
+        return "skipped (--quick on the CPU: compiling takes longer than the smoke test)"
+    return None
+
+
+def row_compile(args, model, n: int, res: dict) -> None:
+    """torch.compile: the compiled ceilings (res["ceilings"]["compiled"]) and Model.sample's
+    engine compiled, fp32 (res["in_memory"]["compile"]). Run last: compiling costs tens of s."""
+    from vaeaug.sampling.engine import Engine
+    from vaeaug.sampling.streaming import sample_into
+
+    skip = _compile_skip(args)
+    if "ceilings" in res:
+        res["ceilings"]["compiled"] = skip or row_ceilings(args, model, n, compile=True)
+    if "in_memory" not in res:
+        return
+    if skip:
+        res["in_memory"]["compile"] = skip
+        return
+    if _time_left(args) < 60:
+        res["in_memory"]["compile"] = (
+            f"skipped: time budget ({_time_left(args):.0f} s left of --budget)"
+        )
+        return
     try:
         start = time.perf_counter()
         engine = Engine(model, compile=True)
         sample_into(model, 1 << 16, 0, engine=engine)
         compile_s = time.perf_counter() - start
         rate = _best_rate(lambda: sample_into(model, n, 5, engine=engine), n, args.repeats)
-        ceiling = _bare_mlp_rate(model, n, "fp32", args.repeats, compile=True)
-        out["compile"] = {"rate": rate, "compile_seconds": compile_s, "ceiling": ceiling["rate"],
-                          "ratio": rate / ceiling["rate"]}  # fmt: skip
+        compiled = res.get("ceilings", {}).get("compiled", {})
+        ceiling = _ceiling_of(compiled, "network", "fp32") or _ceiling(
+            model, "network", n, "fp32", args.repeats, compile=True
+        )
+        res["in_memory"]["compile"] = {"rate": rate, "compile_seconds": compile_s, "ceiling": ceiling["rate"],
+                                       "ratio": rate / ceiling["rate"]}  # fmt: skip
     except Exception as err:  # inductor needs a C++ compiler; record why it failed
-        out["compile"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+        res["in_memory"]["compile"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+
+
+def row_copies(args, model, n: int) -> dict:
+    """Device-to-host copies of the streaming buffers: pinned (``non_blocking``) vs pageable."""
+    if not _is_cuda(args):
+        return {"skipped": CUDA_ONLY.format(device=args.device)}
+    import torch
+
+    from vaeaug.sampling.engine import Engine
+
+    device = model.device
+    buffers = {
+        "features_fp32": torch.randn(n, Engine(model).n_features, device=device),
+        "p4_fp64": torch.randn(n, len(model.layout.objects), 4, device=device, dtype=torch.float64),
+    }
+    out: dict[str, Any] = {"n": n, "repeats": max(3, args.repeats)}
+    for name, dev in buffers.items():
+        row: dict[str, Any] = {"mb": dev.numel() * dev.element_size() / 1e6}
+        for mode in ("pinned", "pageable"):
+            start = time.perf_counter()
+            host = torch.empty(dev.shape, dtype=dev.dtype, pin_memory=mode == "pinned")
+            alloc = time.perf_counter() - start
+
+            def copy(host=host, dev=dev, pinned=mode == "pinned"):
+                host.copy_(dev, non_blocking=pinned)
+                torch.cuda.synchronize()
+
+            rate = _best_rate(copy, n, out["repeats"])
+            row[mode] = {
+                "rate": rate,
+                "gb_per_s": rate * row["mb"] / n / 1e3,
+                "alloc_seconds": alloc,
+            }
+            del host
+        row["pinned_over_pageable"] = row["pinned"]["rate"] / row["pageable"]["rate"]
+        out[name] = row
+    del buffers
+    torch.cuda.empty_cache()
     return out
 
 
 def row_root(args, model, n: int, chunk: int) -> dict:
+    """``generate_to_root`` per precision vs uproot writing the same arrays (fp32 at the top)."""
     import uproot
 
     from vaeaug.sampling.candidates import Candidates
     from vaeaug.sampling.streaming import generate_to_root
 
+    out: dict[str, Any] = {"n": n, "chunk": chunk, "by_precision": {}}
+    if not _is_cuda(args):
+        out["by_precision"]["tf32"] = TF32_CPU
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gen.root"
+        for precision in _precisions(args):
+            p = _engine_precision(precision)
 
-        def gen():
-            generate_to_root(model, n, path, seed=5, chunk_size=chunk)
+            def gen(m=n, p=p):
+                generate_to_root(model, m, path, seed=5, chunk_size=min(chunk, m), precision=p)
 
-        rate = _best_rate(gen, n, args.repeats)
-        size = path.stat().st_size
+            with _precision_mode(precision, args.device):
+                rate = _best_rate(gen, n, args.repeats, warmup=lambda: gen(min(n, 1 << 16)))
+            out["by_precision"][precision] = {"rate": rate, "file_mb": path.stat().st_size / 1e6}
         # the ceiling: the same branches, already converted, written with the same
         # compression (RootWriter's default ZLIB level 1) and basket size
         arrays = Candidates(model.sample(n, seed=5).p4, model.layout).to_numpy()
         io_path = Path(tmp) / "io.root"
 
-        def write():
+        def write(m=n):
             with uproot.recreate(io_path, compression=uproot.ZLIB(1)) as f:
                 t = f.mktree("candidates", {k: v.dtype for k, v in arrays.items()})
-                for i in range(0, n, chunk):
-                    t.extend({k: v[i : i + chunk] for k, v in arrays.items()})
+                for i in range(0, m, chunk):
+                    t.extend({k: v[i : min(i + chunk, m)] for k, v in arrays.items()})
 
-        io_rate = _best_rate(write, n, args.repeats)
-    return {"n": n, "chunk": chunk, "rate": rate, "io_ceiling": io_rate,
-            "ratio": rate / io_rate, "file_mb": size / 1e6}  # fmt: skip
+        io_rate = _best_rate(write, n, args.repeats, warmup=lambda: write(min(n, 1 << 16)))
+    for r in out["by_precision"].values():
+        if isinstance(r, dict):
+            r["ratio"] = r["rate"] / io_rate
+    fp32 = out["by_precision"]["fp32"]
+    out.update(rate=fp32["rate"], io_ceiling=io_rate, ratio=fp32["ratio"], file_mb=fp32["file_mb"])
+    return out
 
 
 # Peak RSS from VmHWM, which belongs to the process's own address space: on Linux
 # ru_maxrss survives fork + exec and would report the (large) parent's RSS instead.
 _RSS_CHILD = """
-import resource, sys, time, torch
+import contextlib, json, resource, sys, time, torch
 torch.set_num_threads(1)
 def peak_kb():
     try:
@@ -255,31 +522,73 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import vaeaug
 from vaeaug.sampling.streaming import generate_to_root
-model = vaeaug.load(sys.argv[1])
-n, out, chunk = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+n, out, chunk, device, sink = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+model = vaeaug.load(sys.argv[1]).to(device)
+cuda = model.device.type == "cuda"
+if cuda:  # the CUDA context belongs to the baseline
+    torch.zeros(1, device=model.device)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
 base = peak_kb()
 start = time.perf_counter()
-generate_to_root(model, n, out, seed=1, chunk_size=chunk)
+if sink == "root":
+    generate_to_root(model, n, out, seed=1, chunk_size=chunk)
+else:  # consume and drop: each chunk of 4-momenta is made, touched and let go
+    total = 0
+    with contextlib.closing(model.iter_samples(n, seed=1, chunk_size=chunk)) as chunks:
+        for p4 in chunks:
+            total += len(p4)
+    assert total == n, total
+if cuda:
+    torch.cuda.synchronize()
 dt = time.perf_counter() - start
-print(base, peak_kb(), dt)
+res = {"base_kb": base, "peak_kb": peak_kb(), "seconds": dt}
+if cuda:
+    res["gpu_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    res["gpu_max_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+print(json.dumps(res))
 """
 
 
-def row_memory(args, model, ns: list[int], chunk: int) -> list[dict]:
+def row_memory(args, model, cases: list[tuple[int, str]], chunk: int) -> list[dict]:
+    """Peak RSS (and on CUDA peak GPU memory) of generating N events, each case in a fresh
+    process: sink "root" (``generate_to_root`` into a temporary folder) or "null"
+    (``Model.iter_samples``, each chunk dropped: the generation's own memory, no file)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "m.safetensors"
         model.save(model_path)
-        for n in ns:
+        for n, sink in cases:
+            row: dict[str, Any] = {"n": n, "sink": sink, "chunk": chunk, "device": args.device}
+            left = _time_left(args)
+            if left < 30:
+                row["skipped"] = f"time budget ({left:.0f} s left of --budget)"
+                rows.append(row)
+                continue
             out = Path(tmp) / "big.root"
             env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            res = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(model_path), str(n), str(out),
-                                  str(chunk)], capture_output=True, text=True, env=env, check=True)  # fmt: skip
-            base_kb, peak_kb, dt = res.stdout.split()
-            rows.append({"n": n, "baseline_mb": int(base_kb) / 1024, "peak_rss_mb": int(peak_kb) / 1024,
-                         "seconds": float(dt), "rate": n / float(dt),
-                         "file_mb": out.stat().st_size / 1e6})  # fmt: skip
-            out.unlink()
+            cmd = [sys.executable, "-c", _RSS_CHILD, str(model_path), str(n), str(out), str(chunk),
+                   args.device, sink]  # fmt: skip
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
+                                     timeout=None if left == float("inf") else left)  # fmt: skip
+            except subprocess.TimeoutExpired:
+                row["skipped"] = f"timed out after the {left:.0f} s left of --budget"
+                rows.append(row)
+                continue
+            if res.returncode:
+                raise RuntimeError(f"memory child failed:\n{res.stderr[-2000:]}")
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            row.update(baseline_mb=r["base_kb"] / 1024, peak_rss_mb=r["peak_kb"] / 1024,
+                       seconds=r["seconds"], rate=n / r["seconds"],
+                       file_mb=out.stat().st_size / 1e6 if sink == "root" else 0.0)  # fmt: skip
+            if "gpu_max_allocated_mb" in r:
+                row["gpu_max_allocated_mb"] = r["gpu_max_allocated_mb"]
+                row["gpu_max_reserved_mb"] = r["gpu_max_reserved_mb"]
+            else:
+                row["gpu_memory"] = CUDA_ONLY.format(device=args.device)
+            out.unlink(missing_ok=True)
+            rows.append(row)
     return rows
 
 
@@ -566,33 +875,65 @@ def coffea_markdown(r: dict) -> list[str]:
     return lines
 
 
+def ceilings_markdown(c: dict) -> list[str]:
+    """The ceilings: each network on ready-made inputs, per precision, eager and compiled."""
+    names = {"network": "network (prior + decoder flows) on ready noise",
+             "decoder": "decoder flow alone on ready z and noise",
+             "plain_mlp_same_widths": "plain MLP of the same widths (not the shipped decoder)"}  # fmt: skip
+    rows = []
+    for mode, part in (("eager", c), ("torch.compile", c.get("compiled"))):
+        if isinstance(part, str):
+            rows.append([f"all, {mode}", "-", "-", part])
+            continue
+        for name, label in names.items():
+            for p in PRECISIONS:
+                r = (part or {}).get(name, {}).get(p)
+                if r is None:
+                    continue
+                if isinstance(r, dict):
+                    rows.append([f"{label}, {mode}", p, _fmt(r["rate"]), f"batch {r['batch']}"])
+                else:
+                    rows.append([f"{label}, {mode}", p, "-", r])
+    return [
+        f"Ceilings (N={c['n']:.2g} per timing; best batch):",
+        "",
+        markdown_table(["network", "precision", "events/s", "note"], rows),
+    ]
+
+
 def markdown(res: dict) -> str:
     lines = [f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, torch threads 1, "
              f"device {res['device']}; torch {res['machine']['torch']}; quick={res['quick']}.", ""]  # fmt: skip
     rows = []
     mem = res.get("in_memory", {})
-    for p in ("fp32", "bf16"):
-        if p in mem:
+    for p in PRECISIONS:
+        if isinstance(mem.get(p), dict):
             r = mem[p]
             rows.append([f"in-memory generation, {p} (N={r['n']:.2g})", _fmt(r["rate"]),
-                         f"bare MLP {'-'.join(map(str, r['mlp_shape']))} {p}, batch {r['ceiling_batch']}: "
-                         f"{_fmt(r['ceiling'])}", f"{r['ratio']:.2f}", ">= 0.7"])  # fmt: skip
-    for p in ("fp32", "bf16"):
-        if "features_rate" in mem.get(p, {}):
+                         f"network on ready noise {p}, batch {r['ceiling_batch']}: {_fmt(r['ceiling'])}",
+                         f"{r['ratio']:.2f}", ">= 0.7"])  # fmt: skip
+            rows.append([f"the same, against a plain MLP {'-'.join(map(str, r['mlp_shape']))} {p} "
+                         "(not the shipped decoder)", _fmt(r["rate"]),
+                         f"plain MLP, batch {r['plain_mlp_batch']}: {_fmt(r['plain_mlp_ceiling'])}",
+                         f"{r['ratio_vs_plain_mlp']:.2f}", "-"])  # fmt: skip
+    for p in PRECISIONS:
+        if "features_rate" in (mem.get(p) if isinstance(mem.get(p), dict) else {}):
             r = mem[p]
             rows.append([f"features on the device only (Engine.batches), {p}", _fmt(r["features_rate"]),
-                         f"same bare MLP: {_fmt(r['ceiling'])}", f"{r['features_ratio']:.2f}", "-"])  # fmt: skip
+                         f"network on ready noise: {_fmt(r['ceiling'])}", f"{r['features_ratio']:.2f}", "-"])  # fmt: skip
     if isinstance(mem.get("compile"), dict):
         c = mem["compile"]
         rows.append([f"in-memory, fp32 + torch.compile ({c['compile_seconds']:.0f} s to compile)",
-                     _fmt(c["rate"]), f"compiled bare MLP: {_fmt(c['ceiling'])}", f"{c['ratio']:.2f}",
+                     _fmt(c["rate"]), f"compiled network: {_fmt(c['ceiling'])}", f"{c['ratio']:.2f}",
                      ">= 0.7"])  # fmt: skip
     if "root" in res:
         r = res["root"]
-        rows.append([f"generation to ROOT (N={r['n']:.2g}, chunk {r['chunk']})", _fmt(r["rate"]),
-                     f"uproot writing the arrays in memory, ZLIB(1): {_fmt(r['io_ceiling'])}",
-                     f"{r['ratio']:.2f}", ">= 0.8"])  # fmt: skip
-        if "fp32" in mem:
+        for p, b in r.get("by_precision", {"fp32": r}).items():
+            if isinstance(b, dict):
+                rows.append([f"generation to ROOT, {p} (N={r['n']:.2g}, chunk {r['chunk']})", _fmt(b["rate"]),
+                             f"uproot writing the arrays in memory, ZLIB(1): {_fmt(r['io_ceiling'])}",
+                             f"{b['ratio']:.2f}", ">= 0.8"])  # fmt: skip
+        if isinstance(mem.get("fp32"), dict):
             rows.append(["generation to ROOT vs in memory (overlap of writing)", _fmt(r["rate"]),
                          f"in-memory generation fp32: {_fmt(mem['fp32']['rate'])}",
                          f"{r['rate'] / mem['fp32']['rate']:.2f}", "-"])  # fmt: skip
@@ -600,12 +941,33 @@ def markdown(res: dict) -> str:
         lines.append(
             markdown_table(["figure", "events/s", "ceiling (events/s)", "ratio", "target"], rows)
         )
+    if "ceilings" in res:
+        lines += ["", *ceilings_markdown(res["ceilings"])]
+    if isinstance(res.get("copies"), dict):
+        c = res["copies"]
+        if "skipped" in c:
+            lines += ["", f"device-to-host copies: {c['skipped']}"]
+        else:
+            lines += ["", markdown_table(
+                ["buffer (N events)", "MB", "pinned events/s (GB/s)", "pageable events/s (GB/s)", "pinned / pageable"],
+                [[f"{k} ({c['n']:.2g})", f"{b['mb']:.0f}", f"{_fmt(b['pinned']['rate'])} ({b['pinned']['gb_per_s']:.1f})",
+                  f"{_fmt(b['pageable']['rate'])} ({b['pageable']['gb_per_s']:.1f})", f"{b['pinned_over_pageable']:.2f}"]
+                 for k, b in c.items() if isinstance(b, dict)])]  # fmt: skip
     if isinstance(res.get("coffea"), dict) and "events_per_s" in res["coffea"]:
         lines += ["", *coffea_markdown(res["coffea"])]
     if "memory" in res:
-        lines += ["", markdown_table(["N", "peak RSS (MB)", "after import+load (MB)", "events/s", "file (MB)"],
-                                     [[f"{r['n']:.0e}", f"{r['peak_rss_mb']:.0f}", f"{r['baseline_mb']:.0f}",
-                                       _fmt(r["rate"]), f"{r['file_mb']:.0f}"] for r in res["memory"]])]  # fmt: skip
+        mem_rows = []
+        for r in res["memory"]:
+            if "skipped" in r:
+                mem_rows.append(
+                    [f"{r['n']:.0e}", r.get("sink", "root"), r["skipped"], "-", "-", "-", "-"]
+                )
+                continue
+            gpu = f"{r['gpu_max_allocated_mb']:.0f}" if "gpu_max_allocated_mb" in r else "-"
+            mem_rows.append([f"{r['n']:.0e}", r.get("sink", "root"), f"{r['peak_rss_mb']:.0f}",
+                             f"{r['baseline_mb']:.0f}", gpu, _fmt(r["rate"]), f"{r['file_mb']:.0f}"])  # fmt: skip
+        lines += ["", markdown_table(["N", "sink", "peak RSS (MB)", "after import+load (MB)",
+                                      "GPU max allocated (MB)", "events/s", "file (MB)"], mem_rows)]  # fmt: skip
     if "bf16_physics" in mem:
         b = mem["bf16_physics"]
         f32, b16 = b["fp32"], b["bf16"]
@@ -620,6 +982,12 @@ def markdown(res: dict) -> str:
                     f"TVAE / vaeaug = {t['ratio_tvae_over_vaeaug']:.2f}")  # fmt: skip
         else:
             tvae = t.get("tvae", "not run yet")
+        lines += [
+            "",
+            f"training: {t.get('config', 'shipped defaults')} on {t.get('device', res['device'])}"
+            + (f", a fixed {t['epochs_fixed']} epochs" if t.get("epochs_fixed") else ""),
+            "",
+        ]
         lines += ["", markdown_table(
             ["training set", "vaeaug training (s)", "epochs", "peak / width (MeV) vs reference",
              "targets reached", "TVAE"],
@@ -645,7 +1013,8 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-n",
         type=float,
         nargs="+",
-        help="N values of the memory row (default 1e6 1e7, quick 1e4 5e4)",
+        help="N values of the memory row, ROOT sink (default 1e6 1e7, quick 1e4 5e4; CUDA --quick: "
+        "1e7 and 1e8 to a consume-and-drop sink, and 1e7 to ROOT)",
     )
     p.add_argument("--n", type=float, help="events of the throughput rows (default 2e6, quick 3e4)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (best is kept)")
@@ -672,6 +1041,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--coffea-memory-factor", type=int, default=40, help="factor of the memory figure (40)"
     )
+    p.add_argument(
+        "--train-epochs",
+        type=int,
+        help="fixed training epochs (default: CUDA --quick 10, else the shipped TrainConfig, "
+        "early stopping; CPU --quick trains a tiny network for 4)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        help="seconds after which the optional parts (compile, memory cases) are skipped and "
+        "recorded so (default: CUDA --quick 300, else none)",
+    )
     p.add_argument("--model", help="use this model file instead of training one (no training row)")
     p.add_argument("--save-model", help="save the trained model here")
     p.add_argument("--seed", type=int, default=0)
@@ -680,10 +1061,27 @@ def main(argv: list[str] | None = None) -> int:
     from vaeaug.training import choose_device
 
     args.device = str(choose_device(args.device))
+    cuda = args.device.startswith("cuda")
     args.repeats = args.repeats or (1 if args.quick else 2)
-    n = int(args.n or (3e4 if args.quick else 2e6))
-    mem_ns = [int(x) for x in (args.memory_n or ([1e4, 5e4] if args.quick else [1e6, 1e7]))]
-    chunk = 1 << 14 if args.quick else 1 << 20
+    if args.train_epochs is None and args.quick and cuda:
+        args.train_epochs = 10
+    if args.budget is None and args.quick and cuda:
+        args.budget = 300.0
+    # CUDA --quick: enough rows to fill the GPU (2 engine batches of 64 blocks), ROOT at half
+    if args.n:
+        n = int(args.n)
+    else:
+        n = ((1 << 23) if cuda else 30_000) if args.quick else 2_000_000
+    n_root = n // 2 if cuda and args.quick and not args.n else n
+    if args.memory_n:
+        mem_cases = [(int(x), "root") for x in args.memory_n]
+    elif args.quick and cuda:
+        # 1e8 x 3 daughters x 4 float64 would be 9.6 GB in memory and ~4.8 GB on disk even in
+        # float32: the RSS points use a consume-and-drop sink; one ROOT point at 1e7
+        mem_cases = [(10_000_000, "null"), (100_000_000, "null"), (10_000_000, "root")]
+    else:
+        mem_cases = [(int(x), "root") for x in ([1e4, 5e4] if args.quick else [1e6, 1e7])]
+    chunk = 1 << 14 if args.quick and not cuda else 1 << 20
     args.coffea_chunk = args.coffea_chunk or (100 if args.quick else 1000)
     if args.coffea_memory is None:
         args.coffea_memory = ["1e3"] if args.quick else ["1e5"]
@@ -691,7 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = data_dir(args.data)
     train = load_p4(folder, "train", "signal")
     ref = load_p4(folder, "reference", "signal")
-    n_train = 2_000 if args.quick else 10_000
+    n_train = 2_000 if args.quick and not cuda else 10_000
     train = train[np.random.default_rng(args.seed).permutation(len(train))[:n_train]]
 
     res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine(),
@@ -703,6 +1101,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     stem = f"perf-{args.device.split(':')[0]}{partial}" + ("-quick" if args.quick else "")
     t0 = time.perf_counter()
+    args.deadline = None if args.budget is None else t0 + args.budget
+    res["budget_seconds"] = args.budget
+    if cuda:
+        import torch
+
+        res["machine"]["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
 
     def save() -> str:
         # after every row, so that a long run's finished rows are never lost
@@ -722,14 +1126,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_model:
             model.save(args.save_model)
     model.to(args.device)
+    if "ceilings" in rows:
+        res["ceilings"] = row_ceilings(args, model, n)
+        save()
     if "in_memory" in rows:
-        res["in_memory"] = row_in_memory(args, model, ref, n)
+        res["in_memory"] = row_in_memory(args, model, ref, n, res.get("ceilings"))
+        save()
+    if "copies" in rows:
+        res["copies"] = row_copies(args, model, n)
         save()
     if "root" in rows:
-        res["root"] = row_root(args, model, n, min(chunk, n))
+        res["root"] = row_root(args, model, n_root, min(chunk, n_root))
         save()
     if "memory" in rows:
-        res["memory"] = row_memory(args, model, mem_ns, chunk)
+        res["memory"] = row_memory(args, model, mem_cases, chunk)
+        save()
+    if "ceilings" in rows or "in_memory" in rows:
+        row_compile(args, model, n, res)
         save()
     if "coffea" in rows:
         res["coffea"] = row_coffea(args, model)

@@ -38,6 +38,12 @@ def test_perf_quick_reports_every_row(testdata, tmp_path):
         assert mem["with"]["output_rows"] == 40 * mem["events"] and mem["output_mb"] > 0
         assert mem["augment_call_extra_mb"] > 0 and "coffea: coffea.processor.Runner" in md
     assert "in-memory generation, fp32" in md and "generation to ROOT" in md
+    # the parts of the GPU run that need CUDA are in the JSON, skipped with the reason
+    assert "needs CUDA" in res["copies"]["skipped"] and "CUDA" in res["in_memory"]["tf32"]
+    assert all(r["gpu_memory"].startswith("needs CUDA") for r in res["memory"])
+    for name in ("network", "decoder", "plain_mlp_same_widths"):
+        assert res["ceilings"][name]["fp32"]["rate"] > 0 and "CUDA" in res["ceilings"][name]["tf32"]
+    assert "skipped" in res["ceilings"]["compiled"]
 
 
 def test_perf_help_shows_no_machine_path():

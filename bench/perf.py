@@ -510,20 +510,34 @@ def row_root(args, model, n: int, chunk: int) -> dict:
 # Peak RSS from VmHWM, which belongs to the process's own address space: on Linux
 # ru_maxrss survives fork + exec and would report the (large) parent's RSS instead.
 _RSS_CHILD = """
-import contextlib, json, resource, sys, time, torch
-torch.set_num_threads(1)
-def peak_kb():
+import contextlib, json, resource, sys, time
+def status_kb(key):
     try:
         for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    return status_kb("VmHWM:")
+# what the imports and the model cost before any event: resident MB after each step
+imports = {"python": status_kb("VmRSS:") / 1024}
+import numpy
+imports["numpy"] = status_kb("VmRSS:") / 1024
+import torch
+imports["torch"] = status_kb("VmRSS:") / 1024
+import uproot
+imports["uproot"] = status_kb("VmRSS:") / 1024
+import vector
+imports["vector"] = status_kb("VmRSS:") / 1024
 import vaeaug
 from vaeaug.sampling.streaming import generate_to_root
+imports["vaeaug"] = status_kb("VmRSS:") / 1024
+torch.set_num_threads(1)
 n, out, chunk, device, sink = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 model = vaeaug.load(sys.argv[1]).to(device)
+imports["model"] = status_kb("VmRSS:") / 1024
 cuda = model.device.type == "cuda"
 if cuda:  # the CUDA context belongs to the baseline
     torch.zeros(1, device=model.device)
@@ -542,7 +556,7 @@ else:  # consume and drop: each chunk of 4-momenta is made, touched and let go
 if cuda:
     torch.cuda.synchronize()
 dt = time.perf_counter() - start
-res = {"base_kb": base, "peak_kb": peak_kb(), "seconds": dt}
+res = {"base_kb": base, "peak_kb": peak_kb(), "seconds": dt, "imports_mb": imports}
 if cuda:
     res["gpu_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     res["gpu_max_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
@@ -550,7 +564,7 @@ print(json.dumps(res))
 """
 
 
-def row_memory(args, model, cases: list[tuple[int, str]], chunk: int) -> list[dict]:
+def row_memory(args, model, cases: list[tuple[int, str, int]]) -> list[dict]:
     """Peak RSS (and on CUDA peak GPU memory) of generating N events, each case in a fresh
     process: sink "root" (``generate_to_root`` into a temporary folder) or "null"
     (``Model.iter_samples``, each chunk dropped: the generation's own memory, no file)."""
@@ -558,7 +572,7 @@ def row_memory(args, model, cases: list[tuple[int, str]], chunk: int) -> list[di
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "m.safetensors"
         model.save(model_path)
-        for n, sink in cases:
+        for n, sink, chunk in cases:
             row: dict[str, Any] = {"n": n, "sink": sink, "chunk": chunk, "device": args.device}
             left = _time_left(args)
             if left < 30:
@@ -580,7 +594,7 @@ def row_memory(args, model, cases: list[tuple[int, str]], chunk: int) -> list[di
                 raise RuntimeError(f"memory child failed:\n{res.stderr[-2000:]}")
             r = json.loads(res.stdout.strip().splitlines()[-1])
             row.update(baseline_mb=r["base_kb"] / 1024, peak_rss_mb=r["peak_kb"] / 1024,
-                       seconds=r["seconds"], rate=n / r["seconds"],
+                       seconds=r["seconds"], rate=n / r["seconds"], imports_mb=r["imports_mb"],
                        file_mb=out.stat().st_size / 1e6 if sink == "root" else 0.0)  # fmt: skip
             if "gpu_max_allocated_mb" in r:
                 row["gpu_max_allocated_mb"] = r["gpu_max_allocated_mb"]
@@ -958,16 +972,21 @@ def markdown(res: dict) -> str:
     if "memory" in res:
         mem_rows = []
         for r in res["memory"]:
+            n_chunk = [f"{r['n']:.0e}", r.get("sink", "root"), f"{r.get('chunk', '-')}"]
             if "skipped" in r:
-                mem_rows.append(
-                    [f"{r['n']:.0e}", r.get("sink", "root"), r["skipped"], "-", "-", "-", "-"]
-                )
+                mem_rows.append([*n_chunk, r["skipped"], "-", "-", "-", "-"])
                 continue
             gpu = f"{r['gpu_max_allocated_mb']:.0f}" if "gpu_max_allocated_mb" in r else "-"
-            mem_rows.append([f"{r['n']:.0e}", r.get("sink", "root"), f"{r['peak_rss_mb']:.0f}",
-                             f"{r['baseline_mb']:.0f}", gpu, _fmt(r["rate"]), f"{r['file_mb']:.0f}"])  # fmt: skip
-        lines += ["", markdown_table(["N", "sink", "peak RSS (MB)", "after import+load (MB)",
+            mem_rows.append([*n_chunk, f"{r['peak_rss_mb']:.0f}", f"{r['baseline_mb']:.0f}", gpu,
+                             _fmt(r["rate"]), f"{r['file_mb']:.0f}"])  # fmt: skip
+        lines += ["", markdown_table(["N", "sink", "chunk", "peak RSS (MB)", "after import+load (MB)",
                                       "GPU max allocated (MB)", "events/s", "file (MB)"], mem_rows)]  # fmt: skip
+        imports = next((r["imports_mb"] for r in res["memory"] if "imports_mb" in r), None)
+        if imports:
+            steps = list(imports.items())
+            lines += ["", "Resident memory before any event (MB, cumulative): " + ", ".join(
+                f"{k} {v:.0f} (+{v - steps[i - 1][1]:.0f})" if i else f"{k} {v:.0f}"
+                for i, (k, v) in enumerate(steps))]  # fmt: skip
     if "bf16_physics" in mem:
         b = mem["bf16_physics"]
         f32, b16 = b["fp32"], b["bf16"]
@@ -1015,6 +1034,20 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         help="N values of the memory row, ROOT sink (default 1e6 1e7, quick 1e4 5e4; CUDA --quick: "
         "1e7 and 1e8 to a consume-and-drop sink, and 1e7 to ROOT)",
+    )
+    p.add_argument(
+        "--memory-chunk",
+        type=int,
+        nargs="+",
+        help="chunk sizes of the memory row, each with every --memory-n (default: the shipped "
+        "default, vaeaug.sampling.streaming.DEFAULT_CHUNK; quick 16384)",
+    )
+    p.add_argument(
+        "--memory-model",
+        choices=("run", "gaussian"),
+        default="run",
+        help="model of the memory row: the run's (default) or a fast one trained for 2 epochs "
+        "(gaussian decoder, standard prior), so that 3e7 events take minutes on a CPU",
     )
     p.add_argument("--n", type=float, help="events of the throughput rows (default 2e6, quick 3e4)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (best is kept)")
@@ -1082,6 +1115,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         mem_cases = [(int(x), "root") for x in ([1e4, 5e4] if args.quick else [1e6, 1e7])]
     chunk = 1 << 14 if args.quick and not cuda else 1 << 20
+    # the memory row: each N at each --memory-chunk (default: the shipped default chunk)
+    from vaeaug.sampling.streaming import DEFAULT_CHUNK
+
+    mem_chunks = args.memory_chunk or [1 << 14 if args.quick and not cuda else DEFAULT_CHUNK]
+    mem_cases = [(n_, sink, c) for c in mem_chunks for n_, sink in mem_cases]
     args.coffea_chunk = args.coffea_chunk or (100 if args.quick else 1000)
     if args.coffea_memory is None:
         args.coffea_memory = ["1e3"] if args.quick else ["1e5"]
@@ -1139,7 +1177,16 @@ def main(argv: list[str] | None = None) -> int:
         res["root"] = row_root(args, model, n_root, min(chunk, n_root))
         save()
     if "memory" in rows:
-        res["memory"] = row_memory(args, model, mem_cases, chunk)
+        mem_model = model
+        if args.memory_model == "gaussian":
+            # memory does not depend on the network's cost, but the time to reach 3e7 does
+            import vaeaug
+
+            mem_model = vaeaug.fit(train, objects=OBJECTS, seed=args.seed, progress=False,
+                                   config=vaeaug.VAEConfig(decoder="gaussian", prior="standard"),
+                                   train=vaeaug.TrainConfig(epochs=2), device=args.device)  # fmt: skip
+        res["memory_model"] = {"which": args.memory_model, **_model_summary(mem_model)}
+        res["memory"] = row_memory(args, mem_model, mem_cases)
         save()
     if "ceilings" in rows or "in_memory" in rows:
         row_compile(args, model, n, res)

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy.special import ndtr
 from tqdm.auto import tqdm
 
 from ._version import __version__
@@ -46,6 +45,11 @@ __all__ = ["SEED_MAX", "Model", "check_settings", "fit", "load"]
 
 #: The largest seed: every random draw (torch, numpy, scikit-learn) accepts 0 ... 2**32 - 1.
 SEED_MAX = 2**32 - 1
+
+
+def _ndtr(u: np.ndarray) -> np.ndarray:
+    """The standard normal CDF of a float64 array, by torch (no scipy.special import, ~17 MB)."""
+    return torch.special.ndtr(torch.from_numpy(np.ascontiguousarray(u))).numpy()
 
 
 def _integer(v, low: int, high: float = math.inf) -> bool:
@@ -297,7 +301,7 @@ class Model:
             full[:, dst : dst + width] = learned[:, src : src + width]
         if self.phi_uniform:
             u = x[:, -1]
-            cdf = torch.special.ndtr(u) if is_tensor(u) else ndtr(u)
+            cdf = torch.special.ndtr(u) if is_tensor(u) else _ndtr(u)
             phi = math.pi * (2.0 * cdf - 1.0)
             full[:, 2], full[:, 3] = xp.cos(phi), xp.sin(phi)
         return rep.from_features(full), full
@@ -378,7 +382,7 @@ class Model:
         report.unresolved = len(todo) if mode == "reject" else 0
         return report
 
-    def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20,
+    def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = streaming.DEFAULT_CHUNK,
                      progress: bool = False, precision: str = "fp32", compile: bool = False,
                      support: str = "reject",
                      report: SupportReport | None = None) -> Iterator[np.ndarray]:  # fmt: skip
@@ -417,8 +421,8 @@ class Model:
         bar.close()
         report.warn_if_excess(support)
 
-    def sample(self, n: int, *, seed: int = 0, chunk_size: int = 1 << 20, progress: bool = False,
-               precision: str = "fp32", compile: bool = False,
+    def sample(self, n: int, *, seed: int = 0, chunk_size: int = streaming.DEFAULT_CHUNK,
+               progress: bool = False, precision: str = "fp32", compile: bool = False,
                support: str = "reject") -> Candidates:  # fmt: skip
         """Generate ``n`` candidates: :class:`~vaeaug.sampling.candidates.Candidates`, p4 (n, k, 4) GeV.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
 
 __all__ = ["Standardizer"]
 
@@ -34,6 +33,9 @@ class Standardizer:
     @classmethod
     def fit(cls, x: np.ndarray, weights: np.ndarray | None = None) -> Standardizer:
         """Fit on features ``x`` of shape (N, D); ``weights`` are ignored (robust anyway)."""
+        # imported here: scipy.stats adds ~50 MB to every process that only generates
+        from scipy import stats
+
         q50 = np.median(x, axis=0)
         scale = stats.iqr(x, axis=0, scale="normal")  # IQR / 1.349: a Gaussian's sigma
         std = x.std(axis=0)

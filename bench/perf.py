@@ -1158,12 +1158,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         import vaeaug
 
-        model = vaeaug.load(args.model)
+        model = vaeaug.load(args.model).to(args.device)
+    elif rows == {"memory"} and args.memory_model == "gaussian":
+        model = None  # the memory row trains its own
     else:
         model, res["training"] = row_training(args, train, ref)
         if args.save_model:
             model.save(args.save_model)
-    model.to(args.device)
+        model.to(args.device)
     if "ceilings" in rows:
         res["ceilings"] = row_ceilings(args, model, n)
         save()

@@ -248,6 +248,11 @@ def _cmd_generate(args) -> str:
     from .api import load
     from .io import check_output_path, refuse_overwriting_inputs
 
+    if args.dask is not None:
+        return _generate_dask(args)
+    if args.partition_size is not None:
+        raise InputError("--partition-size needs --dask (it sets the events per file written "
+                         "by a worker); a plain generate writes one file")  # fmt: skip
     refuse_overwriting_inputs(args.output, [args.model])
     check_output_path(args.output, overwrite=args.overwrite)
     model = load(args.model, device=args.device)
@@ -261,6 +266,144 @@ def _cmd_generate(args) -> str:
     dt = time.perf_counter() - start
     return (f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s, {model.device.type}, "
             f"{args.precision}; {note}) -> {args.output} ({model.layout.format})")  # fmt: skip
+
+
+#: Files of ``generate --dask``: ``<prefix>-part<i>.root`` in the output directory.
+_DASK_PREFIX = "generated"
+_DASK_PROTOCOLS = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+#: ``--partition-size`` when not given.
+DEFAULT_PARTITION = 1_000_000
+
+
+def _parse_scheduler(text: str) -> int | str:
+    """``--dask``: ``local:K`` -> K (worker processes to start); a scheduler address -> itself."""
+    import re
+
+    local = re.fullmatch(r"local:(\d+)", text)
+    if local and int(local.group(1)) >= 1:
+        return int(local.group(1))
+    if re.fullmatch(rf"(?:{'|'.join(_DASK_PROTOCOLS)})://\S+", text):
+        return text
+    raise InputError(
+        f"--dask must be local:K (K >= 1 worker processes started here) or a scheduler "
+        f"address such as tcp://host:8786 (protocols {', '.join(_DASK_PROTOCOLS)}), got {text!r}"
+    )
+
+
+def _check_output_folder(path: str, overwrite: bool) -> Path:
+    """Refuse an output directory of ``generate --dask`` before any work (as check_output_path
+    does for files); an existing one is replaced only with -f and only when it holds nothing but
+    ``generated-part<i>.root`` files (a previous output): never another directory."""
+    import re
+
+    from .io import check_output_dir
+
+    if not str(path).strip():
+        raise InputError("-o/--output is empty; give a directory name, e.g. generated")
+    out = Path(path).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o/--output '{path}' is a file; with --dask -o names a directory "
+                         "(one ROOT file per partition), created by the run")  # fmt: skip
+    if out.is_dir():
+        if not overwrite:
+            raise InputError(f"-o/--output '{path}' exists; vaeaug does not replace a "
+                             "directory unless --overwrite (-f) is given")  # fmt: skip
+        own = re.compile(rf"{_DASK_PREFIX}-part\d+\.root")
+        foreign = sorted(f.name for f in out.iterdir() if not own.fullmatch(f.name) or f.is_dir())
+        if foreign:
+            raise InputError(
+                f"-o/--output '{path}' holds {', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}: -f replaces only a directory of "
+                f"{_DASK_PREFIX}-part<i>.root files (a previous --dask output); choose another name"
+            )
+    if not out.parent.is_dir():
+        raise InputError(f"output directory '{out.parent}' of -o/--output does not exist; "
+                         "create it first")  # fmt: skip
+    check_output_dir(out.parent, "-o/--output")  # writable
+    return out
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: int | str) -> Iterator:
+    """A ``distributed.Client`` of ``K`` local worker processes (one thread each) or of a
+    running scheduler; closed (and the local cluster stopped) on exit."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, int):
+        # no dashboard: its port (8787) is often taken by another cluster on the machine;
+        # the scheduler's HTTP server (health checks) would still try 8787 and warn when
+        # taken, so it gets a free port on the loopback interface
+        with LocalCluster(n_workers=scheduler, threads_per_worker=1, processes=True,
+                          dashboard_address=None,
+                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster, set_as_default=False) as client:  # fmt: skip
+            yield client
+        return
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise InputError(f"--dask: cannot connect to the scheduler at {scheduler} ({err})") from err
+    with client:
+        yield client
+
+
+def _generate_dask(args) -> str:
+    """``generate --dask``: one file per partition, written by the workers into a temporary
+    directory beside the output, renamed to it when every partition is written."""
+    import importlib.util
+
+    import torch
+
+    from .api import load
+    from .io import atomic_output
+    from .training import choose_device
+
+    scheduler = _parse_scheduler(args.dask)
+    missing = [m for m in ("distributed", "dask_awkward") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"--dask needs {' and '.join(missing)}: pip install 'vaeaug[coffea]'")
+    # (the model file cannot be the output: -f replaces only a directory of part files)
+    out = _check_output_folder(args.output, args.overwrite)
+    if isinstance(scheduler, int):
+        choose_device(args.device)  # the workers run here: the device must exist here
+    elif args.device != "auto":
+        try:
+            torch.device(args.device)
+        except RuntimeError as err:
+            raise InputError(f"--device '{args.device}' is not valid; use auto, cpu, cuda or "
+                             "cuda:N") from err  # fmt: skip
+    model = load(args.model, device="cpu")  # the layout; each worker loads its own copy
+    if (args.format or model.layout.format) != "ttree":
+        why = ("" if args.format else " (this model writes its training input's RNTuple by "
+               "default)")  # fmt: skip
+        raise InputError(f"--format rntuple cannot combine with --dask, which writes TTrees "
+                         f"(uproot.dask_write){why}: give --format ttree or drop --dask")  # fmt: skip
+    _check_free_space(model.layout, args.n, str(out), "-n")
+    import dask
+
+    from .integrations.dask import generate, write
+
+    partition = args.partition_size or DEFAULT_PARTITION
+    tree = args.tree or model.layout.tree
+    # the client closes (a local cluster stops) before atomic_output removes a failed run's files
+    with atomic_output(out) as tmp, _dask_client(scheduler) as client:
+        n_workers = len(client.scheduler_info()["workers"])
+        sample = generate(args.model, args.n, seed=args.seed, partition_size=partition,
+                          device=args.device, precision=args.precision, support=args.support,
+                          compile=args.compile, chunk_size=args.chunk_size)  # fmt: skip
+        start = time.perf_counter()
+        with dask.config.set(scheduler=client):
+            files = write(sample, tmp, tree=tree, prefix=_DASK_PREFIX)
+        dt = time.perf_counter() - start
+        if len(files) != sample.npartitions:
+            raise InputError(
+                f"--dask {args.dask}: {len(files)} of {sample.npartitions} files arrived in "
+                f"'{tmp}'; the workers must share this machine's filesystem"
+            )
+    return (f"generated {args.n} candidates in {dt:.1f} s ({args.n / dt:.3g} ev/s, dask "
+            f"{args.dask}: {n_workers} worker{'s' * (n_workers != 1)}, device {args.device}, "
+            f"{args.precision}; support {args.support}) -> {args.output}/ ({len(files)} files "
+            f"{_DASK_PREFIX}-part<i>.root, {partition} candidates each, ttree {tree})")  # fmt: skip
 
 
 def _cmd_augment(args) -> str:
@@ -535,11 +678,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="model file")
     p.add_argument("-n", type=int, required=True, help="number of candidates")
-    p.add_argument("-o", "--output", required=True, help="ROOT file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="ROOT file to write (with --dask: a directory, created)")  # fmt: skip
     _add_overwrite_option(p)
     p.add_argument("--tree", help="output tree name (default: the training input's)")
     _add_format_option(p)
     _add_generate_options(p)
+    g = p.add_argument_group("scale-out")
+    g.add_argument("--dask", metavar="SCHEDULER",
+                   help="generate on a Dask cluster: local:K (K worker processes here) or a "
+                   "scheduler address (tcp://host:8786); -o is then a directory of "
+                   f"{_DASK_PREFIX}-part<i>.root files, one per partition")  # fmt: skip
+    g.add_argument("--partition-size", type=int, metavar="P",
+                   help=f"candidates per partition and file, with --dask (default "
+                   f"{DEFAULT_PARTITION}); the events depend on it, never on the workers")  # fmt: skip
     _add_common(p)
     p.set_defaults(func=_cmd_generate)
 
@@ -691,7 +843,8 @@ _SETTING_OPTIONS = {"seed": "--seed", "latent_dim": "--latent-dim", "hidden": "-
                     "learning_rate": "--lr", "patience": "--patience", "masses": "--masses"}  # fmt: skip
 #: Counts that must be at least 1 (when given) -> their options.
 _COUNT_OPTIONS = {"n": "-n", "factor": "--factor", "chunk_size": "--chunk-size",
-                  "n_objects": "--n-objects", "max_events": "--max-events"}  # fmt: skip
+                  "n_objects": "--n-objects", "max_events": "--max-events",
+                  "partition_size": "--partition-size"}  # fmt: skip
 
 
 def _check_options(args: argparse.Namespace) -> None:

@@ -68,9 +68,11 @@ def dimuon_model_file(example, hzz, tmp_path_factory) -> Path:
 def cluster():
     """A client of a real distributed.LocalCluster: 2 worker processes, 1 thread each."""
     distributed = need_module("distributed")
+    # dashboard_address=None turns the dashboard off, but the scheduler's HTTP server still
+    # tries port 8787 and warns (an error here) when another cluster holds it: a free port
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        env={"OMP_NUM_THREADS": "1"},
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env={"OMP_NUM_THREADS": "1"},
     ) as cl, distributed.Client(cl, set_as_default=False) as client:  # fmt: skip
         # not the session's default: tests opt in with dask.config.set(scheduler=client)
         yield client

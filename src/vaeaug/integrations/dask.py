@@ -57,11 +57,14 @@ def _branches(candidates: Candidates) -> ak.Array:
 class _GeneratePartition:
     """Makes one partition on a worker; the model is loaded there, once per process."""
 
-    def __init__(self, model_bytes: bytes, form: str, device: str, chunk_size: int) -> None:
+    def __init__(self, model_bytes: bytes, form: str, device: str, chunk_size: int,
+                 sample_options: dict | None = None) -> None:  # fmt: skip
         self.model_bytes = model_bytes
         self.form = form
         self.device = device
         self.chunk_size = chunk_size
+        # Model.sample's precision, compile and support: the first and last change the events
+        self.sample_options = dict(sample_options or {})
         self._model: Model | None = None
 
     def __getstate__(self) -> dict:
@@ -73,6 +76,7 @@ class _GeneratePartition:
             sha256_of(self.model_bytes),
             self.form,
             self.device,
+            sorted(self.sample_options.items()),
         )
 
     def model(self) -> Model:
@@ -87,7 +91,9 @@ class _GeneratePartition:
 
     def __call__(self, n_and_seed: tuple[int, int]) -> ak.Array:
         n, seed = n_and_seed
-        return self.build(self.model().sample(n, seed=seed, chunk_size=self.chunk_size))
+        return self.build(
+            self.model().sample(n, seed=seed, chunk_size=self.chunk_size, **self.sample_options)
+        )
 
 
 def generate(
@@ -98,6 +104,10 @@ def generate(
     partition_size: int = 1_000_000,
     form: str = "branches",
     device: str = "auto",
+    precision: str = "fp32",
+    support: str = "reject",
+    compile: bool = False,
+    chunk_size: int | None = None,
 ):
     """A generated sample of ``n`` candidates as a lazy dask-awkward array.
 
@@ -110,6 +120,10 @@ def generate(
             names, components and types, ready for :func:`write`); ``"vectors"``:
             ``Momentum4D`` daughters with the vector behavior, for analysis.
         device: where workers run the network (``"auto"``: a GPU when they have one).
+        precision, support, compile: as in :meth:`vaeaug.Model.sample`; ``precision``
+            and ``support`` change the events, ``compile`` does not.
+        chunk_size: events per call of the network on a worker (memory grows with
+            it; default ``min(partition_size, 2**20)``); it never changes the events.
 
     Returns:
         ``dask_awkward.Array`` with ``ceil(n / partition_size)`` partitions and
@@ -119,9 +133,10 @@ def generate(
 
     if form not in FORMS:
         raise InputError(f"form {form!r} unknown; valid: {', '.join(FORMS)}")
-    if n < 1 or partition_size < 1:
+    if n < 1 or partition_size < 1 or (chunk_size is not None and chunk_size < 1):
         raise InputError(
-            f"n and partition_size must be >= 1, got n={n}, partition_size={partition_size}"
+            f"n, partition_size and chunk_size must be >= 1, got n={n}, "
+            f"partition_size={partition_size}, chunk_size={chunk_size}"
         )
     data = model_file_bytes(model, who="generate")
     layout = (
@@ -129,7 +144,9 @@ def generate(
     ).layout
     n_parts = math.ceil(n / partition_size)
     sizes = [min(partition_size, n - i * partition_size) for i in range(n_parts)]
-    maker = _GeneratePartition(data, form, device, chunk_size=min(partition_size, 1 << 20))
+    options = {"precision": precision, "support": support, "compile": compile}
+    chunk = min(partition_size, 1 << 20) if chunk_size is None else chunk_size
+    maker = _GeneratePartition(data, form, device, chunk_size=chunk, sample_options=options)
     empty = maker.build(Candidates(np.empty((0, layout.n_objects, 4)), layout))
     meta = ak.Array(empty.layout.to_typetracer(forget_length=True), behavior=empty.behavior)
     divisions = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))

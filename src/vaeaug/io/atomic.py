@@ -1,9 +1,14 @@
-"""Atomic output files: write to a temporary name, rename when complete.
+"""Atomic outputs: write to a temporary name, rename when complete.
 
 An interrupted run (exception, Ctrl-C, SIGTERM) leaves no half-written output:
 the temporary file ``.NAME.part-<pid>`` is removed on error, and ``os.replace``
 is atomic on POSIX. A run killed outright (``kill -9``, a crash) cannot clean
 up; the next run writing beside it removes the parts whose process is gone.
+
+The temporary may also be a directory (``vaeaug generate --dask`` writes one
+file per partition into it): it is removed whole on error, and renamed to the
+output when complete; an existing output directory being replaced is first
+moved aside to ``.NAME.old-<pid>`` and removed once the new one is in place.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import errno
 import glob
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +39,7 @@ __all__ = [
 WRITE_ERRNOS = frozenset(
     {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 )
-_PART = re.compile(r"\.part-(\d+)$")
+_PART = re.compile(r"\.(?:part|old)-(\d+)$")
 
 
 def part_name(path: str | os.PathLike, pid: int | None = None) -> Path:
@@ -52,17 +58,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _remove(path: Path) -> None:
+    """Remove a file or a whole directory tree (a symbolic link itself, not its target)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
-    """Remove ``.NAME.part-<pid>`` files beside ``path`` whose process is gone; returns them."""
+    """Remove ``.NAME.part-<pid>`` (and ``.NAME.old-<pid>``) files or directories beside
+    ``path`` whose process is gone; returns them."""
     path = Path(path)
     removed = []
     with contextlib.suppress(OSError):
-        for part in path.parent.glob(f".{glob.escape(path.name)}.part-*"):
-            match = _PART.search(part.name)
-            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
-                    removed.append(part)
+        for kind in ("part", "old"):
+            for part in path.parent.glob(f".{glob.escape(path.name)}.{kind}-*"):
+                match = _PART.search(part.name)
+                if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                    with contextlib.suppress(FileNotFoundError):
+                        _remove(part)
+                        removed.append(part)
     return removed
 
 
@@ -143,12 +159,31 @@ def _probe(directory: Path, option: str) -> None:
         ) from err
 
 
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """Rename the directory ``tmp`` to ``path``, replacing an existing directory there."""
+    if not path.is_dir() or path.is_symlink():
+        os.replace(tmp, path)
+        return
+    # rename cannot replace a non-empty directory: move the old one aside first
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
-    A write that fails for want of permission, space or a file-size limit is
-    re-raised as an :class:`OSError` naming ``path`` (not the temporary name).
+    The caller creates a file or a directory at the temporary path; a directory
+    replaces an existing directory ``path`` whole (the caller decides whether that
+    may be replaced). A write that fails for want of permission, space or a
+    file-size limit is re-raised as an :class:`OSError` naming ``path`` (not the
+    temporary name).
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
@@ -161,11 +196,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         # permissions of a plainly created file
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if tmp.is_dir():
+            os.chmod(tmp, 0o777 & ~umask)
+            _replace_dir(tmp, path)
+        else:
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            _remove(tmp)
         if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
             raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
         raise

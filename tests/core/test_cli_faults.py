@@ -265,7 +265,7 @@ def test_sigterm_during_augment_leaves_neither_output_nor_model(toy_root, tmp_pa
     out, model_out = tmp_path / "a.root", tmp_path / "m.safetensors"
     argv = _cli("augment", str(toy_root), "-o", str(out), "--model-out", str(model_out),
                 "-n", "50000000", "--combined", *TINY)  # fmt: skip
-    # the originals are written first; the first generated chunk (2**20 candidates) takes
+    # the originals are written first; the first generated chunk (262,144 candidates) takes
     # long with the flow decoder, so the signal lands while the pipeline generates it
     proc, _ = _start_and_wait_for_part(argv, tmp_path, out.name, min_bytes=0)
     time.sleep(2.0)

@@ -55,10 +55,10 @@ from .noise import index_keys
 __all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "generate_to_root", "sample_into", "stream"]
 
 #: Default events per chunk handed to the caller (and per ROOT basket):
-#: 262,144 events of 3 daughters are 25 MB of float64 4-momenta. Larger chunks
-#: cost memory (a few chunks are in flight) and gain no speed on the CPU
-#: (bench/results/perf-cpu-memory.json).
-DEFAULT_CHUNK = 1 << 18
+#: 131,072 events of 3 daughters are 12.6 MB of float64 4-momenta. Larger chunks
+#: cost memory (a few chunks are in flight, and the heap fragments around them)
+#: and gain no speed on the CPU (bench/results/perf-cpu-memory.json).
+DEFAULT_CHUNK = 1 << 17
 #: Device types whose features are converted to 4-momenta on the device (torch
 #: float64) rather than by numpy on the host. Not the CPU: there numpy is faster
 #: (bench/conversion.py); add "cpu" here to flip that default.

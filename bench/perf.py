@@ -124,7 +124,9 @@ def _engine_precision(precision: str) -> str:
 
 
 def _precisions(args) -> list[str]:
-    return list(PRECISIONS) if _is_cuda(args) else ["fp32", "bf16"]
+    """The precisions measured: ``--precisions``, else every one the device has."""
+    have = list(PRECISIONS) if _is_cuda(args) else ["fp32", "bf16"]
+    return [p for p in have if p in (args.precisions or have)]
 
 
 def _net_rate(device, make_inputs, call, n: int, batches: list[int], precision: str,
@@ -229,6 +231,9 @@ def row_ceilings(args, model, n: int, compile: bool = False) -> dict:
         for p in PRECISIONS:
             if p == "tf32" and not _is_cuda(args):
                 out[name][p] = TF32_CPU
+                continue
+            if p not in _precisions(args):
+                out[name][p] = "skipped (--precisions)"
                 continue
             if compile and _time_left(args) < 60:
                 out[name][p] = f"skipped: time budget ({_time_left(args):.0f} s left of --budget)"
@@ -373,6 +378,9 @@ def row_in_memory(args, model, ref_p4, n: int, ceilings: dict | None = None) -> 
         out[precision]["features_rate"] = rate
         out[precision]["features_ratio"] = rate / out[precision]["ceiling"]
     # bf16 physics: the same latent draws and noise, decoded in both precisions
+    if "bf16" not in precisions:
+        out["compile"] = "not run yet (measured last, see row_compile)"
+        return out
     m = 200_000 if not args.quick else 10_000
     f32 = _physics(model.sample(m, seed=9).p4, ref_p4, args.seed)
     b16 = _physics(model.sample(m, seed=9, precision="bf16").p4, ref_p4, args.seed)
@@ -1043,6 +1051,13 @@ def main(argv: list[str] | None = None) -> int:
         "default, vaeaug.sampling.streaming.DEFAULT_CHUNK; quick 16384)",
     )
     p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        help="precisions of the throughput rows (default: all the device has; bf16 is slow on "
+        "CPUs without bf16 units)",
+    )
+    p.add_argument(
         "--memory-model",
         choices=("run", "gaussian"),
         default="run",
@@ -1106,6 +1121,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         n = ((1 << 23) if cuda else 30_000) if args.quick else 2_000_000
     n_root = n // 2 if cuda and args.quick and not args.n else n
+    from vaeaug.sampling.streaming import DEFAULT_CHUNK
+
     if args.memory_n:
         mem_cases = [(int(x), "root") for x in args.memory_n]
     elif args.quick and cuda:
@@ -1114,10 +1131,9 @@ def main(argv: list[str] | None = None) -> int:
         mem_cases = [(10_000_000, "null"), (100_000_000, "null"), (10_000_000, "root")]
     else:
         mem_cases = [(int(x), "root") for x in ([1e4, 5e4] if args.quick else [1e6, 1e7])]
-    chunk = 1 << 14 if args.quick and not cuda else 1 << 20
+    # ROOT row: the shipped default chunk on the CPU; 2**20 events on CUDA (fills the GPU)
+    chunk = 1 << 14 if args.quick and not cuda else (1 << 20 if cuda else DEFAULT_CHUNK)
     # the memory row: each N at each --memory-chunk (default: the shipped default chunk)
-    from vaeaug.sampling.streaming import DEFAULT_CHUNK
-
     mem_chunks = args.memory_chunk or [1 << 14 if args.quick and not cuda else DEFAULT_CHUNK]
     mem_cases = [(n_, sink, c) for c in mem_chunks for n_, sink in mem_cases]
     args.coffea_chunk = args.coffea_chunk or (100 if args.quick else 1000)

@@ -1058,6 +1058,14 @@ def main(argv: list[str] | None = None) -> int:
         "CPUs without bf16 units)",
     )
     p.add_argument(
+        "--memory-sink",
+        nargs="+",
+        choices=("root", "null"),
+        default=["root"],
+        help="sinks of the --memory-n cases: root (generate_to_root, default) and/or null "
+        "(Model.iter_samples, each chunk dropped: generation without the writer)",
+    )
+    p.add_argument(
         "--memory-model",
         choices=("run", "gaussian"),
         default="run",
@@ -1124,7 +1132,7 @@ def main(argv: list[str] | None = None) -> int:
     from vaeaug.sampling.streaming import DEFAULT_CHUNK
 
     if args.memory_n:
-        mem_cases = [(int(x), "root") for x in args.memory_n]
+        mem_cases = [(int(x), sink) for sink in args.memory_sink for x in args.memory_n]
     elif args.quick and cuda:
         # 1e8 x 3 daughters x 4 float64 would be 9.6 GB in memory and ~4.8 GB on disk even in
         # float32: the RSS points use a consume-and-drop sink; one ROOT point at 1e7

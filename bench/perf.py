@@ -989,6 +989,9 @@ def markdown(res: dict) -> str:
                              _fmt(r["rate"]), f"{r['file_mb']:.0f}"])  # fmt: skip
         lines += ["", markdown_table(["N", "sink", "chunk", "peak RSS (MB)", "after import+load (MB)",
                                       "GPU max allocated (MB)", "events/s", "file (MB)"], mem_rows)]  # fmt: skip
+        if res.get("memory_spread"):
+            lines += ["", "; ".join(f"peak RSS spread over N, {k}: {100 * v:.1f}%"
+                                    for k, v in res["memory_spread"].items())]  # fmt: skip
         imports = next((r["imports_mb"] for r in res["memory"] if "imports_mb" in r), None)
         if imports:
             steps = list(imports.items())
@@ -1213,6 +1216,12 @@ def main(argv: list[str] | None = None) -> int:
                                    train=vaeaug.TrainConfig(epochs=2), device=args.device)  # fmt: skip
         res["memory_model"] = {"which": args.memory_model, **_model_summary(mem_model)}
         res["memory"] = row_memory(args, mem_model, mem_cases)
+        # flatness: per chunk and sink, (largest - smallest) / smallest peak RSS over N
+        spread: dict[str, list[float]] = {}
+        for r in res["memory"]:
+            if "peak_rss_mb" in r:
+                spread.setdefault(f"{r['sink']} chunk {r['chunk']}", []).append(r["peak_rss_mb"])
+        res["memory_spread"] = {k: max(v) / min(v) - 1 for k, v in spread.items() if len(v) > 1}
         save()
     if "ceilings" in rows or "in_memory" in rows:
         row_compile(args, model, n, res)

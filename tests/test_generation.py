@@ -9,9 +9,9 @@ import pytest
 import torch
 import uproot
 
-from vaeaug.sampling import engine, streaming
 from vaeaug.cli import main
 from vaeaug.errors import InputError
+from vaeaug.sampling import streaming
 from vaeaug.sampling.engine import BLOCK, Engine
 from vaeaug.sampling.streaming import generate_to_root
 
@@ -165,6 +165,15 @@ def test_stream_bounds_the_chunks_in_flight(tiny_model, monkeypatch):
     assert sum(len(c) for c in chunks) == 40_000
     # one chunk being filled, one being converted, one spare: 40 chunks, 3 buffers
     assert len(made) == 3
+
+
+def test_default_chunk_is_the_devices(tiny_model, monkeypatch):
+    # the CPU's default chunk (memory: docs/performance.md), and a larger one on CUDA
+    n = streaming.DEFAULT_CHUNK + 5
+    assert [len(c) for c in tiny_model.iter_samples(n, seed=1)] == [streaming.DEFAULT_CHUNK, 5]
+    assert streaming.default_chunk("cuda") > streaming.DEFAULT_CHUNK
+    monkeypatch.setitem(streaming._DEVICE_CHUNK, "cpu", 1_000)
+    assert {len(c) for c in tiny_model.iter_samples(5_000, seed=1)} == {1_000}
 
 
 def test_generate_command_end_to_end(tiny_model, tmp_path, capsys):

@@ -382,7 +382,7 @@ class Model:
         report.unresolved = len(todo) if mode == "reject" else 0
         return report
 
-    def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int = streaming.DEFAULT_CHUNK,
+    def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int | None = None,
                      progress: bool = False, precision: str = "fp32", compile: bool = False,
                      support: str = "reject",
                      report: SupportReport | None = None) -> Iterator[np.ndarray]:  # fmt: skip
@@ -397,6 +397,8 @@ class Model:
         and CUDA random streams differ), not on ``chunk_size``.
 
         Args:
+            chunk_size: events per chunk (default
+                :func:`vaeaug.sampling.streaming.default_chunk`: 131,072, 2**20 on CUDA).
             precision: "fp32" (default) or "bf16" (the decoder's hidden layers in
                 bfloat16; fast on GPUs, slow on most CPUs; see docs/performance.md).
             compile: run the decoder through ``torch.compile`` (pays on GPUs for
@@ -411,7 +413,7 @@ class Model:
         report = report if report is not None else SupportReport()
         bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                    leave=False)  # fmt: skip
-        chunks = streaming.stream(self, n, seed, chunk_size=max(chunk_size, 1),
+        chunks = streaming.stream(self, n, seed, chunk_size=chunk_size,
                                    precision=precision, compile=compile, support=support,
                                    report=report)  # fmt: skip
         with contextlib.closing(chunks):
@@ -421,7 +423,7 @@ class Model:
         bar.close()
         report.warn_if_excess(support)
 
-    def sample(self, n: int, *, seed: int = 0, chunk_size: int = streaming.DEFAULT_CHUNK,
+    def sample(self, n: int, *, seed: int = 0, chunk_size: int | None = None,
                progress: bool = False, precision: str = "fp32", compile: bool = False,
                support: str = "reject") -> Candidates:  # fmt: skip
         """Generate ``n`` candidates: :class:`~vaeaug.sampling.candidates.Candidates`, p4 (n, k, 4) GeV.
@@ -434,7 +436,7 @@ class Model:
         """
         _check_sampling(n, seed)
         report = SupportReport()
-        p4 = streaming.sample_into(self, n, seed, progress=progress, chunk_size=max(chunk_size, 1),
+        p4 = streaming.sample_into(self, n, seed, progress=progress, chunk_size=chunk_size,
                                     precision=precision, compile=compile, support=support,
                                     report=report)  # fmt: skip
         report.warn_if_excess(support)

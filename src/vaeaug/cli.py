@@ -187,14 +187,14 @@ def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, origin
                       compile: bool = False, support: str = "reject") -> tuple[int, str]:  # fmt: skip
     """Write the sample; returns (candidates written, the support check's summary)."""
     from .model.support import SupportReport
-    from .sampling.streaming import DEFAULT_CHUNK, generate_to_root
+    from .sampling.streaming import generate_to_root
 
     # generation, conversion and ROOT writing overlap in a bounded pipeline; the
     # originals (if any) keep weight 1 and the generated ones share their total
     report = SupportReport()
     n = generate_to_root(model, n, out, seed=seed, tree=tree, original=original,
                          progress=not quiet, precision=precision,
-                         chunk_size=chunk_size or DEFAULT_CHUNK, compile=compile,
+                         chunk_size=chunk_size, compile=compile,
                          support=support, report=report)  # fmt: skip
     note = "support check off" if support == "off" else report.summary()
     return n, note
@@ -217,7 +217,7 @@ def _cmd_train(args) -> str:
 
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
     from .sampling.engine import PRECISIONS
-    from .sampling.streaming import DEFAULT_CHUNK
+    from .sampling.streaming import DEFAULT_CHUNK, default_chunk
 
     g = p.add_argument_group("performance")
     g.add_argument(
@@ -229,9 +229,9 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--chunk-size",
         type=int,
-        default=DEFAULT_CHUNK,
         metavar="N",
-        help=f"events per chunk and ROOT basket (default {DEFAULT_CHUNK}); memory grows with it",
+        help=f"events per chunk and ROOT basket (default {DEFAULT_CHUNK}, "
+        f"{default_chunk('cuda')} on CUDA); memory grows with it",
     )
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the decoder (pays on GPUs for large -n)")  # fmt: skip

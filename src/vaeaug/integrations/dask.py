@@ -30,7 +30,6 @@ from ..api import Model
 from ..errors import InputError
 from ..sampling.candidates import Candidates
 from ..sampling.noise import child_seed
-from ..sampling.streaming import DEFAULT_CHUNK
 from .cache import cached_model, model_file_bytes, sha256_of
 
 __all__ = ["FORMS", "generate", "partition_seeds", "write"]
@@ -58,7 +57,7 @@ def _branches(candidates: Candidates) -> ak.Array:
 class _GeneratePartition:
     """Makes one partition on a worker; the model is loaded there, once per process."""
 
-    def __init__(self, model_bytes: bytes, form: str, device: str, chunk_size: int,
+    def __init__(self, model_bytes: bytes, form: str, device: str, chunk_size: int | None,
                  sample_options: dict | None = None) -> None:  # fmt: skip
         self.model_bytes = model_bytes
         self.form = form
@@ -124,7 +123,8 @@ def generate(
         precision, support, compile: as in :meth:`vaeaug.Model.sample`; ``precision``
             and ``support`` change the events, ``compile`` does not.
         chunk_size: events per call of the network on a worker (memory grows with
-            it; default ``min(partition_size, DEFAULT_CHUNK)``); it never changes the events.
+            it; default: :func:`vaeaug.sampling.streaming.default_chunk` of the worker's
+            device); it never changes the events.
 
     Returns:
         ``dask_awkward.Array`` with ``ceil(n / partition_size)`` partitions and
@@ -146,8 +146,7 @@ def generate(
     n_parts = math.ceil(n / partition_size)
     sizes = [min(partition_size, n - i * partition_size) for i in range(n_parts)]
     options = {"precision": precision, "support": support, "compile": compile}
-    chunk = min(partition_size, DEFAULT_CHUNK) if chunk_size is None else chunk_size
-    maker = _GeneratePartition(data, form, device, chunk_size=chunk, sample_options=options)
+    maker = _GeneratePartition(data, form, device, chunk_size=chunk_size, sample_options=options)
     empty = maker.build(Candidates(np.empty((0, layout.n_objects, 4)), layout))
     meta = ak.Array(empty.layout.to_typetracer(forget_length=True), behavior=empty.behavior)
     divisions = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))

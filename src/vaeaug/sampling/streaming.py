@@ -52,13 +52,18 @@ from ..model.support import SUPPORT_MODES, SupportReport
 from .engine import BLOCK, Engine
 from .noise import index_keys
 
-__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "generate_to_root", "sample_into", "stream"]
+__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "default_chunk", "generate_to_root", "sample_into",
+           "stream"]  # fmt: skip
 
 #: Default events per chunk handed to the caller (and per ROOT basket):
 #: 131,072 events of 3 daughters are 12.6 MB of float64 4-momenta. Larger chunks
 #: cost memory (a few chunks are in flight, and the heap fragments around them)
 #: and gain no speed on the CPU (bench/results/perf-cpu-memory.json).
 DEFAULT_CHUNK = 1 << 17
+# Device types with another default chunk. CUDA: 2**20 events, so that the
+# device-side conversion (a few hundred kernel launches per chunk) and the copies
+# stay large enough to keep the GPU busy.
+_DEVICE_CHUNK = {"cuda": 1 << 20}
 #: Device types whose features are converted to 4-momenta on the device (torch
 #: float64) rather than by numpy on the host. Not the CPU: there numpy is faster
 #: (bench/conversion.py); add "cpu" here to flip that default.
@@ -182,7 +187,12 @@ def _default_converters() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 2))
 
 
-def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
+def default_chunk(device: torch.device | str) -> int:
+    """Events per chunk when none is given: :data:`DEFAULT_CHUNK`, 2**20 on CUDA."""
+    return _DEVICE_CHUNK.get(torch.device(device).type, DEFAULT_CHUNK)
+
+
+def stream(model, n: int, seed: int = 0, *, chunk_size: int | None = None,
            precision: str = "fp32", compile: bool = False, converters: int | None = None,
            engine: Engine | None = None, support: str = "reject",
            report: SupportReport | None = None,
@@ -198,7 +208,8 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
         model: a :class:`vaeaug.Model`.
         n: number of events (>= 0).
         seed: the sample's seed.
-        chunk_size: events per yielded chunk.
+        chunk_size: events per yielded chunk (default :func:`default_chunk` of the
+            engine's device).
         precision, compile: see :class:`Engine`.
         converters: threads converting features to 4-momenta (default: spare cores, 1-4).
         engine: a prepared :class:`Engine` (reuses a compiled decoder).
@@ -216,13 +227,13 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int = DEFAULT_CHUNK,
         raise InputError(f"support '{support}' unknown; valid: {', '.join(SUPPORT_MODES)}")
     if n < 0:
         raise InputError(f"number of candidates must be >= 0, got {n}")
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     if n == 0:
         return
     engine = engine or Engine(model, precision=precision, compile=compile)
     converters = converters or _default_converters()
-    chunk = min(chunk_size, n)
+    chunk = min(chunk_size or default_chunk(engine.device), n)
     if convert_on_device is None:
         convert_on_device = engine.device.type in CONVERT_ON_DEVICE
     # the features stay on the device for a conversion there; else host buffers, pinned on CUDA
@@ -288,7 +299,7 @@ def sample_into(model, n: int, seed: int = 0, *, progress: bool = False, **kwarg
 
 def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = None,
                      original: np.ndarray | None = None, progress: bool = False,
-                     chunk_size: int = DEFAULT_CHUNK, precision: str = "fp32",
+                     chunk_size: int | None = None, precision: str = "fp32",
                      compile: bool = False, compression=None, support: str = "reject",
                      report: SupportReport | None = None) -> int:  # fmt: skip
     """Stream ``n`` generated candidates into a ROOT tree; returns the number written.

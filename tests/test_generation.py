@@ -168,12 +168,13 @@ def test_stream_bounds_the_chunks_in_flight(tiny_model, monkeypatch):
 
 
 def test_default_chunk_is_the_devices(tiny_model, monkeypatch):
-    # the CPU's default chunk (memory: docs/performance.md), and a larger one on CUDA
-    n = streaming.DEFAULT_CHUNK + 5
-    assert [len(c) for c in tiny_model.iter_samples(n, seed=1)] == [streaming.DEFAULT_CHUNK, 5]
+    # without chunk_size: DEFAULT_CHUNK (memory: docs/performance.md), or the device type's
+    assert streaming.default_chunk("cpu") == streaming.DEFAULT_CHUNK
     assert streaming.default_chunk("cuda") > streaming.DEFAULT_CHUNK
-    monkeypatch.setitem(streaming._DEVICE_CHUNK, "cpu", 1_000)
-    assert {len(c) for c in tiny_model.iter_samples(5_000, seed=1)} == {1_000}
+    monkeypatch.setattr(streaming, "DEFAULT_CHUNK", 1_000)
+    assert [len(c) for c in tiny_model.iter_samples(2_500, seed=1)] == [1_000, 1_000, 500]
+    monkeypatch.setitem(streaming._DEVICE_CHUNK, "cpu", 700)
+    assert [len(c) for c in tiny_model.iter_samples(1_500, seed=1)] == [700, 700, 100]
 
 
 def test_generate_command_end_to_end(tiny_model, tmp_path, capsys):

@@ -1075,7 +1075,7 @@ def main(argv: list[str] | None = None) -> int:
         help="model of the memory row: the run's (default) or a fast one trained for 2 epochs "
         "(gaussian decoder, standard prior), so that 3e7 events take minutes on a CPU",
     )
-    p.add_argument("--n", type=float, help="events of the throughput rows (default 2e6, quick 3e4)")
+    p.add_argument("--n", type=float, help="events of the throughput rows (default 2e6, quick 1e4)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (best is kept)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     p.add_argument("--tvae-epochs", type=int, default=300, help="TVAE epochs (default 300)")
@@ -1130,7 +1130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n:
         n = int(args.n)
     else:
-        n = ((1 << 23) if cuda else 30_000) if args.quick else 2_000_000
+        n = ((1 << 23) if cuda else 10_000) if args.quick else 2_000_000
     n_root = n // 2 if cuda and args.quick and not args.n else n
     from vaeaug.sampling.streaming import DEFAULT_CHUNK
 

@@ -5,7 +5,7 @@
     python bench/dask_scaling.py --n 20000 --partition-size 5000 --workers 1 2 --out /tmp/dasksmoke
 
 For each K of ``--workers``: the local cluster that ``vaeaug generate --dask local:K``
-starts (``vaeaug.cli._dask_client``: K worker processes, one thread each), the model
+starts (``vaeaug.integrations.dask.client``: K worker processes, one thread each), the model
 loaded on every worker and a small untimed run (so that no worker's first call is
 timed), then timed: what the command runs between starting the cluster and renaming
 its output directory, ``vaeaug.integrations.dask.generate`` + ``write`` of ``--n``
@@ -106,18 +106,17 @@ def row_dask(args, path: Path, k: int) -> dict[str, Any]:
     """``generate --dask local:K`` without the cluster start: generate + write, timed."""
     import dask
 
-    from vaeaug.cli import _dask_client
     from vaeaug.integrations.cache import sha256_of
-    from vaeaug.integrations.dask import generate, write
+    from vaeaug.integrations.dask import client, generate, write
 
     data = path.read_bytes()
     res: dict[str, Any] = {"workers": k}
     start = time.perf_counter()
-    with _dask_client(k) as client:
-        client.wait_for_workers(k)
+    with client(k) as cluster_client:
+        cluster_client.wait_for_workers(k)
         res["cluster_start_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
-        threads = client.run(_load_on_worker, data, sha256_of(data), args.device)
+        threads = cluster_client.run(_load_on_worker, data, sha256_of(data), args.device)
         res["model_load_seconds"] = time.perf_counter() - start
         res["torch_threads_per_worker"] = sorted(threads.values())
         out = Path(args.scratch) / f"dask-{k}"
@@ -125,7 +124,7 @@ def row_dask(args, path: Path, k: int) -> dict[str, Any]:
         def run(n: int = args.n, partition: int = args.partition_size) -> None:
             sample = generate(path, n, seed=args.seed, partition_size=partition,
                               device=args.device)  # fmt: skip
-            with dask.config.set(scheduler=client):
+            with dask.config.set(scheduler=cluster_client):
                 files = write(sample, out, prefix="generated")
             assert len(files) == sample.npartitions, files
             shutil.rmtree(out)

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import errno
 import json
+import re
 import shutil
 import signal
 import sys
@@ -277,8 +278,6 @@ DEFAULT_PARTITION = 1_000_000
 
 def _parse_scheduler(text: str) -> int | str:
     """``--dask``: ``local:K`` -> K (worker processes to start); a scheduler address -> itself."""
-    import re
-
     local = re.fullmatch(r"local:(\d+)", text)
     if local and int(local.group(1)) >= 1:
         return int(local.group(1))
@@ -294,8 +293,6 @@ def _check_output_folder(path: str, overwrite: bool) -> Path:
     """Refuse an output directory of ``generate --dask`` before any work (as check_output_path
     does for files); an existing one is replaced only with -f and only when it holds nothing but
     ``generated-part<i>.root`` files (a previous output): never another directory."""
-    import re
-
     from .io import check_output_dir
 
     if not str(path).strip():
@@ -321,30 +318,6 @@ def _check_output_folder(path: str, overwrite: bool) -> Path:
                          "create it first")  # fmt: skip
     check_output_dir(out.parent, "-o/--output")  # writable
     return out
-
-
-@contextlib.contextmanager
-def _dask_client(scheduler: int | str) -> Iterator:
-    """A ``distributed.Client`` of ``K`` local worker processes (one thread each) or of a
-    running scheduler; closed (and the local cluster stopped) on exit."""
-    from distributed import Client, LocalCluster
-
-    if isinstance(scheduler, int):
-        # no dashboard: its port (8787) is often taken by another cluster on the machine;
-        # the scheduler's HTTP server (health checks) would still try 8787 and warn when
-        # taken, so it gets a free port on the loopback interface
-        with LocalCluster(n_workers=scheduler, threads_per_worker=1, processes=True,
-                          dashboard_address=None,
-                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
-                Client(cluster, set_as_default=False) as client:  # fmt: skip
-            yield client
-        return
-    try:
-        client = Client(scheduler, set_as_default=False)
-    except (OSError, TimeoutError) as err:
-        raise InputError(f"--dask: cannot connect to the scheduler at {scheduler} ({err})") from err
-    with client:
-        yield client
 
 
 def _generate_dask(args) -> str:
@@ -381,12 +354,13 @@ def _generate_dask(args) -> str:
     _check_free_space(model.layout, args.n, str(out), "-n")
     import dask
 
+    from .integrations.dask import client as dask_client
     from .integrations.dask import generate, write
 
     partition = args.partition_size or DEFAULT_PARTITION
     tree = args.tree or model.layout.tree
     # the client closes (a local cluster stops) before atomic_output removes a failed run's files
-    with atomic_output(out) as tmp, _dask_client(scheduler) as client:
+    with atomic_output(out) as tmp, dask_client(scheduler) as client:
         n_workers = len(client.scheduler_info()["workers"])
         sample = generate(args.model, args.n, seed=args.seed, partition_size=partition,
                           device=args.device, precision=args.precision, support=args.support,

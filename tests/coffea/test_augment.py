@@ -93,16 +93,10 @@ def _coffea_candidates(candidates):
     return ak.zip(daughters, behavior=behavior)
 
 
-@pytest.mark.parametrize("style", ["vector", "coffea"])
-@pytest.mark.parametrize("mode", ["generated", "combined"])
-def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidates, monkeypatch,
-                                                            style, mode):  # fmt: skip
-    """Augment decodes at most BLOCK_ROWS rows at once; the events are those of one big block."""
-    _, path = toy_model
-    cands = candidates if style == "vector" else _coffea_candidates(candidates)
-    weights = np.linspace(0.5, 2.0, 100)
-    factor, block_rows = 7, 300  # 42 candidates (294 rows) per block: 8 blocks for 300 candidates
-    seen = []
+@pytest.fixture
+def decoder_calls(monkeypatch) -> list[int]:
+    """The rows of every network call (``Model.features_from_noise``), in call order."""
+    seen: list[int] = []
     decode = vaeaug.Model.features_from_noise
 
     def spy(self, eps, **kwargs):
@@ -110,18 +104,30 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
         return decode(self, eps, **kwargs)
 
     monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
+    return seen
+
+
+@pytest.mark.parametrize("style", ["vector", "coffea"])
+@pytest.mark.parametrize("mode", ["generated", "combined"])
+def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidates, monkeypatch,
+                                                            decoder_calls, style, mode):  # fmt: skip
+    """Augment decodes at most BLOCK_ROWS rows at once; the events are those of one big block."""
+    _, path = toy_model
+    cands = candidates if style == "vector" else _coffea_candidates(candidates)
+    weights = np.linspace(0.5, 2.0, 100)
+    factor, block_rows = 7, 300  # 42 candidates (294 rows) per block: 8 blocks for 300 candidates
     monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 1 << 16)  # a block: one call
     aug = vaeaug.Augment(path, factor=factor, seed=4, mode=mode, support="reject")
     whole = aug(cands, weight=weights)  # BLOCK_ROWS = 65536: one block of 2100 rows
-    assert max(seen) == 300 * factor  # the spy sees the decoder's calls
-    seen.clear()
+    assert max(decoder_calls) == 300 * factor  # the spy sees the decoder's calls
+    decoder_calls.clear()
     monkeypatch.setattr(vaeaug.integrations.coffea, "BLOCK_ROWS", block_rows)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         blocked = aug(cands, weight=weights)
     # every decoder call, first draws and the redraws of candidates outside the support
     # (256 rows each), stays within a block
-    assert max(seen) <= block_rows and seen.count(42 * factor) == 300 // 42
+    assert max(decoder_calls) <= block_rows and decoder_calls.count(42 * factor) == 300 // 42
     assert ak.to_list(blocked) == ak.to_list(whole)  # bit for bit, every field
     assert blocked.layout.form == whole.layout.form
     # the blocks' support reports add up to one per call, and one warning at most per call
@@ -130,26 +136,19 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
     assert len(support) == 1 and support[0].filename == __file__
 
 
-def test_decode_rows_bound_the_network_calls_within_a_block(toy_model, candidates, monkeypatch):
+def test_decode_rows_bound_the_network_calls_within_a_block(toy_model, candidates, monkeypatch,
+                                                            decoder_calls):  # fmt: skip
     """On the CPU a block is decoded DECODE_ROWS rows per network call; the events stay."""
     _, path = toy_model
-    seen = []
-    decode = vaeaug.Model.features_from_noise
-
-    def spy(self, eps, **kwargs):
-        seen.append(len(eps))
-        return decode(self, eps, **kwargs)
-
-    monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
     monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 1 << 16)
     aug = vaeaug.Augment(path, factor=7, seed=4)
     whole = aug(candidates)  # 2100 rows: one block, one call
-    assert max(seen) == 2100
-    seen.clear()
+    assert max(decoder_calls) == 2100
+    decoder_calls.clear()
     monkeypatch.setitem(vaeaug.integrations.coffea.DECODE_ROWS, "cpu", 100)
     assert ak.to_list(aug(candidates)) == ak.to_list(whole)
     # first draws 100 rows at a time (21 calls); redraws go in their own 256-row groups
-    assert seen.count(100) == 21 and set(seen) <= {100, 256}
+    assert decoder_calls.count(100) == 21 and set(decoder_calls) <= {100, 256}
 
 
 def test_noise_decoding_matches_model_sample(toy_model):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import uproot
 
-import vaeaug.cli
 import vaeaug.integrations.dask as vdask
 from vaeaug.cli import main
 from vaeaug.integrations.dask import partition_seeds
@@ -36,7 +35,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the options were checked")
 
-    monkeypatch.setattr(vaeaug.cli, "_dask_client", refuse)
+    monkeypatch.setattr(vdask, "client", refuse)
     monkeypatch.setattr(vdask, "generate", refuse)
 
 

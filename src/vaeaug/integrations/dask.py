@@ -19,9 +19,10 @@ scheduler): only the ``Client`` changes. The model travels as its file's bytes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import awkward as ak
 import numpy as np
@@ -32,7 +33,7 @@ from ..sampling.candidates import Candidates
 from ..sampling.noise import child_seed
 from .cache import cached_model, model_file_bytes, sha256_of
 
-__all__ = ["FORMS", "generate", "partition_seeds", "write"]
+__all__ = ["FORMS", "client", "generate", "partition_seeds", "write"]
 
 #: Valid ``form=`` values of :func:`generate`.
 FORMS = ("branches", "vectors")
@@ -41,6 +42,31 @@ FORMS = ("branches", "vectors")
 def partition_seeds(seed: int, n_partitions: int) -> list[int]:
     """The seed of each partition: independent streams derived from ``(seed, i)``."""
     return [child_seed(seed, i) for i in range(n_partitions)]
+
+
+@contextlib.contextmanager
+def client(scheduler: int | str) -> Iterator:
+    """A ``distributed.Client``: of ``scheduler`` local worker processes (an int, one
+    thread each), or of the running scheduler at that address; closed (and a local
+    cluster stopped) on exit. What ``vaeaug generate --dask`` runs on."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, int):
+        # no dashboard: its port (8787) is often taken by another cluster on the machine;
+        # the scheduler's HTTP server (health checks) would still try 8787 and warn when
+        # taken, so it gets a free port on the loopback interface
+        with LocalCluster(n_workers=scheduler, threads_per_worker=1, processes=True,
+                          dashboard_address=None,
+                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster, set_as_default=False) as local:  # fmt: skip
+            yield local
+        return
+    try:
+        remote = Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise InputError(f"--dask: cannot connect to the scheduler at {scheduler} ({err})") from err
+    with remote:
+        yield remote
 
 
 def _branches(candidates: Candidates) -> ak.Array:

@@ -79,12 +79,15 @@ def run(
     dataset: Dataset | None = None,
     factor: int = 4,
     progress: bool = True,
+    resonances: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train, sample and judge every peer at every seed and size; returns the results.
 
     seeds: the seeds to run (``seed`` alone is ``seeds=[seed]``; default [1]). Seed s
         draws the training subset, trains (seed s) and samples (seed s + 1).
     dataset: the samples (:func:`load_dataset`); default the shared D+ files in ``data``.
+    resonances: ``particle`` names of narrow resonances whose share of candidates in
+        their mass window is compared (a spectrum such as the dimuon one).
     """
     from peers import make_peer
     from tqdm.auto import tqdm
@@ -137,6 +140,7 @@ def run(
                         objects=ds.objects,
                         masses=ds.masses,
                         n_bootstrap=10 if quick else 50,
+                        resonances=resonances or (),
                     )
                 )
                 rows.append(row)
@@ -246,6 +250,19 @@ def table(results: dict[str, Any]) -> str:
             ]
         )
     md = markdown_table(header, body)
+    with_res = [r for r in results["rows"] if r.get("resonances")]
+    if with_res:
+        names = list(with_res[0]["resonances"])
+        md += ("\n\nNarrow resonances: % of candidates within "
+               f"{100 * with_res[0]['resonances'][names[0]]['window']:.0f}% of the PDG mass, "
+               "generated (reference); in brackets after it, generated/reference and, for "
+               "scale, training/reference:\n\n") + markdown_table(
+            ["dataset", "N", "seed", "peer", *names],
+            [[r["dataset"], f"{r['n_train']:,}", str(r["seed"]), r["peer"],
+              *[f"{100 * v['frac_gen']:.1f} ({100 * v['frac_ref']:.1f}) "
+                f"[{v['ratio_gen']:.2f}; {v['ratio_train']:.2f}]"
+                for v in (r["resonances"][n] for n in names)]] for r in with_res],
+        )  # fmt: skip
     spread = seed_summary(results["rows"])
     if spread:
         md += "\n\nC2ST AUC over seeds (std: the seed-to-seed spread):\n\n" + markdown_table(
@@ -317,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         help="dataset label in the results (default: dplus_kpipi, or the training file's "
         "name without _train.root)",
     )  # fmt: skip
+    data.add_argument(
+        "--resonances", nargs="+", default=None, metavar="NAME",
+        help="narrow resonances of a spectrum, as the 'particle' package names them (e.g. "
+        "'J/psi(1S)' 'Upsilon(1S)' Z0): the share of candidates within 3%% of each PDG mass, "
+        "generated against reference",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="CI-sized run: N=500, tiny models")
     parser.add_argument(
         "--from-json",
@@ -356,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
             dataset=dataset,
             progress=not args.no_progress,
+            resonances=args.resonances,
         )
         previous = _complete(json.loads(out.read_text())) if args.append and out.exists() else []
     # Rows of another run (other peers, sizes, seeds or datasets) are kept unless this

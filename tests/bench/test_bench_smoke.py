@@ -90,6 +90,25 @@ def test_support_metrics_count_acceptance_and_threshold():
     )
 
 
+def test_resonance_fractions_count_the_mass_window():
+    common = _load("_common")
+    from vaeaug.datasets import dimuon_continuum
+    from vaeaug.validation.features import parent_mass
+
+    train, ref = dimuon_continuum(4000, seed=1), dimuon_continuum(4000, seed=2)
+    m0 = common.resonance_mass("J/psi(1S)")
+    assert abs(m0 - 3.0969) < 1e-3
+    in_window = np.abs(parent_mass(ref) - m0) < 0.03 * m0
+    assert 0.05 < in_window.mean() < 0.9  # the built-in sample has a J/psi-like peak
+    gen = np.concatenate([ref[~in_window], ref[~in_window][: in_window.sum() // 2]])
+    out = common.resonance_fractions(gen, train, ref, ["J/psi(1S)"])["J/psi(1S)"]
+    assert out["frac_ref"] == in_window.mean()
+    assert out["frac_gen"] == 0.0 and out["ratio_gen"] == 0.0
+    assert abs(out["ratio_train"] - 1.0) < 0.15
+    with pytest.raises(SystemExit, match="not one particle name"):
+        common.resonance_mass("Jpsi")
+
+
 def test_infer_masses_allows_float32_rounding_only():
     common = _load("_common")
     from vaeaug.datasets import dimuon_continuum
@@ -179,10 +198,11 @@ def test_fidelity_quick_generic_two_body_file(tmp_path, capsys):
         "--quick", "--no-progress", "--data", str(tmp_path / "dimu_train.root"),
         "--reference", str(tmp_path / "dimu_ref.root"), "--tree", "pairs",
         "--objects", "mu1", "mu2", "--identical", "mu1,mu2", "--seeds", "3", "4",
-        "--peers", *peers, "--out", str(out),
+        "--peers", *peers, "--resonances", "J/psi(1S)", "--out", str(out),
     ])  # fmt: skip
     assert code == 0
     res = json.loads(out.read_text())
+    assert all(set(r["resonances"]) == {"J/psi(1S)"} for r in res["rows"])
     ds = res["dataset"]
     assert ds["name"] == "dimu" and ds["objects"] == ["mu1", "mu2"] and ds["tree"] == "pairs"
     np.testing.assert_allclose(ds["masses"], [0.10566] * 2, rtol=1e-3)
@@ -198,9 +218,10 @@ def test_fidelity_quick_generic_two_body_file(tmp_path, capsys):
     assert all(r["outside_acceptance_gen"] > 0.05 for r in gauss)  # muons below pT 3 GeV
     assert {(s["peer"], s["n_seeds"]) for s in res["seed_summary"]} == {(p, 2) for p in peers}
     md = out.with_suffix(".md").read_text()
-    assert md.count("\n| dimu | 500 | 3 |") == len(peers)
-    assert md.count("\n| dimu | 500 | 4 |") == len(peers)
-    assert "C2ST AUC over seeds" in md
+    # one row per peer in the main table and in the resonance table
+    assert md.count("\n| dimu | 500 | 3 |") == 2 * len(peers)
+    assert md.count("\n| dimu | 500 | 4 |") == 2 * len(peers)
+    assert "C2ST AUC over seeds" in md and "Narrow resonances" in md
     assert md in capsys.readouterr().out
 
 

@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     one_thread()
     rows = run(args.datasets, args.size, args.seed, args.val, args.data, args.epochs)
     write_json(args.out, {"benchmark": "latent_prior", "machine": machine(), "rows": rows})
-    print(table(rows))
+    md = table(rows)
+    Path(args.out).with_suffix(".md").write_text(md + "\n")
+    print(md)
     return 0
 
 

@@ -316,3 +316,32 @@ def test_classifier_quick_end_to_end(testdata, tmp_path):
     md = out.with_suffix(".md").read_text()
     assert md.count("| 100 | 2 | both x5 |") == 4 and "gap closed" in md
     assert not out.with_suffix(".partial.json").exists()
+
+
+def test_real_pairs_splits_the_hzz_muon_pairs_by_event(testdata, tmp_path):
+    import uproot
+
+    real_pairs = _load("real_pairs")
+    p4, event = real_pairs.pairs(testdata / "uproot-HZZ.root", "Muon")
+    assert p4.shape == (len(event), 2, 4)
+    pt = np.hypot(p4[..., 0], p4[..., 1])
+    assert (pt[:, 0] >= pt[:, 1]).all()  # the leading muon first
+    assert real_pairs.main(["--data", str(testdata), "--out-dir", str(tmp_path)]) == 0
+    train = uproot.open(tmp_path / "hzz_mumu_train.root")["signal"].arrays(library="np")
+    ref = uproot.open(tmp_path / "hzz_mumu_reference.root")["signal"].arrays(library="np")
+    assert (train["event"] % 2 == 0).all() and (ref["event"] % 2 == 1).all()
+    assert len(train["l1_px"]) + len(ref["l1_px"]) == len(event)
+    np.testing.assert_allclose(np.sort(train["l2_E"]), np.sort(p4[event % 2 == 0, 1, 3]),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_latent_prior_judges_three_latent_sources(tmp_path):
+    latent_prior = _load("latent_prior")
+    out = tmp_path / "lp.json"
+    assert latent_prior.main(["--datasets", "dimuon-builtin", "--size", "400", "--val", "400",
+                              "--epochs", "2", "--out", str(out)]) == 0  # fmt: skip
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["z_from"] for r in rows] == ["prior", "posterior", "refit"]
+    assert all(np.isfinite([r["c2st_auc"], r["outside_gen"]]).all() for r in rows)
+    assert rows[2]["epochs"] >= 1 and np.isfinite(rows[2]["best_nll"])
+    assert out.with_suffix(".md").read_text().count("| dimuon-builtin |") == 3

@@ -52,10 +52,10 @@ class VAEConfig:
     latent_dim: int = 8  # size of z
     hidden: Sequence[int] = (128, 128, 128)  # widths of the encoder and decoder MLPs
     activation: str = "silu"  # one of relu, silu, gelu, elu, tanh
-    # weight of the KL term (1 = the true ELBO). Below 1 the latent code keeps more detail
-    # and the decoder's noise shrinks; the learned prior then follows the sharper q(z).
-    # 1 helped a dimuon spectrum's validation score but lost D+ (round 6, docs/benchmarks.md)
-    beta: float = 0.1
+    # weight of the KL term (1 = the true ELBO). Below 1 the latent code keeps more detail,
+    # but the aggregate posterior grows structure the prior cannot follow (round 6 of
+    # docs/benchmarks.md: validation C2ST on a dimuon spectrum 0.703 at 0.1, 0.650 at 1)
+    beta: float = 1.0
     prior: str = "flow"  # "flow" (learned, trained in the ELBO) or "standard" N(0, 1)
     prior_transforms: int = 4  # coupling layers of the flow prior
     prior_hidden: Sequence[int] = (64, 64)  # widths of each coupling layer's network

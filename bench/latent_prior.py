@@ -63,7 +63,7 @@ def refit_prior(model, x: torch.Tensor, *, seed: int, epochs: int = 200, patienc
     prior = vae.prior
     opt = torch.optim.Adam(prior.parameters(), lr=lr)
     best, best_state, since, history = np.inf, None, 0, []
-    for epoch in range(epochs):
+    for _ in range(epochs):
         prior.train()
         with torch.no_grad():
             z = q_fit.mean + q_fit.stddev * torch.randn(q_fit.mean.shape, generator=gen)
@@ -121,7 +121,8 @@ def run(datasets: list[str], size: int, seed: int, n_val: int, data: str | None,
         base = {"dataset": name, "n_train": size, "seed": seed, "fit_s": fit_s,
                 "epochs": model.provenance["epochs_run"]}  # fmt: skip
 
-        def judged(how: str, gen_p4: np.ndarray, **extra) -> None:
+        def judged(how: str, gen_p4: np.ndarray, base=base, validation=validation,
+                   training=training, objects=objects, **extra) -> None:  # fmt: skip
             row = {**base, "z_from": how, **extra}
             row.update(judge(gen_p4, validation, training, objects, seed))
             print(row, flush=True)

@@ -105,6 +105,15 @@ def test_resonance_fractions_count_the_mass_window():
     assert out["frac_ref"] == in_window.mean()
     assert out["frac_gen"] == 0.0 and out["ratio_gen"] == 0.0
     assert abs(out["ratio_train"] - 1.0) < 0.15
+    # pairs at rest at 2% and 4% from the peak: only the first are within the 3% window
+    mu = 0.1056583755
+    mass = m0 * np.array([1.02, 0.98, 1.04, 0.96])
+    p = np.sqrt((mass / 2) ** 2 - mu**2)
+    pairs = np.zeros((4, 2, 4))
+    pairs[:, 0, 2], pairs[:, 1, 2] = p, -p
+    pairs[..., 3] = (mass / 2)[:, None]
+    at_rest = common.resonance_fractions(pairs, pairs, pairs, ["J/psi(1S)"])["J/psi(1S)"]
+    assert at_rest["frac_gen"] == 0.5 and at_rest["ratio_gen"] == 1.0
     with pytest.raises(SystemExit, match="not one particle name"):
         common.resonance_mass("Jpsi")
 

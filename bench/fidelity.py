@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # the bench folder is not a package: found via sys.path
+    RESONANCE_WINDOW,
     Dataset,
     fidelity_metrics,
     load_dataset,
@@ -337,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument(
         "--resonances", nargs="+", default=None, metavar="NAME",
         help="narrow resonances of a spectrum, as the 'particle' package names them (e.g. "
-        "'J/psi(1S)' 'Upsilon(1S)' Z0): the share of candidates within 3%% of each PDG mass, "
-        "generated against reference",
+        f"'J/psi(1S)' 'Upsilon(1S)' Z0): the share of candidates within "
+        f"{100 * RESONANCE_WINDOW:.0f}%% of each PDG mass, generated against reference",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="CI-sized run: N=500, tiny models")
     parser.add_argument(

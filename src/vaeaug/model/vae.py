@@ -14,7 +14,7 @@ live on the device of the module's parameters; nothing here chooses a device.
   edges an acceptance cut leaves, nor a narrow peak on a continuum. A Gaussian
   decoder (``decoder="gaussian"``) is kept as the cheap option.
 
-Coupling layers keep sampling at one network pass per layer. The choices and
+Coupling layers keep sampling at two network passes per layer (``flows.py``). The choices and
 their measurements are in docs/benchmarks.md ("Choosing the defaults").
 """
 
@@ -29,6 +29,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import InputError
+from .flows import build_flow
 
 __all__ = ["DECODERS", "FLOWS", "PRIORS", "VAE", "VAEConfig"]
 
@@ -64,6 +65,9 @@ class VAEConfig:
     # neural spline flow over x conditioned on z, coupling layers of width ``hidden``)
     decoder: str = "flow"
     decoder_transforms: int = 4  # coupling layers of the flow decoder
+    # network passes of each decoder layer to sample: 2 = coupling layers; None = fully
+    # autoregressive (one pass per feature, as zuko's NSF by default; slower to sample)
+    decoder_passes: int | None = 2
     # coupling transforms: "spline" (rational-quadratic splines, zuko's NSF) or "affine"
     # (zuko's MAF with coupling masks, ~20x cheaper to sample on a CPU). An affine prior
     # gave C2ST 0.66 on the dimuon continuum against 0.585 with splines (multimodal q(z)).
@@ -85,7 +89,9 @@ class VAEConfig:
         if self.prior not in PRIORS:
             raise ValueError(f"prior '{self.prior}' unknown; valid: {', '.join(PRIORS)}")
         if not 0 < self.beta < math.inf:
-            raise InputError(f"beta must be a finite number > 0 (1 is the true ELBO), got {self.beta}")
+            raise InputError(
+                f"beta must be a finite number > 0 (1 is the true ELBO), got {self.beta}"
+            )
         for name in ("prior_flow", "decoder_flow"):
             if getattr(self, name) not in FLOWS:
                 raise ValueError(
@@ -93,6 +99,10 @@ class VAEConfig:
                 )
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder '{self.decoder}' unknown; valid: {', '.join(DECODERS)}")
+        if self.decoder_passes is not None and int(self.decoder_passes) < 1:
+            raise ValueError(
+                f"decoder_passes must be None (autoregressive) or >= 1, got {self.decoder_passes}"
+            )
         if self.prior_transforms < 1 or self.decoder_transforms < 1:
             raise ValueError(
                 f"prior_transforms and decoder_transforms must be >= 1, got "
@@ -129,22 +139,12 @@ class _StandardPrior(nn.Module):
         return eps
 
 
-def _coupling_flow(features: int, context: int, transforms: int, hidden: Sequence[int],
-                   kind: str) -> nn.Module:  # fmt: skip
-    """A zuko flow of coupling layers (one pass each way): spline (NSF) or affine (MAF)."""
-    import zuko
-
-    cls = zuko.flows.NSF if kind == "spline" else zuko.flows.MAF
-    return cls(features, context=context, transforms=transforms,
-               hidden_features=tuple(hidden), passes=2)  # fmt: skip
-
-
 class _FlowPrior(nn.Module):
-    """A normalizing flow over z (coupling layers: one pass to sample)."""
+    """A normalizing flow over z (coupling layers: two network passes to sample)."""
 
     def __init__(self, latent_dim: int, transforms: int, hidden: Sequence[int], kind: str) -> None:
         super().__init__()
-        self.flow = _coupling_flow(latent_dim, 0, transforms, hidden, kind)
+        self.flow = build_flow(latent_dim, 0, transforms, hidden, kind)
 
     def forward(self) -> Distribution:
         return self.flow()
@@ -172,8 +172,13 @@ class VAE(nn.Module):
         L = config.latent_dim
         self.encoder = _mlp(n_features, config.hidden, 2 * L, config.activation)
         if config.decoder == "flow":
-            self.decoder = _coupling_flow(
-                n_features, L, config.decoder_transforms, config.hidden, config.decoder_flow
+            self.decoder = build_flow(
+                n_features,
+                L,
+                config.decoder_transforms,
+                config.hidden,
+                config.decoder_flow,
+                passes=config.decoder_passes,
             )
         else:
             self.decoder = _mlp(

@@ -8,6 +8,8 @@
 - ``v2``: this release's defaults (flow prior, flow decoder), with ``support="off"``
   and with the default ``support="reject"``;
 - ``v2-gaussian``: this release with ``decoder="gaussian"``;
+- ``v2-autoregressive``: this release with ``decoder_passes=None`` (one network
+  pass per feature and decoder layer to sample, instead of two);
 - ``v2, zuko spline``: the ``v2`` model, same weights, with zuko's own
   ``MonotonicRQSTransform`` in place of vaeaug's faster copy of it
   (``vaeaug.model.flows``), to measure what that copy buys.
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         "v2-gaussian": vaeaug.fit(
             table.p4[:10000], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
         ),
+        "v2-autoregressive": vaeaug.fit(
+            table.p4[:10000], config=vaeaug.VAEConfig(decoder_passes=None), **fit
+        ),
     }
     models["v2, zuko spline"] = copy.deepcopy(models["v2"])
     for flow in (models["v2, zuko spline"].vae.decoder, models["v2, zuko spline"].vae.prior.flow):
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                           stdout=subprocess.PIPE, text=True)  # fmt: skip
     jobs = [("v2 (support off)", "v2", "off"), ("v2 (support reject)", "v2", "reject"),
             ("v2, zuko spline (support off)", "v2, zuko spline", "off"),
-            ("v2-gaussian (support off)", "v2-gaussian", "off")]  # fmt: skip
+            ("v2-gaussian (support off)", "v2-gaussian", "off"),
+            ("v2-autoregressive (support off)", "v2-autoregressive", "off")]  # fmt: skip
     rates: dict[str, list[float]] = {"v1": [], **{name: [] for name, _, _ in jobs}}
     rejected = {}
     for _, key, support in jobs:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, markdown_table, one_thread, write_json
 
-__all__ = ["judge", "load_dataset", "main", "parse_variant"]
+__all__ = ["judge", "load_dataset", "main", "parse_variant", "summarize"]
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -149,6 +149,33 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(header, body)
 
 
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The selection rule's figures: per variant, the mean validation C2ST over all its
+    (dataset, N, seed) rows and per dataset; against ``default``, the difference of the
+    means and the worst dataset's difference (positive = worse than the default)."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], []).append(r)
+    out: dict[str, Any] = {}
+    for variant, rs in by_variant.items():
+        datasets: dict[str, list[float]] = {}
+        for r in rs:
+            datasets.setdefault(r["dataset"], []).append(r["c2st_auc"])
+        out[variant] = {"rows": len(rs), "mean": float(np.mean([r["c2st_auc"] for r in rs])),
+                        "datasets": {d: float(np.mean(v)) for d, v in datasets.items()}}  # fmt: skip
+    if "default" in out:
+        base = out["default"]
+        for summary in out.values():
+            common = [d for d in summary["datasets"] if d in base["datasets"]]
+            summary["vs_default"] = {
+                "mean_difference": summary["mean"] - base["mean"],
+                "worst_dataset_difference": max(
+                    summary["datasets"][d] - base["datasets"][d] for d in common
+                ),
+            }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=["default"])
@@ -162,12 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--append", action="store_true", help="add to the rows in --out")
     parser.add_argument("--from-json", nargs="+", metavar="JSON",
                         help="do not train: print the table of earlier runs' rows")  # fmt: skip
+    parser.add_argument("--summary", metavar="JSON",
+                        help="with --from-json: write the rule's means (summarize) there")  # fmt: skip
     args = parser.parse_args(argv)
     if args.from_json:
         import json
 
         rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
         print(table(rows))
+        if args.summary:
+            summary = summarize(rows)
+            write_json(args.summary, {"benchmark": "model_selection_summary",
+                                      "from": list(args.from_json), "variants": summary})  # fmt: skip
+            print(json.dumps(summary, indent=1))
         return 0
     one_thread()
     out = Path(args.out)

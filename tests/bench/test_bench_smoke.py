@@ -354,3 +354,27 @@ def test_latent_prior_judges_three_latent_sources(tmp_path):
     assert all(np.isfinite([r["c2st_auc"], r["outside_gen"]]).all() for r in rows)
     assert rows[2]["epochs"] >= 1 and np.isfinite(rows[2]["best_nll"])
     assert out.with_suffix(".md").read_text().count("| dimuon-builtin |") == 3
+
+
+def test_model_selection_summary_gives_the_rule_figures(tmp_path):
+    ms = _load("model_selection")
+
+    def row(dataset, seed, variant, auc):
+        return {"dataset": dataset, "n_train": 10_000, "seed": seed, "variant": variant,
+                "c2st_auc": auc, "c2st_err": 0.005, "outside_gen": 0.0, "outside_real": 0.001,
+                "gen_outside_support": 0.1, "epochs": 10, "best_epoch": 5, "fit_s": 1.0}  # fmt: skip
+
+    files = []
+    for name, rows in {"a": [row("mumu", 1, "default", 0.63), row("mumu", 2, "default", 0.61),
+                             row("mumu", 1, "x", 0.60), row("mumu", 2, "x", 0.66)],
+                       "b": [row("dplus", 1, "default", 0.60), row("dplus", 1, "x", 0.57)]}.items():  # fmt: skip
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps({"rows": rows}))
+    out = tmp_path / "summary.json"
+    assert ms.main(["--from-json", *map(str, files), "--summary", str(out)]) == 0
+    x = json.loads(out.read_text())["variants"]["x"]
+    assert x["rows"] == 3 and x["mean"] == pytest.approx((0.60 + 0.66 + 0.57) / 3)
+    assert x["datasets"] == pytest.approx({"mumu": 0.63, "dplus": 0.57})
+    # the mean over rows, and each dataset's mean over its seeds, against the default's
+    assert x["vs_default"]["mean_difference"] == pytest.approx(0.61 - (0.63 + 0.61 + 0.60) / 3)
+    assert x["vs_default"]["worst_dataset_difference"] == pytest.approx(0.63 - 0.62)

@@ -50,9 +50,9 @@ import torch
 torch.set_num_threads(1)
 import vaeaug
 table = vaeaug.read_candidates(sys.argv[1], tree="signal", objects=["K1", "pi1", "pi2"])
-model = vaeaug.fit(table.p4[:10000], objects=["K1", "pi1", "pi2"],
+n, repeats, n_train = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model = vaeaug.fit(table.p4[:n_train], objects=["K1", "pi1", "pi2"],
                    train=vaeaug.TrainConfig(epochs=2), seed=1, device="cpu", progress=False)
-n, repeats = int(sys.argv[2]), int(sys.argv[3])
 model.sample(n, seed=0)
 for r in range(repeats):
     sys.stdin.readline()  # wait for the parent's turn signal
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v1-src", required=True, help="src/ folder of the previous release")
     parser.add_argument("--n", type=int, default=200_000, help="candidates per timing")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-n", type=int, default=10_000,
+                        help="training candidates of each model (the tests use fewer)")  # fmt: skip
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--out", default="bench/results/sampling_cost.json")
     args = parser.parse_args(argv)
@@ -81,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     fit = dict(objects=["K1", "pi1", "pi2"], train=vaeaug.TrainConfig(epochs=2), seed=1,
                device="cpu", progress=False)  # fmt: skip
     models = {
-        "v2": vaeaug.fit(table.p4[:10000], **fit),
+        "v2": vaeaug.fit(table.p4[:args.train_n], **fit),
         "v2-gaussian": vaeaug.fit(
-            table.p4[:10000], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
+            table.p4[:args.train_n], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
         ),
         "v2-autoregressive": vaeaug.fit(
-            table.p4[:10000], config=vaeaug.VAEConfig(decoder_passes=None), **fit
+            table.p4[:args.train_n], config=vaeaug.VAEConfig(decoder_passes=None), **fit
         ),
     }
     models["v2, zuko spline"] = copy.deepcopy(models["v2"])
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         use_zuko_spline(flow)
     env = {**os.environ, "PYTHONPATH": args.v1_src, "OMP_NUM_THREADS": "1"}
     v1 = subprocess.Popen([sys.executable, "-c", _V1_SCRIPT, str(train_file), str(args.n),
-                           str(args.repeats)], env=env, stdin=subprocess.PIPE,
+                           str(args.repeats), str(args.train_n)], env=env, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True)  # fmt: skip
     jobs = [("v2 (support off)", "v2", "off"), ("v2 (support reject)", "v2", "reject"),
             ("v2, zuko spline (support off)", "v2, zuko spline", "off"),
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             if support == "reject":
                 rejected[name] = gen.support_report.outside_fraction
     v1.wait()
-    train_seconds = _training_seconds(table.p4[:10000], fit, args.repeats)
+    train_seconds = _training_seconds(table.p4[:args.train_n], fit, args.repeats)
     best = {k: max(v) for k, v in rates.items()}
     result = {
         "benchmark": "sampling_cost",
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_to_v1": {k: v / best["v1"] for k, v in best.items()},
         "rejected_fraction_two_epoch_model": rejected,
         "parameters": {k: sum(p.numel() for p in m.vae.parameters()) for k, m in models.items()},
+        "splines": {k: _spline_names(m.vae) for k, m in models.items()},
         "train_seconds": train_seconds,
         "train_speedup_of_vaeaug_spline": min(train_seconds["v2, zuko spline"])
         / min(train_seconds["v2"]),
@@ -139,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
                                              "sampling_speedup_of_vaeaug_spline")},
                      indent=1))  # fmt: skip
     return 0
+
+
+def _spline_names(vae) -> list[str]:
+    """The spline class of each flow layer of a VAE (prior first), by name."""
+    return [layer.univariate.func.__name__ for layer in vae.modules()
+            if hasattr(getattr(layer, "univariate", None), "func")]  # fmt: skip
 
 
 def _training_seconds(p4, fit: dict, repeats: int) -> dict[str, list[float]]:

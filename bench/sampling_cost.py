@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     import vaeaug
-    from vaeaug.model.flows import use_zuko_spline
+    from vaeaug.model.flows import spline_classes, use_zuko_spline
 
     warnings.simplefilter("ignore")
     train_file = data_dir(args.data) / "dplus_kpipi_train.root"
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     models["v2, zuko spline"] = copy.deepcopy(models["v2"])
-    for flow in (models["v2, zuko spline"].vae.decoder, models["v2, zuko spline"].vae.prior.flow):
-        use_zuko_spline(flow)
+    use_zuko_spline(models["v2, zuko spline"].vae)
     env = {**os.environ, "PYTHONPATH": args.v1_src, "OMP_NUM_THREADS": "1"}
     v1 = subprocess.Popen([sys.executable, "-c", _V1_SCRIPT, str(train_file), str(args.n),
                            str(args.repeats), str(args.train_n)], env=env, stdin=subprocess.PIPE,
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_to_v1": {k: v / best["v1"] for k, v in best.items()},
         "rejected_fraction_two_epoch_model": rejected,
         "parameters": {k: sum(p.numel() for p in m.vae.parameters()) for k, m in models.items()},
-        "splines": {k: _spline_names(m.vae) for k, m in models.items()},
+        "splines": {k: [c.__name__ for c in spline_classes(m.vae)] for k, m in models.items()},
         "train_seconds": train_seconds,
         "train_speedup_of_vaeaug_spline": min(train_seconds["v2, zuko spline"])
         / min(train_seconds["v2"]),
@@ -142,12 +141,6 @@ def main(argv: list[str] | None = None) -> int:
                                              "sampling_speedup_of_vaeaug_spline")},
                      indent=1))  # fmt: skip
     return 0
-
-
-def _spline_names(vae) -> list[str]:
-    """The spline class of each flow layer of a VAE (prior first), by name."""
-    return [layer.univariate.func.__name__ for layer in vae.modules()
-            if hasattr(getattr(layer, "univariate", None), "func")]  # fmt: skip
 
 
 def _training_seconds(p4, fit: dict, repeats: int) -> dict[str, list[float]]:

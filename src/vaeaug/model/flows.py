@@ -26,7 +26,7 @@ from torch.distributions import Transform
 from zuko.transforms import MonotonicRQSTransform
 from zuko.utils import broadcast
 
-__all__ = ["RationalQuadraticSpline", "build_flow", "use_zuko_spline"]
+__all__ = ["RationalQuadraticSpline", "build_flow", "spline_classes", "use_zuko_spline"]
 
 
 class RationalQuadraticSpline(MonotonicRQSTransform):
@@ -102,15 +102,25 @@ def build_flow(
     return flow
 
 
-def use_zuko_spline(flow: nn.Module) -> nn.Module:
-    """Switch a flow from :func:`build_flow` back to zuko's own spline (for benchmarks
-    and tests that compare the two); returns the flow."""
-    _set_spline(flow, MonotonicRQSTransform)
-    return flow
+def use_zuko_spline(module: nn.Module) -> nn.Module:
+    """Switch every flow of ``module`` (a flow from :func:`build_flow`, or a VAE) back to
+    zuko's own spline (for benchmarks and tests that compare the two); returns it."""
+    _set_spline(module, MonotonicRQSTransform)
+    return module
 
 
-def _set_spline(flow: nn.Module, spline: type) -> None:
-    for layer in flow.modules():
-        univariate = getattr(layer, "univariate", None)
-        if isinstance(univariate, functools.partial):  # zuko's NSF: partial(RQS, slope=...)
-            layer.univariate = functools.partial(spline, *univariate.args, **univariate.keywords)
+def spline_classes(module: nn.Module) -> list[type]:
+    """The spline class of each spline layer in ``module`` (any flow or VAE), in module order."""
+    return [layer.univariate.func for layer in _spline_layers(module)]
+
+
+def _spline_layers(module: nn.Module) -> list[nn.Module]:
+    # zuko's NSF layers hold their spline as partial(MonotonicRQSTransform, slope=...)
+    return [layer for layer in module.modules()
+            if isinstance(getattr(layer, "univariate", None), functools.partial)]  # fmt: skip
+
+
+def _set_spline(module: nn.Module, spline: type) -> None:
+    for layer in _spline_layers(module):
+        old = layer.univariate
+        layer.univariate = functools.partial(spline, *old.args, **old.keywords)

@@ -44,12 +44,17 @@ class TrainConfig:
     min_events: int = 50  # refuse to train on fewer events
     eval_every: int = 2  # epochs between sample-quality scores
     eval_events: int = 2000  # at most this many validation events (and samples) per score
+    # > 0: score and keep an exponential moving average of the weights, averaging over about
+    # this many epochs (torch.optim.swa_utils); 0 scores the raw weights
+    ema_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
+        if not (math.isfinite(self.ema_epochs) and self.ema_epochs >= 0):
+            raise ValueError(f"ema_epochs must be >= 0 (0 = off), got {self.ema_epochs}")
         if self.patience < 1 or self.eval_every < 1 or self.eval_events < 10:
             raise ValueError(
                 "patience and eval_every must be >= 1 and eval_events >= 10, got "
@@ -101,7 +106,8 @@ def train_vae(
         The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr``; the
         validation sample scores ``score`` (energy distance, see :func:`energy_distance`)
         at epochs ``score_epoch``; and ``best_epoch``, whose weights are restored into
-        ``vae``.
+        ``vae``. With ``config.ema_epochs > 0`` the scores, and the weights kept, are those
+        of the moving average; the losses are the raw weights'.
     """
     n = len(x)
     if n < config.min_events:
@@ -136,6 +142,8 @@ def train_vae(
     n_train = len(x_train)
     batch = min(config.batch_size, n_train)
     steps = math.ceil(n_train / batch)
+    ema = _moving_average(vae, config.ema_epochs, steps)
+    scored = vae if ema is None else ema.module  # the weights that are scored and kept
     history: dict[str, list[float]] = {
         "train": [], "val": [], "nll": [], "kl": [], "lr": [], "score": [], "score_epoch": []
     }  # fmt: skip
@@ -157,6 +165,8 @@ def train_vae(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(vae)
             sums += torch.stack([loss.detach(), nll.detach(), kl.detach()])
         vae.eval()
         with torch.no_grad():
@@ -177,14 +187,15 @@ def train_vae(
         sched.step(val_loss)
         if (epoch - config.kl_warmup_epochs) % config.eval_every:
             continue
+        scored.eval()
         with torch.no_grad():
-            score = energy_distance(vae.generate(eps_eval), x_eval, w_eval)
+            score = energy_distance(scored.generate(eps_eval), x_eval, w_eval)
         history["score"].append(score)
         history["score_epoch"].append(epoch)
         bar.set_postfix(val=f"{val_loss:.3f}", score=f"{score:.4f}", kl=f"{kl:.2f}")
         if score < best:
             best, since_best = score, 0
-            best_state = copy.deepcopy(vae.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
             history["best_epoch"] = epoch
         else:
             since_best += config.eval_every
@@ -194,6 +205,22 @@ def train_vae(
     if best_state is not None:
         vae.load_state_dict(best_state)
     return history
+
+
+def _moving_average(
+    vae: VAE, ema_epochs: float, steps_per_epoch: int
+) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``vae``'s weights over about ``ema_epochs`` epochs
+    (decay ``1 - 1 / (ema_epochs * steps_per_epoch)`` per step), or None when off.
+
+    The horizon is set in epochs, not steps, so that it means the same at N = 1k (a few
+    steps per epoch) and at N = 100k."""
+    if ema_epochs <= 0:
+        return None
+    decay = 1.0 - 1.0 / max(1.0, ema_epochs * steps_per_epoch)
+    return torch.optim.swa_utils.AveragedModel(
+        vae, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True
+    )
 
 
 def _bar_interval() -> float:

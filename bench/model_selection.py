@@ -178,7 +178,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["default"])
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="variants to train (default: default); with --from-json, "
+                             "the variants to keep")  # fmt: skip
     parser.add_argument("--datasets", nargs="+", default=["dplus"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
+        if args.variants:
+            rows = [r for r in rows if r["variant"] in args.variants]
         print(table(rows))
         if args.summary:
             summary = summarize(rows)
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(out, {"benchmark": "model_selection", "machine": machine(),
                          "rows": previous + rows})  # fmt: skip
 
-    rows = previous + run(args.variants, args.datasets, args.sizes, args.seeds, args.val,
+    rows = previous + run(args.variants or ["default"], args.datasets, args.sizes, args.seeds, args.val,
                           args.data, args.support, on_row=save)  # fmt: skip
     md = table(rows)
     out.with_suffix(".md").write_text(md + "\n")

@@ -378,6 +378,10 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
     # the mean over rows, and each dataset's mean over its seeds, against the default's
     assert x["vs_default"]["mean_difference"] == pytest.approx(0.61 - (0.63 + 0.61 + 0.60) / 3)
     assert x["vs_default"]["worst_dataset_difference"] == pytest.approx(0.63 - 0.62)
+    # --variants keeps only the named variants' rows
+    assert ms.main(["--from-json", *map(str, files), "--summary", str(out),
+                    "--variants", "default"]) == 0  # fmt: skip
+    assert set(json.loads(out.read_text())["variants"]) == {"default"}
 
 
 def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, capsys):

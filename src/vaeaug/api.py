@@ -499,7 +499,8 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
             learned=learned,
             phi_uniform=phi_uniform,
             support=support,
-            train_config=TrainConfig(**meta.get("train_config", {})),
+            # files written before the moving average existed were trained without it
+            train_config=TrainConfig(**{"ema_epochs": 0.0, **meta.get("train_config", {})}),
             provenance=meta.get("provenance", {}),
             history=meta.get("history", {}),
         )

@@ -45,8 +45,9 @@ class TrainConfig:
     eval_every: int = 2  # epochs between sample-quality scores
     eval_events: int = 2000  # at most this many validation events (and samples) per score
     # > 0: score and keep an exponential moving average of the weights, averaging over about
-    # this many epochs (torch.optim.swa_utils); 0 scores the raw weights
-    ema_epochs: float = 0.0
+    # this many epochs (torch.optim.swa_utils); 0 scores the raw weights. 10 was chosen on
+    # validation splits (round 9: mean C2ST 0.597 against 0.622 without, 3 decays)
+    ema_epochs: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 < self.val_fraction < 0.9:

@@ -59,4 +59,4 @@ def test_moving_average_horizon_is_counted_in_epochs():
 def test_moving_average_horizon_is_validated(bad):
     with pytest.raises(ValueError, match="ema_epochs must be >= 0"):
         TrainConfig(ema_epochs=bad)
-    assert dataclasses.asdict(TrainConfig())["ema_epochs"] == 0.0
+    assert dataclasses.asdict(TrainConfig())["ema_epochs"] == 10.0  # round 9's choice

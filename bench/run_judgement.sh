@@ -6,6 +6,8 @@
 #
 #   bash bench/run_judgement.sh                            # vaeaug and the NSF peer
 #   TAG=_ema PEERS=vaeaug bash bench/run_judgement.sh      # vaeaug only, fidelity_v2_ema_*.json
+#   TAG=_ema EXTENDED=1 bash bench/run_judgement.sh        # only N = 1,000 x 3 seeds on the
+#       Pythia decays and seeds 2-3 at N = 10,000 on the dimuon spectrum, both peers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-/work/samples}
@@ -17,11 +19,29 @@ R=bench/results
 MU="0.1056583755 0.1056583755"
 fid() { python bench/fidelity.py --no-progress "$@"; }
 has() { [[ " $PEERS " == *" $1 "* ]]; }
+EXTENDED=${EXTENDED:-0}
 pair() {  # NAME OBJECTS...: the files NAME_train.root and NAME_reference.root in $SAMPLES
   local name=$1; shift
   echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root \
        --objects "$@" --name $name
 }
+if [[ $EXTENDED == 1 ]]; then
+  {
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair lambdac p K pi) \
+        --out $R/fidelity_v2${TAG}_lambdac_1k.json
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair d0_k3pi K pi1 pi2 pi3) \
+        --identical pi1,pi2 --out $R/fidelity_v2${TAG}_d0_k3pi_1k.json
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair dplus_5body K pi1 pi2 pi3 pi4) \
+        --identical pi1,pi2,pi3 --out $R/fidelity_v2${TAG}_dplus_5body_1k.json
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair dimuon mu1 mu2) --identical mu1,mu2 \
+        --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 --out $R/fidelity_v2${TAG}_dimuon_1k.json
+  } > $R/fidelity_v2${TAG}_extended_1k.log 2>&1 &
+  fid --peers $PEERS --sizes 10000 --seeds 2 3 $(pair dimuon mu1 mu2) --identical mu1,mu2 \
+      --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 --out $R/fidelity_v2${TAG}_dimuon_seeds23.json \
+      > $R/fidelity_v2${TAG}_extended_dimuon.log 2>&1 &
+  wait
+  exit 0
+fi
 {
   if has vaeaug; then
     fid --peers vaeaug --sizes 10000 1000 --seeds 1 2 3 --out $R/fidelity_v2${TAG}_dplus.json

@@ -219,8 +219,10 @@ def _moving_average(
     if ema_epochs <= 0:
         return None
     decay = 1.0 - 1.0 / max(1.0, ema_epochs * steps_per_epoch)
+    # parameters only: the buffers (the flows' masks and orders, the standard prior's loc and
+    # scale) are constants, copied once; averaging an integer or boolean buffer would round it
     return torch.optim.swa_utils.AveragedModel(
-        vae, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True
+        vae, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=False
     )
 
 

@@ -39,6 +39,9 @@ def test_moving_average_keeps_the_average_and_leaves_the_optimisation_alone():
         for a, b in zip(raw.state_dict().values(), avg.state_dict().values(), strict=True)
     ]
     assert sum(differ) > len(differ) // 2
+    # the constant buffers (masks, orders) are kept exactly
+    for (name, a), (_, b) in zip(raw.named_buffers(), avg.named_buffers(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_moving_average_horizon_is_counted_in_epochs():

@@ -128,3 +128,17 @@ def test_info_json_is_json_only(good_file, tiny_model, capsys):
     meta = json.loads(capsys.readouterr().out)
     assert meta["provenance"]["data_sha256"] == tiny_model.provenance["data_sha256"]
     assert meta["layout"]["objects"] == ["K1", "pi1", "pi2"]
+
+
+def test_files_from_before_the_moving_average_read_as_trained_without_it(good_file, tmp_path):
+    """A file whose train_config lacks ``ema_epochs`` was trained on the raw weights: its
+    provenance must say so, not show today's default."""
+    tensors, meta = _contents(good_file)
+    train_config = json.loads(meta["train_config"])
+    assert train_config["ema_epochs"] == vaeaug.TrainConfig().ema_epochs > 0
+    del train_config["ema_epochs"]
+    meta["train_config"] = json.dumps(train_config)
+    path = tmp_path / "older.safetensors"
+    safetensors.torch.save_file(tensors, str(path), metadata=meta)
+    assert vaeaug.load(path).train_config.ema_epochs == 0.0
+    assert vaeaug.load(good_file).train_config.ema_epochs == vaeaug.TrainConfig().ema_epochs

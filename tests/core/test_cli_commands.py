@@ -11,9 +11,9 @@ import pytest
 import uproot
 from tiny_settings import TINY_CLI as TINY
 
-from vaeaug.kinematics import invariant_mass
 from vaeaug.cli import main
 from vaeaug.io import read_candidates
+from vaeaug.kinematics import invariant_mass
 
 
 @pytest.fixture(scope="module")

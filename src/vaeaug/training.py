@@ -209,7 +209,7 @@ def train_vae(
 
 
 def _moving_average(
-    vae: VAE, ema_epochs: float, steps_per_epoch: int
+    vae: torch.nn.Module, ema_epochs: float, steps_per_epoch: int
 ) -> torch.optim.swa_utils.AveragedModel | None:
     """An exponential moving average of ``vae``'s weights over about ``ema_epochs`` epochs
     (decay ``1 - 1 / (ema_epochs * steps_per_epoch)`` per step), or None when off.

@@ -20,25 +20,26 @@ MU="0.1056583755 0.1056583755"
 fid() { python bench/fidelity.py --no-progress "$@"; }
 has() { [[ " $PEERS " == *" $1 "* ]]; }
 EXTENDED=${EXTENDED:-0}
-pair() {  # NAME OBJECTS...: the files NAME_train.root and NAME_reference.root in $SAMPLES
-  local name=$1; shift
-  echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root \
-       --objects "$@" --name $name
+dataset() {  # NAME: fidelity.py's arguments for the pair NAME_train.root, NAME_reference.root
+  local name=$1
+  echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root --name $name
+  case $name in
+    lambdac) echo --objects p K pi ;;
+    d0_k3pi) echo --objects K pi1 pi2 pi3 --identical pi1,pi2 ;;
+    dplus_5body) echo --objects K pi1 pi2 pi3 pi4 --identical pi1,pi2,pi3 ;;
+    dimuon) echo --objects mu1 mu2 --identical mu1,mu2 --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 ;;
+    hzz_mumu) echo --objects l1 l2 --identical l1,l2 --masses $MU --resonances Z0 ;;
+  esac
 }
 if [[ $EXTENDED == 1 ]]; then
   {
-    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair lambdac p K pi) \
-        --out $R/fidelity_v2${TAG}_lambdac_1k.json
-    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair d0_k3pi K pi1 pi2 pi3) \
-        --identical pi1,pi2 --out $R/fidelity_v2${TAG}_d0_k3pi_1k.json
-    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair dplus_5body K pi1 pi2 pi3 pi4) \
-        --identical pi1,pi2,pi3 --out $R/fidelity_v2${TAG}_dplus_5body_1k.json
-    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(pair dimuon mu1 mu2) --identical mu1,mu2 \
-        --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 --out $R/fidelity_v2${TAG}_dimuon_1k.json
+    for name in lambdac d0_k3pi dplus_5body dimuon; do
+      fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(dataset $name) \
+          --out $R/fidelity_v2${TAG}_${name}_1k.json
+    done
   } > $R/fidelity_v2${TAG}_extended_1k.log 2>&1 &
-  fid --peers $PEERS --sizes 10000 --seeds 2 3 $(pair dimuon mu1 mu2) --identical mu1,mu2 \
-      --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 --out $R/fidelity_v2${TAG}_dimuon_seeds23.json \
-      > $R/fidelity_v2${TAG}_extended_dimuon.log 2>&1 &
+  fid --peers $PEERS --sizes 10000 --seeds 2 3 $(dataset dimuon) \
+      --out $R/fidelity_v2${TAG}_dimuon_seeds23.json > $R/fidelity_v2${TAG}_extended_dimuon.log 2>&1 &
   wait
   exit 0
 fi
@@ -47,26 +48,21 @@ fi
     fid --peers vaeaug --sizes 10000 1000 --seeds 1 2 3 --out $R/fidelity_v2${TAG}_dplus.json
   fi
   if has nsf-decay; then
-    fid --peers nsf-decay --sizes 10000 --seeds 1 $(pair lambdac p K pi) \
-        --out $R/fidelity_v2${TAG}_lambdac_nsf.json
-    fid --peers nsf-decay --sizes 10000 --seeds 1 $(pair d0_k3pi K pi1 pi2 pi3) \
-        --identical pi1,pi2 --out $R/fidelity_v2${TAG}_d0_k3pi_nsf.json
-    fid --peers nsf-decay --sizes 10000 --seeds 1 $(pair dplus_5body K pi1 pi2 pi3 pi4) \
-        --identical pi1,pi2,pi3 --out $R/fidelity_v2${TAG}_dplus_5body_nsf.json
+    for name in lambdac d0_k3pi dplus_5body; do
+      fid --peers nsf-decay --sizes 10000 --seeds 1 $(dataset $name) \
+          --out $R/fidelity_v2${TAG}_${name}_nsf.json
+    done
   fi
 } > $R/fidelity_v2${TAG}_dplus.log 2>&1 &
 {
-  fid --peers $PEERS --sizes 10000 --seeds 1 $(pair dimuon mu1 mu2) --identical mu1,mu2 \
-      --resonances 'J/psi(1S)' 'Upsilon(1S)' Z0 --out $R/fidelity_v2${TAG}_dimuon.json
-  fid --peers $PEERS --sizes 500 --seeds 1 2 3 $(pair hzz_mumu l1 l2) --identical l1,l2 \
-      --masses $MU --resonances Z0 --out $R/fidelity_v2${TAG}_hzz_mumu.json
+  fid --peers $PEERS --sizes 10000 --seeds 1 $(dataset dimuon) --out $R/fidelity_v2${TAG}_dimuon.json
+  fid --peers $PEERS --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
+      --out $R/fidelity_v2${TAG}_hzz_mumu.json
   if has vaeaug; then
-    fid --peers vaeaug --sizes 10000 --seeds 1 $(pair lambdac p K pi) \
-        --out $R/fidelity_v2${TAG}_lambdac.json
-    fid --peers vaeaug --sizes 10000 --seeds 1 $(pair d0_k3pi K pi1 pi2 pi3) \
-        --identical pi1,pi2 --out $R/fidelity_v2${TAG}_d0_k3pi.json
-    fid --peers vaeaug --sizes 10000 --seeds 1 $(pair dplus_5body K pi1 pi2 pi3 pi4) \
-        --identical pi1,pi2,pi3 --out $R/fidelity_v2${TAG}_dplus_5body.json
+    for name in lambdac d0_k3pi dplus_5body; do
+      fid --peers vaeaug --sizes 10000 --seeds 1 $(dataset $name) \
+          --out $R/fidelity_v2${TAG}_${name}.json
+    done
   fi
 } > $R/fidelity_v2${TAG}_others.log 2>&1 &
 wait

@@ -499,8 +499,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
             learned=learned,
             phi_uniform=phi_uniform,
             support=support,
-            # files written before the moving average existed were trained without it
-            train_config=TrainConfig(**{"ema_epochs": 0.0, **meta.get("train_config", {})}),
+            train_config=TrainConfig.from_dict(meta.get("train_config", {})),
             provenance=meta.get("provenance", {}),
             history=meta.get("history", {}),
         )

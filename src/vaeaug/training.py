@@ -65,6 +65,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> TrainConfig:
+        """The settings a model file records; fields added since it was written take the
+        value it was trained with (``_BEFORE_FIELD_EXISTED``), not today's default."""
+        return cls(**{**_BEFORE_FIELD_EXISTED, **saved})
+
+
+#: fields added to TrainConfig after the first model files, and how those files were trained
+_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0}
+
 
 def choose_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"`` -> cuda when available, else cpu; anything else is checked."""

@@ -12,7 +12,11 @@
   pass per feature and decoder layer to sample, instead of two);
 - ``v2, zuko spline``: the ``v2`` model, same weights, with zuko's own
   ``MonotonicRQSTransform`` in place of vaeaug's faster copy of it
-  (``vaeaug.model.flows``), to measure what that copy buys.
+  (``vaeaug.model.flows``), to measure what that copy buys;
+- ``v2, zuko inverse``: the ``v2`` model, sampled through zuko's own inverse of each layer
+  (every pass runs the spline over every feature) in place of
+  ``vaeaug.model.flows.flow_inverse`` (each pass's spline over the features it settles):
+  the same numbers, bit for bit; this measures what the pass-by-pass inverse buys.
 
 Training cost, side by side in the same run: seconds for two epochs of ``fit``
 on the same 10,000 candidates with each spline (``train_seconds``).
@@ -31,6 +35,7 @@ the versions, so that a busy machine slows them alike::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -83,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     fit = dict(objects=["K1", "pi1", "pi2"], train=vaeaug.TrainConfig(epochs=2), seed=1,
                device="cpu", progress=False)  # fmt: skip
     models = {
-        "v2": vaeaug.fit(table.p4[:args.train_n], **fit),
+        "v2": vaeaug.fit(table.p4[: args.train_n], **fit),
         "v2-gaussian": vaeaug.fit(
-            table.p4[:args.train_n], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
+            table.p4[: args.train_n], config=vaeaug.VAEConfig(decoder="gaussian"), **fit
         ),
         "v2-autoregressive": vaeaug.fit(
-            table.p4[:args.train_n], config=vaeaug.VAEConfig(decoder_passes=None), **fit
+            table.p4[: args.train_n], config=vaeaug.VAEConfig(decoder_passes=None), **fit
         ),
     }
     models["v2, zuko spline"] = copy.deepcopy(models["v2"])
@@ -98,25 +103,32 @@ def main(argv: list[str] | None = None) -> int:
                            str(args.repeats), str(args.train_n)], env=env, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True)  # fmt: skip
     jobs = [("v2 (support off)", "v2", "off"), ("v2 (support reject)", "v2", "reject"),
+            ("v2, zuko inverse (support off)", "v2", "off"),
             ("v2, zuko spline (support off)", "v2, zuko spline", "off"),
             ("v2-gaussian (support off)", "v2-gaussian", "off"),
             ("v2-autoregressive (support off)", "v2-autoregressive", "off")]  # fmt: skip
     rates: dict[str, list[float]] = {"v1": [], **{name: [] for name, _, _ in jobs}}
     rejected = {}
-    for _, key, support in jobs:
-        models[key].sample(args.n, seed=0, support=support)  # warm-up
+
+    def sample(name: str, key: str, support: str, seed: int):
+        inverse = _zukos_inverse() if "zuko inverse" in name else contextlib.nullcontext()
+        with inverse:
+            return models[key].sample(args.n, seed=seed, support=support)
+
+    for job in jobs:
+        sample(*job, seed=0)  # warm-up
     for r in range(args.repeats):
         v1.stdin.write("\n")
         v1.stdin.flush()
         rates["v1"].append(json.loads(v1.stdout.readline())["rate"])
         for name, key, support in jobs:
             t = time.perf_counter()
-            gen = models[key].sample(args.n, seed=r, support=support)
+            gen = sample(name, key, support, seed=r)
             rates[name].append(args.n / (time.perf_counter() - t))
             if support == "reject":
                 rejected[name] = gen.support_report.outside_fraction
     v1.wait()
-    train_seconds = _training_seconds(table.p4[:args.train_n], fit, args.repeats)
+    train_seconds = _training_seconds(table.p4[: args.train_n], fit, args.repeats)
     best = {k: max(v) for k, v in rates.items()}
     result = {
         "benchmark": "sampling_cost",
@@ -134,13 +146,29 @@ def main(argv: list[str] | None = None) -> int:
         / min(train_seconds["v2"]),
         "sampling_speedup_of_vaeaug_spline": best["v2 (support off)"]
         / best["v2, zuko spline (support off)"],
+        "sampling_speedup_of_pass_by_pass_inverse": best["v2 (support off)"]
+        / best["v2, zuko inverse (support off)"],
     }
     write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("best_rate", "ratio_to_v1", "train_seconds",
                                              "train_speedup_of_vaeaug_spline",
-                                             "sampling_speedup_of_vaeaug_spline")},
+                                             "sampling_speedup_of_vaeaug_spline",
+                                             "sampling_speedup_of_pass_by_pass_inverse")},
                      indent=1))  # fmt: skip
     return 0
+
+
+@contextlib.contextmanager
+def _zukos_inverse():
+    """Within: ``VAE.generate`` inverts each flow through zuko's own ``transform.inv``."""
+    from vaeaug.model import vae
+
+    ours = vae.flow_inverse
+    vae.flow_inverse = lambda flow, y, context=None: flow(context).transform.inv(y)
+    try:
+        yield
+    finally:
+        vae.flow_inverse = ours
 
 
 def _training_seconds(p4, fit: dict, repeats: int) -> dict[str, list[float]]:

@@ -393,13 +393,21 @@ def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, 
                     "--data", str(testdata), "--out", str(out)]) == 0  # fmt: skip
     res = json.loads(out.read_text())
     expected = {"v1", "v2 (support off)", "v2 (support reject)", "v2, zuko spline (support off)",
-                "v2-gaussian (support off)", "v2-autoregressive (support off)"}  # fmt: skip
+                "v2, zuko inverse (support off)", "v2-gaussian (support off)",
+                "v2-autoregressive (support off)"}  # fmt: skip
     assert set(res["best_rate"]) == expected and all(r > 0 for r in res["best_rate"].values())
     assert res["ratio_to_v1"]["v1"] == 1.0
     # the zuko-spline row is the v2 model itself, with only the spline class swapped
     assert res["parameters"]["v2, zuko spline"] == res["parameters"]["v2"]
     assert set(res["splines"]["v2"]) == {"RationalQuadraticSpline"}
-    assert res["splines"]["v2, zuko spline"] == ["MonotonicRQSTransform"] * len(res["splines"]["v2"])
+    assert res["splines"]["v2, zuko spline"] == ["MonotonicRQSTransform"] * len(
+        res["splines"]["v2"]
+    )
     assert res["splines"]["v2-gaussian"] == ["RationalQuadraticSpline"] * 4  # its prior's layers
     assert set(res["train_seconds"]) == {"v2", "v2, zuko spline"}
-    assert res["sampling_speedup_of_vaeaug_spline"] > 0 and res["train_speedup_of_vaeaug_spline"] > 0
+    assert (
+        res["sampling_speedup_of_vaeaug_spline"] > 0 and res["train_speedup_of_vaeaug_spline"] > 0
+    )
+    assert res["sampling_speedup_of_pass_by_pass_inverse"] == pytest.approx(
+        res["best_rate"]["v2 (support off)"] / res["best_rate"]["v2, zuko inverse (support off)"]
+    )

@@ -29,7 +29,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import InputError
-from .flows import build_flow
+from .flows import build_flow, flow_inverse
 
 __all__ = ["DECODERS", "FLOWS", "PRIORS", "VAE", "VAEConfig"]
 
@@ -151,7 +151,7 @@ class _FlowPrior(nn.Module):
 
     def from_noise(self, eps: torch.Tensor) -> torch.Tensor:
         """z (N, L) from standard normals (N, L): the flow's inverse transform."""
-        return self.flow().transform.inv(eps)
+        return flow_inverse(self.flow, eps)
 
 
 class VAE(nn.Module):
@@ -263,10 +263,10 @@ class VAE(nn.Module):
         z = self.prior.from_noise(eps[:, :L])
         if self.config.decoder == "flow":
             if hidden_dtype is None:
-                return self.decoder(z).transform.inv(temperature * eps[:, L:])
+                return flow_inverse(self.decoder, temperature * eps[:, L:], z)
             # standardized features are O(1): bf16's 2^-8 relative error is far below
             # every feature's resolution, the narrow mass peak's included
             with torch.autocast(z.device.type, dtype=hidden_dtype):
-                return self.decoder(z).transform.inv(temperature * eps[:, L:]).float()
+                return flow_inverse(self.decoder, temperature * eps[:, L:], z).float()
         mu, scale = self.decoder_params(z, hidden_dtype)
         return mu + temperature * scale * eps[:, L:]

@@ -108,14 +108,14 @@ def run(datasets: list[str], size: int, seed: int, n_val: int, data: str | None,
 
     rows = []
     for spec in datasets:
-        name, p4, objects = load_dataset(spec, data)
+        name, p4, objects, masses = load_dataset(spec, data)
         order = np.random.default_rng(12345).permutation(len(p4))
         validation, pool = p4[order[-n_val:]], p4[order[:-n_val]]
         training = pool[np.random.default_rng([seed, size]).permutation(len(pool))[:size]]
         t0 = time.perf_counter()
         train = vaeaug.TrainConfig() if epochs is None else vaeaug.TrainConfig(epochs=epochs)
-        model = vaeaug.fit(training, objects=objects, train=train, seed=seed, device="cpu",
-                           progress=False)  # fmt: skip
+        model = vaeaug.fit(training, objects=objects, masses=masses, train=train, seed=seed,
+                           device="cpu", progress=False)  # fmt: skip
         fit_s = time.perf_counter() - t0
         n_gen = min(4 * size, 40_000)
         base = {"dataset": name, "n_train": size, "seed": seed, "fit_s": fit_s,

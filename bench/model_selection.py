@@ -11,8 +11,9 @@ so that a default is not tuned to one decay::
 A variant is ``default`` or ``key=value[;key=value]`` overrides of
 :class:`vaeaug.VAEConfig` or :class:`vaeaug.TrainConfig` fields. Datasets:
 ``dplus`` (the shared D+ train file), ``dimuon-builtin`` (vaeaug.datasets'
-continuum), or ``NAME=FILE:TREE:obj1,obj2,...`` for any file (e.g. the Pythia
-table of ``examples/decays_pythia.py``). The validation part is the last
+continuum), or ``NAME=FILE:TREE:obj1,obj2,...[:m1,m2,...]`` for any file (e.g. the
+Pythia table of ``examples/decays_pythia.py``), with the daughters' masses in GeV where
+they cannot be inferred (real detector data). The validation part is the last
 ``--val`` candidates of a fixed permutation; training subsets come from the rest.
 """
 
@@ -49,8 +50,11 @@ def parse_variant(text: str) -> dict[str, Any]:
     return out
 
 
-def load_dataset(spec: str, data: str | None) -> tuple[str, np.ndarray, list[str]]:
-    """(name, 4-momenta (N, k, 4) GeV, object names) of a dataset spec."""
+def load_dataset(
+    spec: str, data: str | None
+) -> tuple[str, np.ndarray, list[str], list[float] | None]:
+    """(name, 4-momenta (N, k, 4) GeV, object names, daughter masses in GeV or None to
+    infer them) of a dataset spec."""
     import vaeaug
 
     if spec == "dplus":
@@ -59,17 +63,18 @@ def load_dataset(spec: str, data: str | None) -> tuple[str, np.ndarray, list[str
         table = vaeaug.read_candidates(
             folder / "dplus_kpipi_train.root", tree="signal", objects=objects
         )
-        return spec, table.p4, objects
+        return spec, table.p4, objects, None
     if spec == "dimuon-builtin":
         from vaeaug.datasets import dimuon_continuum
 
         p4 = dimuon_continuum(60_000, seed=5)
         p4 = getattr(p4, "p4", p4)
-        return spec, np.asarray(p4), ["mu1", "mu2"]
+        return spec, np.asarray(p4), ["mu1", "mu2"], None
     name, _, rest = spec.partition("=")
-    path, tree, objects = rest.split(":")
+    path, tree, objects, *masses = rest.split(":")
     table = vaeaug.read_candidates(path, tree=tree, objects=objects.split(","))
-    return name, table.p4, objects.split(",")
+    masses = [float(m) for m in masses[0].split(",")] if masses else None
+    return name, table.p4, objects.split(","), masses
 
 
 def judge(generated: np.ndarray, validation: np.ndarray, training: np.ndarray,
@@ -101,7 +106,7 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
     vae_keys = {f.name for f in dataclasses.fields(vaeaug.VAEConfig)}
     rows = []
     for spec in datasets:
-        name, p4, objects = load_dataset(spec, data)
+        name, p4, objects, masses = load_dataset(spec, data)
         order = np.random.default_rng(12345).permutation(len(p4))
         validation, pool = p4[order[-n_val:]], p4[order[:-n_val]]
         for size in sizes:
@@ -114,8 +119,9 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
                         **{k: v for k, v in over.items() if k not in vae_keys}
                     )
                     t0 = time.perf_counter()
-                    model = vaeaug.fit(training, objects=objects, config=cfg, train=train,
-                                       seed=seed, device="cpu", progress=False)  # fmt: skip
+                    model = vaeaug.fit(training, objects=objects, masses=masses, config=cfg,
+                                       train=train, seed=seed, device="cpu",
+                                       progress=False)  # fmt: skip
                     t1 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")

@@ -411,3 +411,12 @@ def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, 
     assert res["sampling_speedup_of_pass_by_pass_inverse"] == pytest.approx(
         res["best_rate"]["v2 (support off)"] / res["best_rate"]["v2, zuko inverse (support off)"]
     )
+
+
+def test_model_selection_dataset_spec_takes_the_daughter_masses(testdata):
+    ms = _load("model_selection")
+    path = testdata / "dplus_kpipi_train.root"
+    name, p4, objects, masses = ms.load_dataset(f"kpp={path}:signal:K1,pi1,pi2:0.4937,0.1396,0.1396", None)
+    assert (name, objects, masses) == ("kpp", ["K1", "pi1", "pi2"], [0.4937, 0.1396, 0.1396])
+    assert p4.shape[1:] == (3, 4)
+    assert ms.load_dataset(f"kpp={path}:signal:K1,pi1,pi2", None)[3] is None  # inferred in fit

@@ -34,6 +34,9 @@ class TrainConfig:
 
     epochs: int = 300  # upper bound; early stopping usually ends sooner
     batch_size: int = 256  # events per step (more steps per epoch for samples of ~1e4)
+    # smaller batches when the training split is small, so that an epoch has at least this
+    # many steps (0: off); warm-up, patience and the average are counted in epochs
+    min_steps_per_epoch: int = 0
     learning_rate: float = 3e-3  # peak AdamW learning rate (halved on plateaus)
     weight_decay: float = 1e-5  # AdamW weight decay
     val_fraction: float = 0.15  # fraction held out for validation and early stopping
@@ -59,6 +62,10 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
         if not (math.isfinite(self.ema_epochs) and self.ema_epochs >= 0):
             raise ValueError(f"ema_epochs must be >= 0 (0 = off), got {self.ema_epochs}")
+        if self.min_steps_per_epoch < 0:
+            raise ValueError(
+                f"min_steps_per_epoch must be >= 0 (0 = off), got {self.min_steps_per_epoch}"
+            )
         if self.eval_samples < 0:
             raise ValueError(f"eval_samples must be >= 0 (0 = no floor), got {self.eval_samples}")
         if self.patience < 1 or self.eval_every < 1 or self.eval_events < 10:
@@ -78,7 +85,7 @@ class TrainConfig:
 
 
 #: fields added to TrainConfig after the first model files, and how those files were trained
-_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "eval_samples": 0}
+_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "eval_samples": 0, "min_steps_per_epoch": 0}
 
 
 def choose_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -157,7 +164,7 @@ def train_vae(
     eps_eval = torch.randn(n_generated, vae.noise_width, generator=gen, device=device)
 
     n_train = len(x_train)
-    batch = min(config.batch_size, n_train)
+    batch = _batch_size(n_train, config)
     steps = math.ceil(n_train / batch)
     ema = _moving_average(vae, config.ema_epochs, steps)
     scored = vae if ema is None else ema.module  # the weights that are scored and kept
@@ -222,6 +229,16 @@ def train_vae(
     if best_state is not None:
         vae.load_state_dict(best_state)
     return history
+
+
+def _batch_size(n_train: int, config: TrainConfig) -> int:
+    """Events per optimiser step for ``n_train`` training events: ``config.batch_size``,
+    smaller when that would leave an epoch fewer than ``config.min_steps_per_epoch``
+    steps, and never more than ``n_train``."""
+    batch = min(config.batch_size, n_train)
+    if config.min_steps_per_epoch:
+        batch = min(batch, max(1, n_train // config.min_steps_per_epoch))
+    return batch
 
 
 def _moving_average(

@@ -1,6 +1,9 @@
-"""The early-stopping sample score: how many generated events it compares (TrainConfig.eval_samples)."""
+"""Small training samples: the sample score's generated events (TrainConfig.eval_samples) and
+the steps per epoch (TrainConfig.min_steps_per_epoch)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ from tiny_settings import TINY_VAE
 from vaeaug import TrainConfig, VAEConfig
 from vaeaug import training as training_module
 from vaeaug.model.vae import VAE
-from vaeaug.training import train_vae
+from vaeaug.training import _batch_size, train_vae
 
 X = np.random.default_rng(2).normal(size=(600, 4)).astype(np.float32)  # 90 validation events
 
@@ -51,3 +54,31 @@ def test_eval_samples_is_validated_and_old_files_read_without_a_floor():
     saved = TrainConfig().to_dict()
     del saved["eval_samples"]
     assert TrainConfig.from_dict(saved).eval_samples == 0
+
+
+def test_small_training_splits_get_smaller_batches_and_large_ones_do_not():
+    config = TrainConfig(min_steps_per_epoch=16)
+    assert _batch_size(425, config) == 26 and math.ceil(425 / 26) >= 16  # N = 500
+    assert _batch_size(8_500, config) == 256  # N = 10k: the batch size as configured
+    assert _batch_size(425, TrainConfig()) == 256  # off: one batch size for every N
+    assert _batch_size(100, TrainConfig()) == 100
+    with pytest.raises(ValueError, match="min_steps_per_epoch must be >= 0"):
+        TrainConfig(min_steps_per_epoch=-1)
+
+
+def test_training_takes_at_least_min_steps_per_epoch():
+    torch.manual_seed(0)
+    vae = VAE(X.shape[1], VAEConfig(**TINY_VAE))
+    steps = []
+    loss = vae.loss
+
+    def counting(*args, **kwargs):
+        if vae.training:
+            steps.append(len(args[0]))
+        return loss(*args, **kwargs)
+
+    vae.loss = counting
+    config = TrainConfig(epochs=2, kl_warmup_epochs=3, min_steps_per_epoch=16)
+    train_vae(vae, X, config, seed=4, device=torch.device("cpu"), progress=False)
+    # 510 training events: batches of 31, 17 steps per epoch
+    assert len(steps) == 2 * 17 and max(steps) == 31 and sum(steps) == 2 * 510

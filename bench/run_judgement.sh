@@ -8,6 +8,9 @@
 #   TAG=_ema PEERS=vaeaug bash bench/run_judgement.sh      # vaeaug only, fidelity_v2_ema_*.json
 #   TAG=_ema EXTENDED=1 bash bench/run_judgement.sh        # only N = 1,000 x 3 seeds on the
 #       Pythia decays and seeds 2-3 at N = 10,000 on the dimuon spectrum, both peers
+#   TAG=_small SMALL=1 PEERS=vaeaug bash bench/run_judgement.sh   # only the small samples:
+#       D+ at N = 1,000 (with the amplification), the HZZ pairs at N = 500 and N = 1,000
+#       on the Pythia decays, 3 seeds each (for a default that leaves N = 10k unchanged)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-/work/samples}
@@ -20,6 +23,7 @@ MU="0.1056583755 0.1056583755"
 fid() { python bench/fidelity.py --no-progress "$@"; }
 has() { [[ " $PEERS " == *" $1 "* ]]; }
 EXTENDED=${EXTENDED:-0}
+SMALL=${SMALL:-0}
 dataset() {  # NAME: fidelity.py's arguments for the pair NAME_train.root, NAME_reference.root
   local name=$1
   echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root --name $name
@@ -31,13 +35,24 @@ dataset() {  # NAME: fidelity.py's arguments for the pair NAME_train.root, NAME_
     hzz_mumu) echo --objects l1 l2 --identical l1,l2 --masses $MU --resonances Z0 ;;
   esac
 }
-if [[ $EXTENDED == 1 ]]; then
+pythia_1k() {  # N = 1,000 x 3 seeds on each Pythia decay
+  for name in lambdac d0_k3pi dplus_5body dimuon; do
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(dataset $name) \
+        --out $R/fidelity_v2${TAG}_${name}_1k.json
+  done
+}
+if [[ $SMALL == 1 ]]; then
+  pythia_1k > $R/fidelity_v2${TAG}_small_pythia.log 2>&1 &
   {
-    for name in lambdac d0_k3pi dplus_5body dimuon; do
-      fid --peers $PEERS --sizes 1000 --seeds 1 2 3 $(dataset $name) \
-          --out $R/fidelity_v2${TAG}_${name}_1k.json
-    done
-  } > $R/fidelity_v2${TAG}_extended_1k.log 2>&1 &
+    fid --peers $PEERS --sizes 1000 --seeds 1 2 3 --out $R/fidelity_v2${TAG}_dplus_1k.json
+    fid --peers $PEERS --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
+        --out $R/fidelity_v2${TAG}_hzz_mumu.json
+  } > $R/fidelity_v2${TAG}_small_dplus_hzz.log 2>&1 &
+  wait
+  exit 0
+fi
+if [[ $EXTENDED == 1 ]]; then
+  pythia_1k > $R/fidelity_v2${TAG}_extended_1k.log 2>&1 &
   fid --peers $PEERS --sizes 10000 --seeds 2 3 $(dataset dimuon) \
       --out $R/fidelity_v2${TAG}_dimuon_seeds23.json > $R/fidelity_v2${TAG}_extended_dimuon.log 2>&1 &
   wait

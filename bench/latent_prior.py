@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, markdown_table, one_thread, write_json
 from model_selection import judge, load_dataset
 
+from vaeaug.model.flows import flow_inverse
+
 __all__ = ["main", "refit_prior"]
 
 
@@ -95,7 +97,8 @@ def _decode(model, z: torch.Tensor, seed: int) -> np.ndarray:
     with torch.no_grad():
         dist = vae.decode(z)
         eps = torch.randn(n, vae.n_features, generator=gen)
-        x = dist.transform.inv(eps) if vae.config.decoder == "flow" else dist.mean + dist.stddev * eps
+        flow = vae.config.decoder == "flow"
+        x = flow_inverse(vae.decoder, eps, z) if flow else dist.mean + dist.stddev * eps
         if model.phi_uniform:
             x = torch.cat([x, torch.randn(n, 1, generator=gen)], dim=1)
     p4, _ = model.to_p4(x.double().numpy())

@@ -23,7 +23,7 @@ Rows (see docs/performance.md):
 Ceilings (the ``ceilings`` row): the network of the shipped model on ready-made noise,
 ``Model.features_from_noise`` (prior flow + decoder flow, what the engine runs per call,
 without the random numbers, the conversion and the copies): the honest ceiling, and the
-ratios' denominator; the decoder flow alone (``decoder(z).transform.inv(eps)`` on ready z);
+ratios' denominator; the decoder flow alone (``flow_inverse(decoder, eps, z)`` on ready z);
 and a plain MLP of the same widths (the Gaussian decoder's shape), labelled as such. Each in
 fp32, tf32 (CUDA only: ``torch.backends.cuda.matmul.allow_tf32``) and bf16, eager and, where
 not skipped, ``torch.compile``. On CUDA also: pinned vs pageable device-to-host copies of the
@@ -156,6 +156,8 @@ def _nets(model, precision: str, compile: bool) -> dict:
     """The three ceiling networks: name -> (make_inputs(batch), call, description)."""
     import torch
 
+    from vaeaug.model.flows import flow_inverse
+
     device, vae = model.device, model.vae
     vae.eval()
     L, D = vae.config.latent_dim, vae.n_features
@@ -168,7 +170,7 @@ def _nets(model, precision: str, compile: bool) -> dict:
     def decoder(z, eps):  # the decoder alone on a ready latent point
         if vae.config.decoder == "flow":
             with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-                return vae.decoder(z).transform.inv(eps).float()
+                return flow_inverse(vae.decoder, eps, z).float()
         mu, scale = vae.decoder_params(z, hidden)
         return mu + scale * eps
 
@@ -192,7 +194,7 @@ def _nets(model, precision: str, compile: bool) -> dict:
                     f"{c.prior_transforms} transforms) + {c.decoder} decoder ({c.decoder_flow}, "
                     f"{c.decoder_transforms} transforms, hidden {list(c.hidden)}) on ready noise"),
         "decoder": (lambda b: (torch.randn(b, L, device=device), torch.randn(b, D, device=device)),
-                    wrap(decoder), "the decoder alone (decoder(z).transform.inv(eps)) on ready z, noise"),
+                    wrap(decoder), "the decoder alone (flow_inverse(decoder, eps, z)) on ready z, noise"),
         "plain_mlp_same_widths": (lambda b: (torch.randn(b, L, device=device),), wrap(plain_mlp),
                                   f"plain MLP {'-'.join(map(str, shape))} (SiLU), not the shipped decoder"),
     }  # fmt: skip

@@ -35,8 +35,10 @@ class TrainConfig:
     epochs: int = 300  # upper bound; early stopping usually ends sooner
     batch_size: int = 256  # events per step (more steps per epoch for samples of ~1e4)
     # smaller batches when the training split is small, so that an epoch has at least this
-    # many steps (0: off); warm-up, patience and the average are counted in epochs
-    min_steps_per_epoch: int = 0
+    # many steps (0: off); warm-up, patience and the average are counted in epochs. 16 was
+    # chosen on validation splits (round 10: mean C2ST 0.624 against 0.644 at N = 500-1,000);
+    # any training split of 4,096 events or more keeps batches of ``batch_size``
+    min_steps_per_epoch: int = 16
     learning_rate: float = 3e-3  # peak AdamW learning rate (halved on plateaus)
     weight_decay: float = 1e-5  # AdamW weight decay
     val_fraction: float = 0.15  # fraction held out for validation and early stopping

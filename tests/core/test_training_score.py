@@ -48,20 +48,23 @@ def test_score_generates_as_many_events_as_it_scores_without_a_floor(monkeypatch
     assert floored == plain
 
 
-def test_eval_samples_is_validated_and_old_files_read_without_a_floor():
+def test_eval_samples_is_validated_and_old_files_read_as_trained():
     with pytest.raises(ValueError, match="eval_samples must be >= 0"):
         TrainConfig(eval_samples=-1)
     saved = TrainConfig().to_dict()
-    del saved["eval_samples"]
-    assert TrainConfig.from_dict(saved).eval_samples == 0
+    del saved["eval_samples"], saved["min_steps_per_epoch"]
+    old = TrainConfig.from_dict(saved)  # a file from before both fields: trained without either
+    assert old.eval_samples == 0 and old.min_steps_per_epoch == 0
 
 
 def test_small_training_splits_get_smaller_batches_and_large_ones_do_not():
     config = TrainConfig(min_steps_per_epoch=16)
     assert _batch_size(425, config) == 26 and math.ceil(425 / 26) >= 16  # N = 500
     assert _batch_size(8_500, config) == 256  # N = 10k: the batch size as configured
-    assert _batch_size(425, TrainConfig()) == 256  # off: one batch size for every N
-    assert _batch_size(100, TrainConfig()) == 100
+    off = TrainConfig(min_steps_per_epoch=0)
+    assert _batch_size(425, off) == 256 and _batch_size(100, off) == 100  # one size for all N
+    assert TrainConfig().min_steps_per_epoch == 16  # round 10's choice
+    assert _batch_size(4_096, TrainConfig()) == 256 and _batch_size(4_095, TrainConfig()) == 255
     with pytest.raises(ValueError, match="min_steps_per_epoch must be >= 0"):
         TrainConfig(min_steps_per_epoch=-1)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -146,16 +147,30 @@ def _masked_autoregressive_inverse(
     features of order p. zuko's pass p runs the spline on all F features and keeps only
     those of order p (the rest are overwritten by later passes)."""
     x = torch.zeros_like(y)
-    for p in range(layer.passes):
-        indices = (layer.order == p).nonzero().squeeze(-1).tolist()
-        if not indices:  # zuko may count more passes than there are orders
-            continue
-        settled = _as_slice(indices)
+    for settled in _pass_features(layer):
         inputs = x if context is None else torch.cat(broadcast(x, context, ignore=1), dim=-1)
         phi = layer.hyper(inputs).unflatten(-1, (-1, layer.total))[..., settled, :]
         x = x.clone()  # the network's input of this pass may be kept for autograd
         x[..., settled] = layer.univariate(*unpack(phi, layer.shapes)).inv(y[..., settled])
     return x
+
+
+#: per layer, the features each pass settles (read once: the order is a constant buffer)
+_PASS_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pass_features(layer: MaskedAutoregressiveTransform) -> list[slice | list[int]]:
+    """The features settled by each pass of ``layer``, in pass order (a slice where they are
+    a run); passes that settle none are left out (zuko may count more passes than there are
+    orders). Read from the ``order`` buffer once per layer, not on every call: on a GPU each
+    read would wait for the device."""
+    features = _PASS_FEATURES.get(layer)
+    if features is None:
+        order = layer.order.tolist()
+        runs = ([i for i, o in enumerate(order) if o == p] for p in range(layer.passes))
+        features = [_as_slice(indices) for indices in runs if indices]
+        _PASS_FEATURES[layer] = features
+    return features
 
 
 def _as_slice(indices: list[int]) -> slice | list[int]:

@@ -113,16 +113,9 @@ def canonical_order(p4: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarr
     otherwise separate samples by the ordering alone, and a generator need not
     respect it either. Every sample, real or generated, is canonicalised the same way.
     """
-    out = np.array(p4, dtype=np.float64, copy=True)
-    for group in groups:
-        idx = np.asarray(group, dtype=np.intp)
-        if len(idx) < 2:
-            continue
-        block = out[:, idx]
-        pt = np.hypot(block[..., 0], block[..., 1])
-        order = np.argsort(-pt, axis=1, kind="stable")
-        out[:, idx] = np.take_along_axis(block, order[..., None], axis=1)
-    return out
+    from vaeaug.model.symmetry import order_by_pt
+
+    return order_by_pt(np.array(p4, dtype=np.float64, copy=True), groups)
 
 
 def pt_order_pions(p4: np.ndarray) -> np.ndarray:

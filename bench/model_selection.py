@@ -9,7 +9,8 @@ so that a default is not tuned to one decay::
         --variants default prior=standard beta=0.03 --datasets dplus dimuon
 
 A variant is ``default`` or ``key=value[;key=value]`` overrides of
-:class:`vaeaug.VAEConfig` or :class:`vaeaug.TrainConfig` fields. Datasets:
+:class:`vaeaug.VAEConfig` or :class:`vaeaug.TrainConfig` fields, or of the ``phi`` and
+``exchange`` options of :func:`vaeaug.fit`. Datasets:
 ``dplus`` (the shared D+ train file), ``dimuon-builtin`` (vaeaug.datasets'
 continuum), or ``NAME=FILE:TREE:obj1,obj2,...[:m1,m2,...]`` for any file (e.g. the
 Pythia table of ``examples/decays_pythia.py``), with the daughters' masses in GeV where
@@ -34,6 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, machine, markdown_table, one_thread, write_json
 
 __all__ = ["judge", "load_dataset", "main", "parse_variant", "summarize"]
+
+
+#: Variant keys that are options of :func:`vaeaug.fit`, not of a config.
+FIT_KEYS = {"phi", "exchange"}
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -115,20 +120,22 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
                 for variant in variants:
                     over = parse_variant(variant)
                     cfg = vaeaug.VAEConfig(**{k: v for k, v in over.items() if k in vae_keys})
-                    train = vaeaug.TrainConfig(
-                        **{k: v for k, v in over.items() if k not in vae_keys}
-                    )
+                    train = vaeaug.TrainConfig(**{k: v for k, v in over.items()
+                                                  if k not in vae_keys | FIT_KEYS})  # fmt: skip
+                    options = {k: v for k, v in over.items() if k in FIT_KEYS}
                     t0 = time.perf_counter()
                     model = vaeaug.fit(training, objects=objects, masses=masses, config=cfg,
                                        train=train, seed=seed, device="cpu",
-                                       progress=False)  # fmt: skip
+                                       progress=False, **options)  # fmt: skip
                     t1 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         gen = model.sample(min(4 * size, 40_000), seed=seed + 100, support=support)
                     t2 = time.perf_counter()
                     row = {"dataset": name, "n_train": size, "seed": seed, "variant": variant,
-                           "config": {**dataclasses.asdict(cfg), **dataclasses.asdict(train)},
+                           "config": {**dataclasses.asdict(cfg), **dataclasses.asdict(train),
+                                      **options},
+                           "exchange": model.exchange,
                            "decoder": cfg.decoder,
                            "fit_s": t1 - t0, "sample_s": t2 - t1,
                            "epochs": model.provenance["epochs_run"],

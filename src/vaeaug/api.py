@@ -32,7 +32,14 @@ from .io.modelfile import check_shapes, read_model_file, write_model_file
 from .io.read import CandidateTable
 from .model.standardize import Standardizer
 from .model.support import Support, SupportReport, observables
-from .model.symmetry import PHI_TEST_LEVEL, kuiper_uniform_pvalue
+from .model.symmetry import (
+    EXCHANGE_CHOICES,
+    PHI_TEST_LEVEL,
+    kuiper_uniform_pvalue,
+    order_by_pt,
+    pt_ordered_groups,
+    shuffle_within,
+)
 from .model.vae import VAE, VAEConfig
 from .representations import REPRESENTATIONS, make_representation, representation_from_dict
 from .representations.arrays import as_float64, is_tensor, namespace
@@ -218,6 +225,10 @@ class Model:
             (all but the parent azimuth when ``phi_uniform``).
         phi_uniform: the parent azimuth is drawn uniformly, not learned
             (:mod:`vaeaug.model.symmetry`).
+        exchange: groups of identical daughters (object indices) that the training
+            input orders by decreasing pT: the network learns them exchange-symmetric,
+            and every generated candidate is put back in that order
+            (:mod:`vaeaug.model.symmetry`).
         support: the training support and acceptance (:mod:`vaeaug.model.support`).
         train_config: the optimisation settings used.
         provenance: version, input, seed, data hash, timings, the choices made.
@@ -227,7 +238,7 @@ class Model:
 
     def __init__(self, vae: VAE, representation, standardizer: Standardizer, layout: Layout, *,
                  learned: Sequence[int] | None = None, phi_uniform: bool = False,
-                 support: Support | None = None, train_config: TrainConfig | None = None,
+                 exchange: Sequence[Sequence[int]] = (), support: Support | None = None, train_config: TrainConfig | None = None,
                  provenance: dict | None = None, history: dict | None = None) -> None:  # fmt: skip
         self.vae = vae
         self.representation = representation
@@ -235,6 +246,7 @@ class Model:
         self.layout = layout
         self.learned = list(range(representation.n_features)) if learned is None else list(learned)
         self.phi_uniform = bool(phi_uniform)
+        self.exchange = [[int(i) for i in g] for g in exchange]
         self.support = support
         self.train_config = train_config or TrainConfig()
         self.provenance = provenance or {}
@@ -304,7 +316,9 @@ class Model:
             cdf = torch.special.ndtr(u) if is_tensor(u) else _ndtr(u)
             phi = math.pi * (2.0 * cdf - 1.0)
             full[:, 2], full[:, 3] = xp.cos(phi), xp.sin(phi)
-        return rep.from_features(full), full
+        # the features stay in the network's (exchange-symmetric) labelling: the support's
+        # feature part was fitted in it
+        return order_by_pt(rep.from_features(full), self.exchange), full
 
     def p4_from_noise(
         self, eps: np.ndarray, batch_size: int = 1 << 16
@@ -452,6 +466,7 @@ class Model:
             "n_features": self.vae.n_features,
             "learned": self.learned,
             "phi_uniform": self.phi_uniform,
+            "exchange": self.exchange,
             "support": None if self.support is None else self.support.to_dict(),
             # checked on load: a representation edited in the header is caught
             "feature_names": self.representation.feature_names(),
@@ -480,6 +495,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
         layout = Layout.from_dict(meta["layout"])
         learned = [int(i) for i in meta["learned"]]
         phi_uniform = bool(meta["phi_uniform"])
+        exchange = [[int(i) for i in g] for g in meta.get("exchange", [])]  # format 2: none
         support = meta.get("support")
         support = None if support is None else Support.from_dict(support)
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as err:
@@ -488,7 +504,9 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
         ) from err
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
     _check_model_tensors(path, state, vae, tensors, n_features)
-    _check_model_meta(path, meta, n_features, representation, layout, learned, phi_uniform)
+    _check_model_meta(
+        path, meta, n_features, representation, layout, learned, phi_uniform, exchange
+    )
     try:
         vae.load_state_dict(state)
         model = Model(
@@ -498,6 +516,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Mode
             layout,
             learned=learned,
             phi_uniform=phi_uniform,
+            exchange=exchange,
             support=support,
             train_config=TrainConfig.from_dict(meta.get("train_config", {})),
             provenance=meta.get("provenance", {}),
@@ -524,7 +543,8 @@ def _check_model_tensors(path, state: dict[str, torch.Tensor], vae: VAE,
 
 
 def _check_model_meta(path, meta: dict, n_features: int, representation, layout: Layout,
-                      learned: list[int], phi_uniform: bool) -> None:  # fmt: skip
+                      learned: list[int], phi_uniform: bool,
+                      exchange: list[list[int]]) -> None:  # fmt: skip
     """The representation against the learned features and the layout's objects."""
     d = representation.n_features
     if (
@@ -553,6 +573,16 @@ def _check_model_meta(path, meta: dict, n_features: int, representation, layout:
         raise ModelFileError(
             f"'{path}': the layout names {layout.n_objects} objects ({', '.join(layout.objects)}), "
             f"but the {representation.name} representation has {representation.n_objects}"
+        )
+    flat = [i for g in exchange for i in g]
+    if (
+        any(len(g) < 2 for g in exchange)
+        or len(set(flat)) != len(flat)
+        or any(not 0 <= i < layout.n_objects for i in flat)
+    ):
+        raise ModelFileError(
+            f"'{path}': 'exchange' lists {exchange}; valid: groups of two or more distinct "
+            f"object indices below {layout.n_objects}, each index in one group"
         )
 
 
@@ -609,6 +639,7 @@ def fit(
     train: TrainConfig | None = None,
     weights: np.ndarray | None = None,
     phi: str = "auto",
+    exchange: str = "auto",
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
@@ -633,6 +664,10 @@ def fit(
         phi: the parent azimuth (decay representation): ``"auto"`` draws it
             uniformly when the training sample is consistent with that (Kuiper's
             test at 1%) and learns it otherwise; ``"uniform"`` or ``"learn"`` force.
+        exchange: ``"auto"``: daughters with equal mass hypotheses that the input
+            orders by decreasing pT on every candidate (``pi1``, ``pi2``) are learned
+            exchange-symmetric and generated in that order
+            (:mod:`vaeaug.model.symmetry`); ``"off"`` learns the labels as they are.
         seed: every random draw of training flows from it.
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         progress: show a progress bar.
@@ -642,6 +677,8 @@ def fit(
     """
     if phi not in ("auto", "uniform", "learn"):
         raise InputError(f"phi must be one of auto, uniform, learn; got {phi!r}")
+    if exchange not in EXCHANGE_CHOICES:
+        raise InputError(f"exchange must be one of {', '.join(EXCHANGE_CHOICES)}; got {exchange!r}")
     table = as_table(data, objects, weights)
     config = config or VAEConfig()
     train = train or TrainConfig()
@@ -651,7 +688,10 @@ def fit(
     representation, masses, reason = _choose_representation(representation, p4, names, masses)
     rep = make_representation(representation, len(names), masses=masses, object_names=names)
 
-    features = rep.to_features(p4)
+    groups = pt_ordered_groups(p4, masses) if exchange == "auto" else []
+    # the network sees each candidate's identical daughters in a seeded random order
+    learned_p4 = shuffle_within(p4, groups, np.random.default_rng([seed, 0x5EED])) if groups else p4
+    features = rep.to_features(learned_p4)
     phi_pvalue = None
     phi_uniform = False
     if rep.name == "decay":
@@ -696,6 +736,7 @@ def fit(
         "representation_choice": reason,
         "phi_choice": phi,
         "phi_kuiper_pvalue": phi_pvalue,
+        "exchange_choice": exchange,
     }
     return Model(
         vae,
@@ -704,6 +745,7 @@ def fit(
         table.layout,
         learned=learned,
         phi_uniform=phi_uniform,
+        exchange=groups,
         support=support,
         train_config=train,
         provenance=provenance,

@@ -109,6 +109,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--phi", default="auto", choices=("auto", "uniform", "learn"),
                    help="parent azimuth: uniform when the data are (auto, Kuiper test at 1%%), "
                    "or forced (default auto)")  # fmt: skip
+    g.add_argument("--exchange", default="auto", choices=("auto", "off"),
+                   help="daughters of equal mass that the input orders by decreasing pT: "
+                   "learned exchange-symmetric and generated in that order (auto), or "
+                   "learned as labelled (off; default auto)")  # fmt: skip
     g.add_argument(
         "--epochs", type=int, default=t.epochs, help=f"maximum epochs (default {t.epochs})"
     )
@@ -179,8 +183,8 @@ def _train(args, table):
         patience=args.patience,
     )
     return fit(table, representation=args.representation, masses=args.masses, config=config,
-               train=train, phi=args.phi, seed=args.seed, device=args.device,
-               progress=not args.quiet)  # fmt: skip
+               train=train, phi=args.phi, exchange=args.exchange, seed=args.seed,
+               device=args.device, progress=not args.quiet)  # fmt: skip
 
 
 def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, original=None, tree=None,
@@ -461,7 +465,7 @@ def _cmd_trainset(args) -> str:
                           learning_rate=args.lr, patience=args.patience),
         device=args.device, progress=not args.quiet, signal_model=models["signal"],
         background_model=models["background"], representation=args.representation,
-        masses=args.masses, phi=args.phi,
+        masses=args.masses, phi=args.phi, exchange=args.exchange,
         identical=[[o.strip() for o in g.split(",")] for g in args.identical or []],
     )  # fmt: skip
     extra = {"label": "int8", "is_generated": "int8", "weight": "float64"}
@@ -550,7 +554,8 @@ def _cmd_info(args) -> str | None:
             f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, "
             f"prior {cfg['prior']} ({cfg.get('prior_flow')}), decoder {cfg.get('decoder')} ({cfg.get('decoder_flow')}); {n_params} parameters",
             f"choices         {prov.get('representation_choice')}; parent phi "
-            f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')})",
+            f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')}); "
+            f"{_exchange_words(meta.get('exchange', []), lay['objects'])}",
             _support_line(meta.get("support")),
             f"trained on      {prov.get('n_events')} events from {prov.get('source', {}).get('file', 'arrays')} "
             f"(tree {prov.get('source', {}).get('tree')}), seed {prov.get('seed')}, {prov.get('epochs_run')} epochs, "
@@ -560,6 +565,14 @@ def _cmd_info(args) -> str | None:
         ]  # fmt: skip
         print("\n".join(lines))
     return f"{args.model}: vaeaug model, {meta['representation'].get('name')} representation"
+
+
+def _exchange_words(groups: list, objects: list[str]) -> str:
+    """How the model treats identical daughters, for ``info``."""
+    if not groups:
+        return "no identical daughters ordered by pT"
+    names = "; ".join(", ".join(objects[i] for i in g) for g in groups)
+    return f"identical daughters {names}: learned exchange-symmetric, generated in decreasing pT"
 
 
 def _support_line(support: dict | None) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 from .api import as_table, fit
 from .errors import InputError
 from .io.read import CandidateTable
+from .model.symmetry import order_by_pt
 from .sampling.candidates import Candidates
 from .sampling.noise import seed_words
 
@@ -241,14 +242,8 @@ def _identical_groups(identical, objects: list[str]) -> list[list[int]]:
 
 def _pt_ordered(p4: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """(p4 (N, k, 4) with each group ordered by decreasing pT, mask (N,) of the rows changed)."""
-    out = np.array(p4, dtype=np.float64, copy=True)
-    changed = np.zeros(len(p4), dtype=bool)
-    for idx in groups:
-        block = out[:, idx]
-        order = np.argsort(-np.hypot(block[..., 0], block[..., 1]), axis=1, kind="stable")
-        out[:, idx] = np.take_along_axis(block, order[..., None], axis=1)
-        changed |= (order != np.arange(len(idx))).any(axis=1)
-    return out, changed
+    out = order_by_pt(np.array(p4, dtype=np.float64, copy=True), groups)
+    return out, (out != p4).any(axis=(1, 2))
 
 
 def _class_seeds(seed: int, label: int) -> tuple[int, int]:

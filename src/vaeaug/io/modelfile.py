@@ -30,6 +30,7 @@ from .atomic import atomic_output
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "OLDEST_READABLE",
     "REQUIRED_KEYS",
     "check_shapes",
     "read_model_file",
@@ -39,7 +40,11 @@ __all__ = [
 FORMAT = "vaeaug-model"
 #: Bumped when a file written by this version could not be read by an older one.
 #: 2: model v2 (flow prior and decoder, support, uniform phi, log-excess and atanh features).
-FORMAT_VERSION = 2
+#: 3: ``exchange``, identical daughters generated in the input's pT order (an older reader
+#: would return them in the network's random labelling).
+FORMAT_VERSION = 3
+#: The oldest format this version reads (format 2 files have no ``exchange`` groups).
+OLDEST_READABLE = 2
 #: Metadata a model cannot be rebuilt without.
 REQUIRED_KEYS = ("vae_config", "n_features", "representation", "layout", "learned", "phi_uniform")
 
@@ -96,10 +101,11 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise ModelFileError(
             f"'{path}' has model format {version}, newer than this vaeaug reads ({FORMAT_VERSION}); upgrade vaeaug"
         )
-    if version < FORMAT_VERSION:
+    if version < OLDEST_READABLE:
         raise ModelFileError(
             f"'{path}' has model format {version}, written by vaeaug < 0.2 (a Gaussian-mixture "
-            f"prior and other features); this vaeaug reads format {FORMAT_VERSION} only. Retrain "
+            f"prior and other features); this vaeaug reads formats {OLDEST_READABLE} to "
+            f"{FORMAT_VERSION}. Retrain "
             "the model with this version (vaeaug train ...): the training data's sha256 and "
             "settings are in the old file's JSON header (safetensors metadata)"
         )

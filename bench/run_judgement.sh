@@ -11,6 +11,9 @@
 #   TAG=_small SMALL=1 PEERS=vaeaug bash bench/run_judgement.sh   # only the small samples:
 #       D+ at N = 1,000 (with the amplification), the HZZ pairs at N = 500 and N = 1,000
 #       on the Pythia decays, 3 seeds each (for a default that leaves N = 10k unchanged)
+#   TAG=_exch SYMMETRIC=1 bash bench/run_judgement.sh   # vaeaug's rows (N = 10k, 1k, HZZ 500)
+#       of every dataset with identical daughters: all but Lambda_c+ -> p K- pi+, whose
+#       daughters differ in mass, so that its trainings are unchanged by the exchange symmetry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-/work/samples}
@@ -24,6 +27,7 @@ fid() { python bench/fidelity.py --no-progress "$@"; }
 has() { [[ " $PEERS " == *" $1 "* ]]; }
 EXTENDED=${EXTENDED:-0}
 SMALL=${SMALL:-0}
+SYMMETRIC=${SYMMETRIC:-0}
 dataset() {  # NAME: fidelity.py's arguments for the pair NAME_train.root, NAME_reference.root
   local name=$1
   echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root --name $name
@@ -48,6 +52,29 @@ if [[ $SMALL == 1 ]]; then
     fid --peers $PEERS --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
         --out $R/fidelity_v2${TAG}_hzz_mumu.json
   } > $R/fidelity_v2${TAG}_small_dplus_hzz.log 2>&1 &
+  wait
+  exit 0
+fi
+if [[ $SYMMETRIC == 1 ]]; then
+  {
+    fid --peers vaeaug --sizes 10000 1000 --seeds 1 2 3 --out $R/fidelity_v2${TAG}_dplus.json
+    fid --peers vaeaug --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
+        --out $R/fidelity_v2${TAG}_hzz_mumu.json
+    for name in dimuon d0_k3pi; do
+      fid --peers vaeaug --sizes 1000 --seeds 1 2 3 $(dataset $name) \
+          --out $R/fidelity_v2${TAG}_${name}_1k.json
+    done
+  } > $R/fidelity_v2${TAG}_dplus_hzz.log 2>&1 &
+  {
+    fid --peers vaeaug --sizes 10000 --seeds 1 2 3 $(dataset dimuon) \
+        --out $R/fidelity_v2${TAG}_dimuon.json
+    for name in d0_k3pi dplus_5body; do
+      fid --peers vaeaug --sizes 10000 --seeds 1 $(dataset $name) \
+          --out $R/fidelity_v2${TAG}_${name}.json
+    done
+    fid --peers vaeaug --sizes 1000 --seeds 1 2 3 $(dataset dplus_5body) \
+        --out $R/fidelity_v2${TAG}_dplus_5body_1k.json
+  } > $R/fidelity_v2${TAG}_others.log 2>&1 &
   wait
   exit 0
 fi

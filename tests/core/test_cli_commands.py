@@ -27,10 +27,22 @@ def test_train_writes_a_model_and_info_describes_it(model_file, capsys):
     assert main(["info", str(model_file)]) == 0
     out = capsys.readouterr().out
     assert "decay" in out and "K1, pi1, pi2" in out and "2000 events" in out
+    # the toy file labels its pions by decreasing pT: found, and said
+    assert "identical daughters pi1, pi2: learned exchange-symmetric" in out
     assert main(["info", str(model_file), "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)  # JSON only: no summary line after it
     assert len(meta["provenance"]["data_sha256"]) == 64
     assert meta["provenance"]["n_events"] == 2000
+
+
+def test_train_exchange_off_learns_the_labels_as_they_are(toy_root, tmp_path, capsys):
+    out = tmp_path / "labelled.safetensors"
+    assert main(["train", str(toy_root), "-o", str(out), "--seed", "1", "--exchange", "off",
+                 *TINY]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["exchange"] == [] and meta["provenance"]["exchange_choice"] == "off"
 
 
 def test_generate_writes_the_input_branches(model_file, toy_root, tmp_path, capsys):
@@ -61,7 +73,11 @@ def test_generate_writes_the_input_branches(model_file, toy_root, tmp_path, caps
     assert {b: tree[b].interpretation.numpy_dtype for b in tree.keys()} == {
         b: original[b].interpretation.numpy_dtype for b in original.keys()
     }
-    assert all(np.isfinite(a).all() for a in tree.arrays(library="np").values())
+    arrays = tree.arrays(library="np")
+    assert all(np.isfinite(a).all() for a in arrays.values())
+    # generated in the input's labelling: pi1 is the harder pion, as in the toy file
+    assert np.all(np.hypot(arrays["pi1_px"], arrays["pi1_py"])
+                  >= np.hypot(arrays["pi2_px"], arrays["pi2_py"]))  # fmt: skip
     again = tmp_path / "again.root"
     main(
         [

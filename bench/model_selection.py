@@ -169,11 +169,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_variant.setdefault(r["variant"], []).append(r)
+    sizes: dict[str, set[int]] = {}
+    for r in rows:
+        sizes.setdefault(r["dataset"], set()).add(r["n_train"])
+    # a dataset judged at several N counts as one dataset per N
+    name = lambda r: r["dataset"] if len(sizes[r["dataset"]]) == 1 else f"{r['dataset']} {r['n_train']}"  # noqa: E731
     out: dict[str, Any] = {}
     for variant, rs in by_variant.items():
         datasets: dict[str, list[float]] = {}
         for r in rs:
-            datasets.setdefault(r["dataset"], []).append(r["c2st_auc"])
+            datasets.setdefault(name(r), []).append(r["c2st_auc"])
         out[variant] = {"rows": len(rs), "mean": float(np.mean([r["c2st_auc"] for r in rs])),
                         "datasets": {d: float(np.mean(v)) for d, v in datasets.items()}}  # fmt: skip
     if "default" in out:
@@ -206,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not train: print the table of earlier runs' rows")  # fmt: skip
     parser.add_argument("--summary", metavar="JSON",
                         help="with --from-json: write the rule's means (summarize) there")  # fmt: skip
+    parser.add_argument("--rename", nargs="+", default=[], metavar="OLD:NEW",
+                        help="with --from-json: call the rows of variant OLD variant NEW (e.g. "
+                             "the earlier rounds' rows of what is now the previous default)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.from_json:
         import json
@@ -213,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
         if args.variants:
             rows = [r for r in rows if r["variant"] in args.variants]
+        renames = dict(item.rsplit(":", 1) for item in args.rename)
+        rows = [{**r, "variant": renames.get(r["variant"], r["variant"])} for r in rows]
         print(table(rows))
         if args.summary:
             summary = summarize(rows)

@@ -382,6 +382,15 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
     assert ms.main(["--from-json", *map(str, files), "--summary", str(out),
                     "--variants", "default"]) == 0  # fmt: skip
     assert set(json.loads(out.read_text())["variants"]) == {"default"}
+    # --rename: earlier rounds' rows of the previous default compared with the new one; a
+    # dataset judged at two sizes counts once per size
+    small = tmp_path / "c.json"
+    small.write_text(json.dumps({"rows": [{**row("dplus", 1, "old", 0.70), "n_train": 1_000},
+                                          {**row("dplus", 1, "new", 0.64), "n_train": 1_000}]}))  # fmt: skip
+    assert ms.main(["--from-json", str(files[1]), str(small), "--summary", str(out),
+                    "--rename", "x:new", "default:old"]) == 0  # fmt: skip
+    new = json.loads(out.read_text())["variants"]["new"]
+    assert new["datasets"] == pytest.approx({"dplus 10000": 0.57, "dplus 1000": 0.64})
 
 
 def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, capsys):

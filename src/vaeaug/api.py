@@ -238,8 +238,9 @@ class Model:
 
     def __init__(self, vae: VAE, representation, standardizer: Standardizer, layout: Layout, *,
                  learned: Sequence[int] | None = None, phi_uniform: bool = False,
-                 exchange: Sequence[Sequence[int]] = (), support: Support | None = None, train_config: TrainConfig | None = None,
-                 provenance: dict | None = None, history: dict | None = None) -> None:  # fmt: skip
+                 exchange: Sequence[Sequence[int]] = (), support: Support | None = None,
+                 train_config: TrainConfig | None = None, provenance: dict | None = None,
+                 history: dict | None = None) -> None:  # fmt: skip
         self.vae = vae
         self.representation = representation
         self.standardizer = standardizer

@@ -429,3 +429,22 @@ def test_model_selection_dataset_spec_takes_the_daughter_masses(testdata):
     assert (name, objects, masses) == ("kpp", ["K1", "pi1", "pi2"], [0.4937, 0.1396, 0.1396])
     assert p4.shape[1:] == (3, 4)
     assert ms.load_dataset(f"kpp={path}:signal:K1,pi1,pi2", None)[3] is None  # inferred in fit
+
+
+def test_model_selection_judge_counts_misordered_identical_daughters():
+    """A generated candidate with the softer pion first is counted, and the sorted C2ST
+    compares the samples as the judged benchmark does (both sorted)."""
+    ms = _load("model_selection")
+    from vaeaug.datasets import OBJECTS, dplus_kpipi
+
+    real, gen = np.asarray(dplus_kpipi(2_000, seed=1)), np.asarray(dplus_kpipi(2_000, seed=2))
+    swapped = gen.copy()
+    rows = np.arange(0, 2_000, 4)
+    swapped[rows, 1], swapped[rows, 2] = gen[rows, 2], gen[rows, 1]
+    out = ms.judge(swapped, real, real, list(OBJECTS), seed=0, groups=[[1, 2]], sorted_c2st=True)
+    assert out["misordered"] == 0.25
+    # once sorted, the swap is gone: the same C2ST as the unswapped sample's
+    plain = ms.judge(gen, real, real, list(OBJECTS), seed=0, groups=[[1, 2]], sorted_c2st=True)
+    assert plain["misordered"] == 0.0
+    assert out["c2st_auc_sorted"] == plain["c2st_auc_sorted"] == plain["c2st_auc"]
+    assert out["c2st_auc"] > plain["c2st_auc"]  # unsorted, the softer-first quarter shows

@@ -203,8 +203,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     sizes: dict[str, set[int]] = {}
     for r in rows:
         sizes.setdefault(r["dataset"], set()).add(r["n_train"])
-    # a dataset judged at several N counts as one dataset per N
-    name = lambda r: r["dataset"] if len(sizes[r["dataset"]]) == 1 else f"{r['dataset']} {r['n_train']}"  # noqa: E731
+
+    def name(r: dict[str, Any]) -> str:  # a dataset judged at several N: one entry per N
+        return r["dataset"] if len(sizes[r["dataset"]]) == 1 else f"{r['dataset']} {r['n_train']}"
+
     out: dict[str, Any] = {}
     for variant, rs in by_variant.items():
         datasets: dict[str, list[float]] = {}

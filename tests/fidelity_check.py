@@ -1,11 +1,12 @@
 """The one fidelity check of the test suite: a C2ST that an untrained model fails.
 
 A tiny model (tests/tiny_settings.py) trained for a few epochs on 2,000 built-in
-D+ candidates reaches a C2ST AUC of about 0.63 against an independent sample of
-the same generator; the same model with its networks re-initialised gives about
-0.81, and with its feature scale multiplied by 10 about 1.0 (measured when this
-threshold was set; tests/validation/test_fidelity_checks_can_fail.py keeps both
-sides honest). Range checks such as ``0 <= AUC <= 1`` pass for any of them.
+D+ candidates reaches a C2ST AUC of about 0.60 against an independent sample of
+the same generator; the same model with its networks re-initialised gives 0.70-0.75
+(its pions are generated in pT order since the exchange symmetry, which removed the
+untrained model's most obvious tell; 0.81 before), and with its feature scale
+multiplied by 10 about 1.0 (tests/validation/test_fidelity_checks_can_fail.py keeps
+both sides honest). Range checks such as ``0 <= AUC <= 1`` pass for any of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vaeaug.validation.features import feature_table
 
 #: Largest C2ST AUC (2,000 vs 2,000 candidates, physics and raw features) a trained
 #: tiny model may have; halfway between the trained and the untrained model.
-MAX_AUC = 0.72
+MAX_AUC = 0.67
 
 
 def reference_sample(n: int = 2_000) -> np.ndarray:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, markdown_table, one_thread, write_json
 
-__all__ = ["judge", "load_dataset", "main", "parse_variant", "summarize"]
+__all__ = ["judge", "load_dataset", "main", "parse_variant", "row_score", "summarize"]
 
 
 #: Variant keys that are options of :func:`vaeaug.fit`, not of a config.
@@ -193,10 +193,24 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(header, body)
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The selection rule's figures: per variant, the mean validation C2ST over all its
-    (dataset, N, seed) rows and per dataset; against ``default``, the difference of the
-    means and the worst dataset's difference (positive = worse than the default)."""
+def row_score(r: dict[str, Any], score: str) -> float:
+    """A row's ``score``: ``c2st_auc``, or ``c2st_auc_sorted`` (identical daughters sorted
+    by pT in both samples). A row without the sorted figure has it when its model had
+    ``exchange`` groups: it generated every candidate sorted, so sorting changes nothing
+    and the two figures are the same number (round 12b's rows show it to the last digit)."""
+    if score == "c2st_auc_sorted" and score not in r:
+        if not r.get("exchange"):
+            raise ValueError(f"row {r['dataset']} N={r['n_train']} seed={r['seed']} "
+                             f"{r['variant']} has no {score}; rerun it with --sorted-c2st")  # fmt: skip
+        return r["c2st_auc"]
+    return r[score]
+
+
+def summarize(rows: list[dict[str, Any]], score: str = "c2st_auc") -> dict[str, Any]:
+    """The selection rule's figures: per variant, the mean validation ``score``
+    (:func:`row_score`) over all its (dataset, N, seed) rows and per dataset; against
+    ``default``, the difference of the means and the worst dataset's difference
+    (positive = worse than the default)."""
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_variant.setdefault(r["variant"], []).append(r)
@@ -211,8 +225,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for variant, rs in by_variant.items():
         datasets: dict[str, list[float]] = {}
         for r in rs:
-            datasets.setdefault(name(r), []).append(r["c2st_auc"])
-        out[variant] = {"rows": len(rs), "mean": float(np.mean([r["c2st_auc"] for r in rs])),
+            datasets.setdefault(name(r), []).append(row_score(r, score))
+        out[variant] = {"rows": len(rs), "score": score,
+                        "mean": float(np.mean([row_score(r, score) for r in rs])),
                         "datasets": {d: float(np.mean(v)) for d, v in datasets.items()}}  # fmt: skip
     if "default" in out:
         base = out["default"]
@@ -247,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not train: print the table of earlier runs' rows")  # fmt: skip
     parser.add_argument("--summary", metavar="JSON",
                         help="with --from-json: write the rule's means (summarize) there")  # fmt: skip
+    parser.add_argument("--score", default="c2st_auc", choices=("c2st_auc", "c2st_auc_sorted"),
+                        help="with --summary: the rule's score (row_score)")  # fmt: skip
     parser.add_argument("--rename", nargs="+", default=[], metavar="OLD:NEW",
                         help="with --from-json: call the rows of variant OLD variant NEW (e.g. "
                              "the earlier rounds' rows of what is now the previous default)")  # fmt: skip
@@ -261,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{**r, "variant": renames.get(r["variant"], r["variant"])} for r in rows]
         print(table(rows))
         if args.summary:
-            summary = summarize(rows)
+            summary = summarize(rows, args.score)
             write_json(args.summary, {"benchmark": "model_selection_summary",
                                       "from": list(args.from_json), "variants": summary})  # fmt: skip
             print(json.dumps(summary, indent=1))

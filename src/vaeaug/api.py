@@ -35,6 +35,7 @@ from .model.support import Support, SupportReport, observables
 from .model.symmetry import (
     EXCHANGE_CHOICES,
     PHI_TEST_LEVEL,
+    exchange_mode,
     kuiper_uniform_pvalue,
     order_by_pt,
     pt_ordered_groups,
@@ -226,9 +227,8 @@ class Model:
         phi_uniform: the parent azimuth is drawn uniformly, not learned
             (:mod:`vaeaug.model.symmetry`).
         exchange: groups of identical daughters (object indices) that the training
-            input orders by decreasing pT: the network learns them exchange-symmetric,
-            and every generated candidate is put back in that order
-            (:mod:`vaeaug.model.symmetry`).
+            input orders by decreasing pT: every generated candidate is put in that
+            order (:mod:`vaeaug.model.symmetry`).
         support: the training support and acceptance (:mod:`vaeaug.model.support`).
         train_config: the optimisation settings used.
         provenance: version, input, seed, data hash, timings, the choices made.
@@ -317,8 +317,8 @@ class Model:
             cdf = torch.special.ndtr(u) if is_tensor(u) else _ndtr(u)
             phi = math.pi * (2.0 * cdf - 1.0)
             full[:, 2], full[:, 3] = xp.cos(phi), xp.sin(phi)
-        # the features stay in the network's (exchange-symmetric) labelling: the support's
-        # feature part was fitted in it
+        # the features stay in the network's labelling: the support's feature part was
+        # fitted in it
         return order_by_pt(rep.from_features(full), self.exchange), full
 
     def p4_from_noise(
@@ -665,10 +665,12 @@ def fit(
         phi: the parent azimuth (decay representation): ``"auto"`` draws it
             uniformly when the training sample is consistent with that (Kuiper's
             test at 1%) and learns it otherwise; ``"uniform"`` or ``"learn"`` force.
-        exchange: ``"auto"``: daughters with equal mass hypotheses that the input
-            orders by decreasing pT on every candidate (``pi1``, ``pi2``) are learned
-            exchange-symmetric and generated in that order
-            (:mod:`vaeaug.model.symmetry`); ``"off"`` learns the labels as they are.
+        exchange: daughters with equal mass hypotheses that the input orders by
+            decreasing pT on every candidate (``pi1``, ``pi2``) are generated in that
+            order; ``"symmetric"`` learns them exchange-symmetric, ``"sort"`` learns
+            the labels as given, ``"auto"`` picks one by the number of daughters
+            (:func:`vaeaug.model.symmetry.exchange_mode`); ``"off"`` learns and
+            generates the labels as they are (:mod:`vaeaug.model.symmetry`).
         seed: every random draw of training flows from it.
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         progress: show a progress bar.
@@ -689,9 +691,12 @@ def fit(
     representation, masses, reason = _choose_representation(representation, p4, names, masses)
     rep = make_representation(representation, len(names), masses=masses, object_names=names)
 
-    groups = pt_ordered_groups(p4, masses) if exchange == "auto" else []
-    # the network sees each candidate's identical daughters in a seeded random order
-    learned_p4 = shuffle_within(p4, groups, np.random.default_rng([seed, 0x5EED])) if groups else p4
+    mode = exchange_mode(exchange, len(names))
+    groups = pt_ordered_groups(p4, masses) if mode != "off" else []
+    if groups and mode == "symmetric":  # each candidate's identical daughters in a seeded order
+        learned_p4 = shuffle_within(p4, groups, np.random.default_rng([seed, 0x5EED]))
+    else:
+        learned_p4 = p4
     features = rep.to_features(learned_p4)
     phi_pvalue = None
     phi_uniform = False
@@ -738,6 +743,7 @@ def fit(
         "phi_choice": phi,
         "phi_kuiper_pvalue": phi_pvalue,
         "exchange_choice": exchange,
+        "exchange_mode": mode if groups else "off",
     }
     return Model(
         vae,

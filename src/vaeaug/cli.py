@@ -86,6 +86,7 @@ def _output_format(model, fmt: str | None) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from .model.symmetry import EXCHANGE_CHOICES
     from .model.vae import PRIORS, VAEConfig
     from .training import TrainConfig
 
@@ -109,10 +110,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--phi", default="auto", choices=("auto", "uniform", "learn"),
                    help="parent azimuth: uniform when the data are (auto, Kuiper test at 1%%), "
                    "or forced (default auto)")  # fmt: skip
-    g.add_argument("--exchange", default="auto", choices=("auto", "off"),
+    g.add_argument("--exchange", default="auto", choices=EXCHANGE_CHOICES,
                    help="daughters of equal mass that the input orders by decreasing pT: "
-                   "learned exchange-symmetric and generated in that order (auto), or "
-                   "learned as labelled (off; default auto)")  # fmt: skip
+                   "generated in that order, learned exchange-symmetric (symmetric) or as "
+                   "labelled (sort); auto picks by the number of daughters; off leaves "
+                   "the labels alone (default auto)")  # fmt: skip
     g.add_argument(
         "--epochs", type=int, default=t.epochs, help=f"maximum epochs (default {t.epochs})"
     )
@@ -555,7 +557,7 @@ def _cmd_info(args) -> str | None:
             f"prior {cfg['prior']} ({cfg.get('prior_flow')}), decoder {cfg.get('decoder')} ({cfg.get('decoder_flow')}); {n_params} parameters",
             f"choices         {prov.get('representation_choice')}; parent phi "
             f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')}); "
-            f"{_exchange_words(meta.get('exchange', []), lay['objects'])}",
+            f"{_exchange_words(meta.get('exchange', []), lay['objects'], prov.get('exchange_mode'))}",
             _support_line(meta.get("support")),
             f"trained on      {prov.get('n_events')} events from {prov.get('source', {}).get('file', 'arrays')} "
             f"(tree {prov.get('source', {}).get('tree')}), seed {prov.get('seed')}, {prov.get('epochs_run')} epochs, "
@@ -567,12 +569,14 @@ def _cmd_info(args) -> str | None:
     return f"{args.model}: vaeaug model, {meta['representation'].get('name')} representation"
 
 
-def _exchange_words(groups: list, objects: list[str]) -> str:
-    """How the model treats identical daughters, for ``info``."""
+def _exchange_words(groups: list, objects: list[str], mode: str | None) -> str:
+    """How the model treats identical daughters, for ``info`` (``mode``: provenance's
+    ``exchange_mode``; files written before it existed learned them symmetric)."""
     if not groups:
         return "no identical daughters ordered by pT"
     names = "; ".join(", ".join(objects[i] for i in g) for g in groups)
-    return f"identical daughters {names}: learned exchange-symmetric, generated in decreasing pT"
+    learned = "as labelled" if mode == "sort" else "exchange-symmetric"
+    return f"identical daughters {names}: learned {learned}, generated in decreasing pT"
 
 
 def _support_line(support: dict | None) -> str:

@@ -393,6 +393,20 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
     assert new["datasets"] == pytest.approx({"dplus 10000": 0.57, "dplus 1000": 0.64})
 
 
+def test_model_selection_sorted_score_uses_rows_sorted_by_construction():
+    ms = _load("model_selection")
+    base = {"dataset": "mumu", "n_train": 1_000, "seed": 1, "c2st_auc": 0.62}
+    measured = {**base, "variant": "exchange=sort", "exchange": [[0, 1]], "c2st_auc_sorted": 0.58}
+    symmetric = {**base, "variant": "default", "exchange": [[0, 1]]}  # generated sorted
+    summary = ms.summarize([measured, symmetric], "c2st_auc_sorted")
+    assert summary["exchange=sort"]["mean"] == pytest.approx(0.58)
+    assert summary["default"]["mean"] == pytest.approx(0.62)
+    assert summary["exchange=sort"]["vs_default"]["mean_difference"] == pytest.approx(-0.04)
+    # a model that left the labels alone has no sorted figure unless it was measured
+    with pytest.raises(ValueError, match="rerun it with --sorted-c2st"):
+        ms.summarize([{**base, "variant": "exchange=off", "exchange": []}], "c2st_auc_sorted")
+
+
 def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, capsys):
     """bench/sampling_cost.py end to end, small: here the "v1" is this checkout's src/."""
     sc = _load("sampling_cost")

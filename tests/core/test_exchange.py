@@ -101,8 +101,30 @@ def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4
 
     off = _fit(toy_p4, exchange="off")
     assert off.exchange == []
-    with pytest.raises(vaeaug.InputError, match="exchange must be one of auto, off"):
+    with pytest.raises(vaeaug.InputError, match="exchange must be one of auto, symmetric, sort, off"):
         _fit(toy_p4, exchange="yes")
+
+
+def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, monkeypatch):
+    seen = []
+    train_vae = vaeaug.api.train_vae
+
+    def spy(vae, x, *args, **kwargs):
+        seen.append(x.copy())
+        return train_vae(vae, x, *args, **kwargs)
+
+    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
+    sort, off = _fit(toy_p4, exchange="sort"), _fit(toy_p4, exchange="off")
+    assert sort.exchange == [[1, 2]] and off.exchange == []
+    assert sort.provenance["exchange_mode"] == "sort"
+    # the same training as "off": the labels as the input gives them
+    np.testing.assert_array_equal(seen[0], seen[1])
+    # the same network, so the same candidates, each put in the input's order
+    gen_off = off.sample(5_000, seed=2, support="off").p4
+    gen_sort = sort.sample(5_000, seed=2, support="off").p4
+    misordered = _pt(gen_off)[:, 1] < _pt(gen_off)[:, 2]
+    assert misordered.any()
+    np.testing.assert_array_equal(gen_sort, order_by_pt(gen_off.copy(), [[1, 2]]))
 
 
 def _full_features(model, x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,10 @@ training candidate, the model learns the exchange-symmetric distribution (each
 candidate's labels shuffled within the group by a seeded draw) and every
 generated candidate is put back in the file's order. Sorting the symmetrized
 distribution gives back the ordered one exactly, so nothing is lost, whatever
-the physics of the labels.
+the physics of the labels. Two ways to get there (:data:`EXCHANGE_CHOICES`):
+``"symmetric"`` trains on the shuffled labels; ``"sort"`` trains on the labels
+as given and only sorts the output (then a generated candidate is never in the
+wrong order, and the training is that of ``"off"``).
 
 Azimuthal symmetry: draw the parent's phi uniformly when the data allow it.
 
@@ -34,6 +37,7 @@ __all__ = [
     "EXCHANGE_CHOICES",
     "MASS_RTOL",
     "PHI_TEST_LEVEL",
+    "exchange_mode",
     "kuiper_uniform_pvalue",
     "order_by_pt",
     "pt_ordered_groups",
@@ -42,8 +46,9 @@ __all__ = [
 
 #: Relative tolerance within which two daughters' mass hypotheses are equal.
 MASS_RTOL = 1e-3
-#: Valid values of ``fit(exchange=...)``.
-EXCHANGE_CHOICES = ("auto", "off")
+#: Valid values of ``fit(exchange=...)``: ``"auto"`` (see :func:`exchange_mode`),
+#: ``"symmetric"``, ``"sort"``, ``"off"``.
+EXCHANGE_CHOICES = ("auto", "symmetric", "sort", "off")
 
 #: Significance level of the uniformity test.
 PHI_TEST_LEVEL = 0.01
@@ -96,6 +101,17 @@ def pt_ordered_groups(p4: np.ndarray, masses) -> list[list[int]]:
             groups.append(group)
             taken.update(group)
     return groups
+
+
+def exchange_mode(choice: str, n_objects: int) -> str:
+    """What ``fit(exchange=choice)`` does for a decay into ``n_objects`` daughters.
+
+    ``"auto"`` is ``"symmetric"`` (model selection round 12, docs/benchmarks.md);
+    the other choices are returned as given.
+    """
+    if choice != "auto":
+        return choice
+    return "symmetric"
 
 
 def shuffle_within(p4: np.ndarray, groups, rng: np.random.Generator) -> np.ndarray:

@@ -14,6 +14,8 @@
 #   TAG=_exch SYMMETRIC=1 bash bench/run_judgement.sh   # vaeaug's rows (N = 10k, 1k, HZZ 500)
 #       of every dataset with identical daughters: all but Lambda_c+ -> p K- pi+, whose
 #       daughters differ in mass, so that its trainings are unchanged by the exchange symmetry
+#   TAG=_sort TWO_BODY=1 bash bench/run_judgement.sh    # vaeaug's rows of the two-body
+#       datasets only: the dimuon spectrum (N = 10k and 1k) and the HZZ muon pairs (N = 500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-/work/samples}
@@ -28,6 +30,7 @@ has() { [[ " $PEERS " == *" $1 "* ]]; }
 EXTENDED=${EXTENDED:-0}
 SMALL=${SMALL:-0}
 SYMMETRIC=${SYMMETRIC:-0}
+TWO_BODY=${TWO_BODY:-0}
 dataset() {  # NAME: fidelity.py's arguments for the pair NAME_train.root, NAME_reference.root
   local name=$1
   echo --data $SAMPLES/${name}_train.root --reference $SAMPLES/${name}_reference.root --name $name
@@ -52,6 +55,18 @@ if [[ $SMALL == 1 ]]; then
     fid --peers $PEERS --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
         --out $R/fidelity_v2${TAG}_hzz_mumu.json
   } > $R/fidelity_v2${TAG}_small_dplus_hzz.log 2>&1 &
+  wait
+  exit 0
+fi
+if [[ $TWO_BODY == 1 ]]; then
+  fid --peers vaeaug --sizes 10000 --seeds 1 2 3 $(dataset dimuon) \
+      --out $R/fidelity_v2${TAG}_dimuon.json > $R/fidelity_v2${TAG}_dimuon.log 2>&1 &
+  {
+    fid --peers vaeaug --sizes 500 --seeds 1 2 3 $(dataset hzz_mumu) \
+        --out $R/fidelity_v2${TAG}_hzz_mumu.json
+    fid --peers vaeaug --sizes 1000 --seeds 1 2 3 $(dataset dimuon) \
+        --out $R/fidelity_v2${TAG}_dimuon_1k.json
+  } > $R/fidelity_v2${TAG}_hzz_dimuon_1k.log 2>&1 &
   wait
   exit 0
 fi

@@ -106,12 +106,16 @@ def pt_ordered_groups(p4: np.ndarray, masses) -> list[list[int]]:
 def exchange_mode(choice: str, n_objects: int) -> str:
     """What ``fit(exchange=choice)`` does for a decay into ``n_objects`` daughters.
 
-    ``"auto"`` is ``"symmetric"`` (model selection round 12, docs/benchmarks.md);
-    the other choices are returned as given.
+    ``"auto"`` is ``"sort"`` for two bodies and ``"symmetric"`` for three and more:
+    chosen on validation splits of the training files (model selection rounds 12 and
+    14, docs/benchmarks.md). For two bodies the exchange is the reflection
+    cos(theta*) -> -cos(theta*), phi* -> phi* + pi of the decay angles, and the
+    symmetric training scored worse on both two-body datasets. The other choices are
+    returned as given.
     """
     if choice != "auto":
         return choice
-    return "symmetric"
+    return "sort" if n_objects == 2 else "symmetric"
 
 
 def shuffle_within(p4: np.ndarray, groups, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,8 @@ from tiny_settings import TINY_TRAIN, TINY_VAE
 
 import vaeaug
 import vaeaug.api
-from vaeaug.datasets import OBJECTS
+from vaeaug.cli import main
+from vaeaug.datasets import OBJECTS, dimuon_continuum
 from vaeaug.model.symmetry import order_by_pt, pt_ordered_groups, shuffle_within
 
 PION, KAON = 0.13957039, 0.493677
@@ -125,6 +126,36 @@ def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, mon
     misordered = _pt(gen_off)[:, 1] < _pt(gen_off)[:, 2]
     assert misordered.any()
     np.testing.assert_array_equal(gen_sort, order_by_pt(gen_off.copy(), [[1, 2]]))
+
+
+def test_auto_learns_two_body_labels_as_given_and_generates_them_in_order(
+    tmp_path, monkeypatch, capsys
+):
+    seen = {}
+    train_vae = vaeaug.api.train_vae
+
+    def spy(vae, x, *args, **kwargs):
+        seen["x"] = x.copy()
+        return train_vae(vae, x, *args, **kwargs)
+
+    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
+    pairs = dimuon_continuum(1_500, seed=4)  # mu1 = the muon of higher pT
+    model = vaeaug.fit(pairs, objects=["mu1", "mu2"], config=vaeaug.VAEConfig(**TINY_VAE),
+                       train=vaeaug.TrainConfig(**TINY_TRAIN), seed=3, device="cpu",
+                       progress=False)  # fmt: skip
+    assert model.exchange == [[0, 1]] and model.provenance["exchange_mode"] == "sort"
+    # trained on the pairs as labelled (a shuffle would put the softer muon first in half)
+    learned_p4 = model.representation.from_features(_full_features(model, seen["x"]))
+    assert np.all(_pt(learned_p4)[:, 0] >= _pt(learned_p4)[:, 1] * (1 - 1e-9))
+    gen = model.sample(3_000, seed=1).p4
+    assert np.all(_pt(gen)[:, 0] >= _pt(gen)[:, 1])
+    # and info says so
+    path = tmp_path / "mumu.safetensors"
+    model.save(path)
+    assert main(["info", str(path)]) == 0
+    assert "identical daughters mu1, mu2: learned as labelled, generated in decreasing pT" in (
+        capsys.readouterr().out
+    )
 
 
 def _full_features(model, x: np.ndarray) -> np.ndarray:

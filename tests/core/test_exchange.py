@@ -102,7 +102,9 @@ def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4
 
     off = _fit(toy_p4, exchange="off")
     assert off.exchange == []
-    with pytest.raises(vaeaug.InputError, match="exchange must be one of auto, symmetric, sort, off"):
+    with pytest.raises(
+        vaeaug.InputError, match="exchange must be one of auto, symmetric, sort, off"
+    ):
         _fit(toy_p4, exchange="yes")
 
 

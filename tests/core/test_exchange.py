@@ -34,6 +34,20 @@ def _swap(p4: np.ndarray, a: int, b: int, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+@pytest.fixture
+def trained_on(monkeypatch) -> list[np.ndarray]:
+    """The standardized features (N, D_learned) each ``fit`` of the test hands to training."""
+    seen = []
+    train_vae = vaeaug.api.train_vae
+
+    def spy(vae, x, *args, **kwargs):
+        seen.append(x.copy())
+        return train_vae(vae, x, *args, **kwargs)
+
+    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
+    return seen
+
+
 def test_groups_are_equal_mass_daughters_ordered_by_pt_on_every_candidate(toy_p4):
     assert pt_ordered_groups(toy_p4, [KAON, PION, PION]) == [[1, 2]]
     # one candidate out of order: the labels carry something else (a charge), no group
@@ -77,24 +91,17 @@ def test_shuffle_within_gives_every_order_from_a_seed(toy_p4):
     assert 0.45 < swapped.mean() < 0.55  # 2,000 fair coins: 4.5 sigma either side
 
 
-def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4, monkeypatch):
-    seen = {}
-    train_vae = vaeaug.api.train_vae
-
-    def spy(vae, x, *args, **kwargs):
-        seen["x"] = x.copy()
-        return train_vae(vae, x, *args, **kwargs)
-
-    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
+def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4, trained_on):
     model = _fit(toy_p4)
+    x = trained_on[0]
     assert model.exchange == [[1, 2]]
     # the candidates the network was trained on: the pions in a random order
-    learned_p4 = model.representation.from_features(_full_features(model, seen["x"]))
+    learned_p4 = model.representation.from_features(_full_features(model, x))
     pt = _pt(learned_p4)
     assert 0.4 < np.mean(pt[:, 1] < pt[:, 2]) < 0.6
     # decoding them (to_p4, the one decoding path) puts them back in the input's order
-    phi_noise = np.zeros((len(seen["x"]), int(model.phi_uniform)))
-    decoded, _ = model.to_p4(np.concatenate([seen["x"], phi_noise], axis=1))
+    phi_noise = np.zeros((len(x), int(model.phi_uniform)))
+    decoded, _ = model.to_p4(np.concatenate([x, phi_noise], axis=1))
     assert np.all(_pt(decoded)[:, 1] >= _pt(decoded)[:, 2])
     # every generated candidate is in the input's order, redraws included
     gen = model.sample(5_000, seed=2).p4
@@ -108,20 +115,12 @@ def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4
         _fit(toy_p4, exchange="yes")
 
 
-def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, monkeypatch):
-    seen = []
-    train_vae = vaeaug.api.train_vae
-
-    def spy(vae, x, *args, **kwargs):
-        seen.append(x.copy())
-        return train_vae(vae, x, *args, **kwargs)
-
-    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
+def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, trained_on):
     sort, off = _fit(toy_p4, exchange="sort"), _fit(toy_p4, exchange="off")
     assert sort.exchange == [[1, 2]] and off.exchange == []
     assert sort.provenance["exchange_mode"] == "sort"
     # the same training as "off": the labels as the input gives them
-    np.testing.assert_array_equal(seen[0], seen[1])
+    np.testing.assert_array_equal(trained_on[0], trained_on[1])
     # the same network, so the same candidates, each put in the input's order
     gen_off = off.sample(5_000, seed=2, support="off").p4
     gen_sort = sort.sample(5_000, seed=2, support="off").p4
@@ -131,23 +130,15 @@ def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, mon
 
 
 def test_auto_learns_two_body_labels_as_given_and_generates_them_in_order(
-    tmp_path, monkeypatch, capsys
+    tmp_path, trained_on, capsys
 ):
-    seen = {}
-    train_vae = vaeaug.api.train_vae
-
-    def spy(vae, x, *args, **kwargs):
-        seen["x"] = x.copy()
-        return train_vae(vae, x, *args, **kwargs)
-
-    monkeypatch.setattr(vaeaug.api, "train_vae", spy)
     pairs = dimuon_continuum(1_500, seed=4)  # mu1 = the muon of higher pT
     model = vaeaug.fit(pairs, objects=["mu1", "mu2"], config=vaeaug.VAEConfig(**TINY_VAE),
                        train=vaeaug.TrainConfig(**TINY_TRAIN), seed=3, device="cpu",
                        progress=False)  # fmt: skip
     assert model.exchange == [[0, 1]] and model.provenance["exchange_mode"] == "sort"
     # trained on the pairs as labelled (a shuffle would put the softer muon first in half)
-    learned_p4 = model.representation.from_features(_full_features(model, seen["x"]))
+    learned_p4 = model.representation.from_features(_full_features(model, trained_on[0]))
     assert np.all(_pt(learned_p4)[:, 0] >= _pt(learned_p4)[:, 1] * (1 - 1e-9))
     gen = model.sample(3_000, seed=1).p4
     assert np.all(_pt(gen)[:, 0] >= _pt(gen)[:, 1])

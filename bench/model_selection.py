@@ -34,7 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, markdown_table, one_thread, write_json
 
-__all__ = ["judge", "load_dataset", "main", "parse_variant", "row_score", "summarize"]
+__all__ = [
+    "judge",
+    "load_dataset",
+    "main",
+    "parse_variant",
+    "row_score",
+    "split",
+    "summarize",
+    "training_subset",
+]
 
 
 #: Variant keys that are options of :func:`vaeaug.fit`, not of a config.
@@ -80,6 +89,18 @@ def load_dataset(
     table = vaeaug.read_candidates(path, tree=tree, objects=objects.split(","))
     masses = [float(m) for m in masses[0].split(",")] if masses else None
     return name, table.p4, objects.split(","), masses
+
+
+def split(p4: np.ndarray, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, validation part (n_val, k, 4)) of a training file's candidates ``p4``: the
+    validation part is the last ``n_val`` of a fixed permutation, the pool the rest."""
+    order = np.random.default_rng(12345).permutation(len(p4))
+    return p4[order[:-n_val]], p4[order[-n_val:]]
+
+
+def training_subset(pool: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` candidates of ``pool`` drawn with ``seed`` (a row's training sample)."""
+    return pool[np.random.default_rng([seed, size]).permutation(len(pool))[:size]]
 
 
 def judge(generated: np.ndarray, validation: np.ndarray, training: np.ndarray,
@@ -133,15 +154,14 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
     rows = []
     for spec in datasets:
         name, p4, objects, masses = load_dataset(spec, data)
-        order = np.random.default_rng(12345).permutation(len(p4))
-        validation, pool = p4[order[-n_val:]], p4[order[:-n_val]]
+        pool, validation = split(p4, n_val)
         try:
             groups = pt_ordered_groups(pool, masses or infer_masses(pool, objects))
         except vaeaug.InputError:  # masses not fixed: no identical daughters to speak of
             groups = []
         for size in sizes:
             for seed in seeds:
-                training = pool[np.random.default_rng([seed, size]).permutation(len(pool))[:size]]
+                training = training_subset(pool, size, seed)
                 for variant in variants:
                     over = parse_variant(variant)
                     cfg = vaeaug.VAEConfig(**{k: v for k, v in over.items() if k in vae_keys})

@@ -15,7 +15,8 @@ TEST = "tests/core/test_io_read_write.py::test_shared_nanoaod_and_hzz_collection
 
 def _run(**env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("CI", "VAEAUG_REQUIRE_TESTDATA")}
-    cmd = [sys.executable, "-m", "pytest", TEST, "-q", "-p", "no:cacheprovider", "-rsf"]
+    # one process: the suite's "-n 2" would start two workers to run one test
+    cmd = [sys.executable, "-m", "pytest", TEST, "-q", "-p", "no:cacheprovider", "-rsf", "-n", "0"]
     return subprocess.run(cmd, cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip
 

@@ -223,8 +223,8 @@ def test_shared_dplus_file_multiplied_tenfold(testdata, tmp_path):
     source = testdata / "dplus_kpipi_train.root"
     out = tmp_path / "gen.root"
     argv = ["augment", str(source), "--tree", "signal", "--objects", "K1", "pi1", "pi2", "--entry-stop", "5000",
-            "--factor", "10", "-o", str(out), "--latent-dim", "8", "--hidden", "128", "128", "--epochs", "60",
-            "--patience", "10", "--device", "cpu", "-q", "--seed", "2"]  # fmt: skip
+            "--factor", "10", "-o", str(out), "--latent-dim", "8", "--hidden", "64", "64", "--epochs", "20",
+            "--patience", "5", "--device", "cpu", "-q", "--seed", "2"]  # fmt: skip
     assert main(argv) == 0
     original = read_candidates(source, tree="signal", objects=["K1", "pi1", "pi2"], entry_stop=5000)
     tree = uproot.open(out)["signal"]

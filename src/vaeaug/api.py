@@ -31,7 +31,7 @@ from .io.layout import Layout, detect_flat_objects, to_p4
 from .io.modelfile import check_shapes, read_model_file, write_model_file
 from .io.read import CandidateTable
 from .model.standardize import Standardizer
-from .model.support import Support, SupportReport, observables
+from .model.support import AcceptanceTerm, Support, SupportReport, observables
 from .model.symmetry import (
     EXCHANGE_CHOICES,
     PHI_TEST_LEVEL,
@@ -630,6 +630,25 @@ def _choose_representation(
     return representation, None if masses is None else list(masses), reason
 
 
+def _acceptance_term(rep, standardizer: Standardizer, learned: list[int], groups: list,
+                     support: Support, obs: np.ndarray) -> AcceptanceTerm:  # fmt: skip
+    """The training's acceptance term: decodes standardized learned features (B, D) the way
+    :meth:`Model.to_p4` does (identical daughters ``groups`` put in pT order; the parent
+    azimuth, when drawn uniformly, set to 0: no lab-frame observable of the support depends
+    on it), then checks them against the lab-frame part of ``support`` (observables ``obs``
+    (N, 2 k + 3) of the training sample)."""
+
+    def decode(x: torch.Tensor) -> torch.Tensor:
+        full = torch.zeros((len(x), rep.n_features), dtype=torch.float64, device=x.device)
+        full[:, learned] = standardizer.inverse(x)
+        if len(learned) < rep.n_features:  # phi drawn uniformly: (cos, sin) = (1, 0)
+            full[:, 2] = 1.0
+        return order_by_pt(rep.from_features(full), groups)
+
+    lo, hi = np.quantile(obs, [0.16, 0.84], axis=0)
+    return AcceptanceTerm(decode, support, (hi - lo) / 2)
+
+
 def fit(
     data,
     *,
@@ -711,15 +730,6 @@ def fit(
                       ConstantFeatureWarning, stacklevel=2)  # fmt: skip
     x = standardizer.transform(features[:, learned])
 
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        vae = VAE(len(learned), config)
-        start = time.perf_counter()
-        history = train_vae(
-            vae, x, train, weights=table.weights, seed=seed, device=dev, progress=progress
-        )
-        seconds = time.perf_counter() - start
-
     obs_names, obs = observables(p4, names)
     angular = [f.endswith(("_cos", "_sin")) for f in rep.feature_names()]
     support = Support.fit(
@@ -727,6 +737,17 @@ def fit(
         obs_names + [f"feature:{f}" for f, a in zip(rep.feature_names(), angular) if not a],
         seed=seed,
     )
+    acceptance = None
+    if train.acceptance_weight > 0:
+        acceptance = _acceptance_term(rep, standardizer, learned, groups, support, obs)
+
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        vae = VAE(len(learned), config)
+        start = time.perf_counter()
+        history = train_vae(vae, x, train, weights=table.weights, seed=seed, device=dev,
+                            progress=progress, acceptance=acceptance)  # fmt: skip
+        seconds = time.perf_counter() - start
     provenance = {
         "vaeaug_version": __version__,
         "torch_version": torch.__version__,

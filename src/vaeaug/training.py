@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError
+from .model.support import AcceptanceTerm
 from .model.vae import VAE
 
 __all__ = ["TrainConfig", "choose_device", "energy_distance", "train_vae"]
@@ -56,6 +57,12 @@ class TrainConfig:
     # this many epochs (torch.optim.swa_utils); 0 scores the raw weights. 10 was chosen on
     # validation splits (round 9: mean C2ST 0.597 against 0.622 without, 3 decays)
     ema_epochs: float = 10.0
+    # > 0: add this times -log Q(A) to the loss, Q(A) the model's probability to generate
+    # inside the training sample's lab-frame support (the truncated likelihood; see
+    # vaeaug.model.support.AcceptanceTerm), estimated each step from ``acceptance_samples``
+    # generated candidates; 0: off
+    acceptance_weight: float = 0.0
+    acceptance_samples: int = 256
 
     def __post_init__(self) -> None:
         if not 0 < self.val_fraction < 0.9:
@@ -68,6 +75,12 @@ class TrainConfig:
             raise ValueError(
                 f"min_steps_per_epoch must be >= 0 (0 = off), got {self.min_steps_per_epoch}"
             )
+        if not (math.isfinite(self.acceptance_weight) and self.acceptance_weight >= 0):
+            raise ValueError(
+                f"acceptance_weight must be >= 0 (0 = off), got {self.acceptance_weight}"
+            )
+        if self.acceptance_samples < 1:
+            raise ValueError(f"acceptance_samples must be >= 1, got {self.acceptance_samples}")
         if self.eval_samples < 0:
             raise ValueError(f"eval_samples must be >= 0 (0 = no floor), got {self.eval_samples}")
         if self.patience < 1 or self.eval_every < 1 or self.eval_events < 10:
@@ -87,7 +100,8 @@ class TrainConfig:
 
 
 #: fields added to TrainConfig after the first model files, and how those files were trained
-_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "eval_samples": 0, "min_steps_per_epoch": 0}
+_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "eval_samples": 0, "min_steps_per_epoch": 0,
+                         "acceptance_weight": 0.0, "acceptance_samples": 256}  # fmt: skip
 
 
 def choose_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -114,6 +128,7 @@ def train_vae(
     seed: int = 0,
     device: torch.device,
     progress: bool = True,
+    acceptance: AcceptanceTerm | None = None,
 ) -> dict[str, list[float]]:
     """Train ``vae`` in place on standardized features.
 
@@ -126,9 +141,12 @@ def train_vae(
             and the reparameterisation noise.
         device: where to train.
         progress: show a tqdm bar with the losses.
+        acceptance: with ``config.acceptance_weight > 0``, the model's probability to
+            generate inside the acceptance (:class:`vaeaug.model.support.AcceptanceTerm`).
 
     Returns:
-        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr``; the
+        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr`` (and, with
+        the acceptance term, ``inside``: the epoch's mean estimate of Q(A)); the
         validation sample scores ``score`` (energy distance, see :func:`energy_distance`)
         at epochs ``score_epoch``; and ``best_epoch``, whose weights are restored into
         ``vae``. With ``config.ema_epochs > 0`` the scores, and the weights kept, are those
@@ -173,6 +191,13 @@ def train_vae(
     history: dict[str, list[float]] = {
         "train": [], "val": [], "nll": [], "kl": [], "lr": [], "score": [], "score_epoch": []
     }  # fmt: skip
+    if config.acceptance_weight == 0:
+        acceptance = None  # and no random numbers drawn for it: the same run as without
+    elif acceptance is None:
+        raise InputError("acceptance_weight > 0 needs the acceptance term (vaeaug.fit makes it)")
+    else:
+        acceptance.to(device)
+        history["inside"] = []
     best, best_state, since_best = math.inf, None, 0
     bar = tqdm(
         range(config.epochs), desc="training", unit="epoch", disable=not progress, leave=False,
@@ -182,22 +207,30 @@ def train_vae(
         kl_weight = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
         vae.train()
         perm = torch.randperm(n_train, generator=gen, device=device)
-        sums = torch.zeros(3, device=device)
+        sums = torch.zeros(4, device=device)
         for i in range(steps):
             idx = perm[i * batch : (i + 1) * batch]
             loss, nll, kl = vae.loss(
                 x_train[idx], None if w_train is None else w_train[idx], kl_weight
             )
+            if acceptance is not None:
+                eps = torch.randn(config.acceptance_samples, vae.noise_width, generator=gen,
+                                  device=device)  # fmt: skip
+                log_inside = acceptance.log_inside(vae.generate(eps))
+                loss = loss - config.acceptance_weight * log_inside.float()
+                sums[3] += log_inside.detach().exp().float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if ema is not None:
                 ema.update_parameters(vae)
-            sums += torch.stack([loss.detach(), nll.detach(), kl.detach()])
+            sums[:3] += torch.stack([loss.detach(), nll.detach(), kl.detach()])
         vae.eval()
         with torch.no_grad():
             val = vae.loss(x_val, w_val, 1.0)[0]
-        train_loss, nll, kl = (sums / steps).tolist()
+        train_loss, nll, kl, inside = (sums / steps).tolist()
+        if acceptance is not None:
+            history["inside"].append(inside)
         val_loss = float(val)
         if not math.isfinite(val_loss):
             raise FloatingPointError(

@@ -382,8 +382,10 @@ class Model:
                                if self.support else 0.0)  # fmt: skip
         if mode == "off" or self.support is None or not len(p4):
             return report
-        todo = np.flatnonzero(~self.support.inside(self.support_values(p4, features)))
+        values = self.support_values(p4, features)
+        todo = np.flatnonzero(~self.support.inside(values))
         report.outside = len(todo)
+        report.edges = self.support.edges_crossed(values[todo])
         if mode == "reject":
             for round_ in range(1, max_rounds + 1):
                 if not len(todo):

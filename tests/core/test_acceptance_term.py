@@ -57,16 +57,29 @@ def test_log_inside_counts_the_candidates_inside(p4):
 
 
 def test_the_gradient_pulls_a_candidate_back_across_the_edge(p4):
-    term = _term(p4)
-    lo_pt = float(term.lo[0])  # K1's lowest pT: the acceptance edge
-    # one candidate with its kaon just below the edge, in the soft zone
-    x = torch.as_tensor(p4[:1]).clone()
-    scale = (lo_pt - float(term.width[0])) / float(x[0, 0, :2].norm())
-    x[0, 0, :2] *= scale
-    x.requires_grad_(True)
-    term.log_inside(x).backward()
-    # raising the kaon's pT raises log Q: d log Q / d(px, py) points along (px, py)
-    assert float((x.grad[0, 0, :2] * x.detach()[0, 0, :2]).sum()) > 0
+    names, obs = observables(p4, OBJECTS)
+    # one edge that matters, the kaon's lowest pT; every other interval far away and soft
+    lo, hi = np.full(len(names), -1e6), np.full(len(names), 1e6)
+    spread = np.full(len(names), 1e6)
+    lo[0], spread[0] = obs[:, 0].min(), 1.0  # edge width EDGE_SOFTNESS x 1 GeV
+    support = Support(names, lo, hi)
+    kaon = torch.as_tensor(p4[:1, 0])  # (1, 4)
+    rest = torch.as_tensor(p4[:1, 1:])
+
+    def decode(s):  # s (B, 1): the kaon's pT in GeV, its direction and mass kept
+        unit = kaon[:, :2] / kaon[:, :2].norm(dim=-1, keepdim=True)
+        pz, m2 = kaon[:, 2:3], kaon[:, 3:] ** 2 - (kaon[:, :3] ** 2).sum(-1, keepdim=True)
+        e = (s**2 + pz**2 + m2).sqrt()
+        return torch.cat([torch.cat([s * unit, pz, e], 1)[:, None], rest], 1)
+
+    term = AcceptanceTerm(decode, support, spread)
+    for offset in (-2.0, -0.5, 0.5):  # below the edge, in the soft zone, just inside
+        s = torch.tensor([[lo[0] + offset * float(term.width[0])]], requires_grad=True)
+        term.log_inside(s).backward()
+        assert s.grad.item() > 0, offset  # more pT: more likely inside
+    below = term.log_inside(torch.tensor([[lo[0] - 3 * float(term.width[0])]]))
+    above = term.log_inside(torch.tensor([[lo[0] + 3 * float(term.width[0])]]))
+    assert below < math.log(0.1) < math.log(0.9) < above
 
 
 SHORT = {**TINY_TRAIN, "epochs": 4, "kl_warmup_epochs": 1}

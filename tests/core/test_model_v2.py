@@ -66,6 +66,31 @@ def test_reject_keeps_every_candidate_inside_the_acceptance(tiny_model):
     assert same.sum() == rejected.support_report.outside
 
 
+def test_the_report_names_the_edges_crossed_most_often(tiny_model):
+    report = tiny_model.sample(20_000, seed=5, support="warn").support_report
+    kept = tiny_model.sample(20_000, seed=5, support="off").p4
+    # counted independently, for each daughter: pT below its bound, |eta| beyond its bounds
+    support = tiny_model.support
+    bounds = dict(zip(support.names, zip(support.lo, support.hi)))
+    pt = np.hypot(kept[..., 0], kept[..., 1])
+    eta = np.arcsinh(kept[..., 2] / pt)
+    for i, obj in enumerate(OBJECTS):
+        lo, hi = bounds[f"{obj}_pt"]
+        assert report.edges.get(f"{obj}_pt < {lo:.4g}", 0) == np.count_nonzero(pt[:, i] < lo)
+        lo, hi = bounds[f"{obj}_eta"]
+        assert report.edges.get(f"{obj}_eta > {hi:.4g}", 0) == np.count_nonzero(eta[:, i] > hi)
+    # the warning names the three edges crossed most often, with their shares
+    top = sorted(report.edges.items(), key=lambda item: -item[1])[:3]
+    assert all(count > 0 for _, count in top)
+    words = report.summary()
+    assert words.endswith(", ".join(f"{e} ({c / 20_000:.1%})" for e, c in top))
+    # reports of blocks add up, edge by edge
+    total = type(report)()
+    for block in (report, report):
+        total.add(block)
+    assert total.edges == {e: 2 * c for e, c in report.edges.items()}
+
+
 def test_augment_step_redraws_outside_the_support_deterministically(tiny_model, toy_p4):
     from vaeaug.integrations.coffea import candidate_noise, generate_from_noise
 

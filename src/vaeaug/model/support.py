@@ -136,12 +136,15 @@ class SupportReport:
         outside: of those, first draws outside the support.
         unresolved: candidates still outside after the redraws (kept).
         expected_rate: the fraction of a second real sample outside the support.
+        edges: first draws beyond each edge, keyed ``"pi2_pt < 0.2456"`` (observable,
+            side, bound; see :meth:`Support.edges_crossed`); a draw can cross several.
     """
 
     n: int = 0
     outside: int = 0
     unresolved: int = 0
     expected_rate: float = 0.0
+    edges: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def outside_fraction(self) -> float:
@@ -151,6 +154,8 @@ class SupportReport:
         self.n += other.n
         self.outside += other.outside
         self.unresolved += other.unresolved
+        for edge, count in other.edges.items():
+            self.edges[edge] = self.edges.get(edge, 0) + count
 
     def excess(self) -> bool:
         """Is the outside fraction above the real-vs-real rate by more than 3 sigma?"""
@@ -159,11 +164,16 @@ class SupportReport:
         p = self.expected_rate
         return self.outside > self.n * p + 3.0 * np.sqrt(self.n * max(p, 1.0 / self.n)) + 1
 
-    def summary(self) -> str:
+    def summary(self, edges: int = 3) -> str:
+        """One line: the outside fraction against the real-vs-real rate, and the ``edges``
+        edges crossed most often, each with its share of the candidates."""
+        top = sorted(self.edges.items(), key=lambda item: (-item[1], item[0]))[:edges]
+        where = ", ".join(f"{e} ({c / self.n:.1%})" for e, c in top) if self.n else ""
         return (
             f"{self.outside_fraction:.2%} of generated candidates fell outside the training "
             f"support (real vs real: {self.expected_rate:.2%})"
             + (f"; {self.unresolved} kept after redraws" if self.unresolved else "")
+            + (f"; most often {where}" if where else "")
         )
 
     def warn_if_excess(self, mode: str, stacklevel: int = 3) -> None:
@@ -229,6 +239,18 @@ class Support:
     def inside(self, values: np.ndarray) -> np.ndarray:
         """Mask (N,) of rows of ``values`` (N, O) inside every interval (NaN is outside)."""
         return ((values >= self.lo) & (values <= self.hi)).all(axis=1)
+
+    def edges_crossed(self, values: np.ndarray) -> dict[str, int]:
+        """How many rows of ``values`` (N, O) lie beyond each edge: keys ``"name < lo"`` and
+        ``"name > hi"`` (bounds to 4 significant digits), only the edges crossed."""
+        counts = {}
+        for j, name in enumerate(self.names):
+            column = values[:, j]
+            for side, beyond, bound in (("<", column < self.lo[j], self.lo[j]),
+                                        (">", column > self.hi[j], self.hi[j])):  # fmt: skip
+                if n := int(np.count_nonzero(beyond)):
+                    counts[f"{name} {side} {bound:.4g}"] = n
+        return counts
 
     def describe(self, limit: int | None = None) -> list[str]:
         """Human-readable lines ``name in [lo, hi]``."""

@@ -741,6 +741,11 @@ def fit(
     )
     acceptance = None
     if train.acceptance_weight > 0:
+        if rep.name != "decay":
+            raise InputError(
+                f"acceptance_weight > 0 needs the decay representation, not '{rep.name}'; "
+                "give the daughters' masses (masses=...) or representation='decay'"
+            )
         acceptance = _acceptance_term(rep, standardizer, learned, groups, support, obs)
 
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):

@@ -107,6 +107,13 @@ def test_training_without_the_term_draws_no_extra_numbers(p4):
     assert a.history["train"] != b.history["train"]
 
 
+def test_the_term_needs_the_decay_representation(p4):
+    train = vaeaug.TrainConfig(**SHORT, acceptance_weight=1.0)
+    with pytest.raises(vaeaug.InputError, match="needs the decay representation, not 'collider'"):
+        vaeaug.fit(p4[:600], objects=OBJECTS, representation="collider", train=train,
+                   progress=False, device="cpu")  # fmt: skip
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_a_bad_acceptance_weight_is_refused(bad):
     with pytest.raises(ValueError, match="acceptance_weight must be >= 0"):

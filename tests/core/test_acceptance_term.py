@@ -97,14 +97,15 @@ def test_training_with_the_term_records_q_and_is_reproducible(p4):
 
 
 def test_training_without_the_term_draws_no_extra_numbers(p4):
-    off = vaeaug.TrainConfig(**SHORT)
-    a = vaeaug.fit(p4[:600], objects=OBJECTS, config=vaeaug.VAEConfig(**TINY_VAE), train=off, seed=3,
-                   progress=False, device="cpu")  # fmt: skip
-    assert "inside" not in a.history
-    on = vaeaug.TrainConfig(**SHORT, acceptance_weight=1.0, acceptance_samples=64)
-    b = vaeaug.fit(p4[:600], objects=OBJECTS, config=vaeaug.VAEConfig(**TINY_VAE), train=on, seed=3,
-                   progress=False, device="cpu")  # fmt: skip
-    assert a.history["train"] != b.history["train"]
+    def fit(weight, samples):
+        train = vaeaug.TrainConfig(**SHORT, acceptance_weight=weight, acceptance_samples=samples)
+        return vaeaug.fit(p4[:600], objects=OBJECTS, config=vaeaug.VAEConfig(**TINY_VAE),
+                          train=train, seed=3, progress=False, device="cpu").history  # fmt: skip
+
+    off = [fit(0.0, samples) for samples in (1, 256)]
+    # off, the term's sample count cannot matter: no random number is drawn for it
+    assert off[0]["train"] == off[1]["train"] and "inside" not in off[0]
+    assert fit(1.0, 64)["train"] != off[0]["train"]
 
 
 def test_the_term_needs_the_decay_representation(p4):

@@ -24,18 +24,27 @@ def _fit(p4, objects, **kwargs):
                       progress=False, **kwargs)  # fmt: skip
 
 
+def _pt_eta(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each daughter's pT (GeV) and eta, each (N, k), from ``p4`` (N, k, 4)."""
+    pt = np.hypot(p4[..., 0], p4[..., 1])
+    return pt, np.arcsinh(p4[..., 2] / pt)
+
+
+def _bounds(model) -> dict[str, tuple[float, float]]:
+    """The model's support intervals by observable name."""
+    return dict(zip(model.support.names, zip(model.support.lo, model.support.hi)))
+
+
 def _acceptance_violations(p4: np.ndarray) -> np.ndarray:
     """Daughters outside the built-in sample's tracker acceptance (pT > 0.25 GeV, |eta| < 2.5)."""
-    pt = np.hypot(p4[..., 0], p4[..., 1])
-    eta = np.arcsinh(p4[..., 2] / pt)
+    pt, eta = _pt_eta(p4)
     return ((pt < 0.25) | (np.abs(eta) > 2.5)).any(axis=1)
 
 
 def test_support_learns_the_acceptance_from_the_data(tiny_model, toy_p4):
     support = tiny_model.support
-    bounds = dict(zip(support.names, zip(support.lo, support.hi)))
-    pt = np.hypot(toy_p4[..., 0], toy_p4[..., 1])
-    eta = np.arcsinh(toy_p4[..., 2] / pt)
+    bounds = _bounds(tiny_model)
+    pt, eta = _pt_eta(toy_p4)
     for i, obj in enumerate(OBJECTS):
         # a cut is an edge of high density: the margin is a few MeV, not a tail's width
         lo, hi = bounds[f"{obj}_pt"]
@@ -70,10 +79,8 @@ def test_the_report_names_the_edges_crossed_most_often(tiny_model):
     report = tiny_model.sample(20_000, seed=5, support="warn").support_report
     kept = tiny_model.sample(20_000, seed=5, support="off").p4
     # counted independently, for each daughter: pT below its bound, |eta| beyond its bounds
-    support = tiny_model.support
-    bounds = dict(zip(support.names, zip(support.lo, support.hi)))
-    pt = np.hypot(kept[..., 0], kept[..., 1])
-    eta = np.arcsinh(kept[..., 2] / pt)
+    bounds = _bounds(tiny_model)
+    pt, eta = _pt_eta(kept)
     for i, obj in enumerate(OBJECTS):
         lo, hi = bounds[f"{obj}_pt"]
         assert report.edges.get(f"{obj}_pt < {lo:.4g}", 0) == np.count_nonzero(pt[:, i] < lo)

@@ -117,11 +117,13 @@ class AcceptanceTerm:
     def log_inside(self, x: torch.Tensor) -> torch.Tensor:
         """log Q(A), estimated (smoothed) from generated standardized features ``x`` (B, D).
 
-        Rows whose observables are not finite count as outside and carry no gradient.
+        Rows whose observables are not finite count as outside and carry no gradient (the
+        finite rows are decoded again, without them: a NaN would reach every gradient).
         """
-        with torch.no_grad():
-            finite = torch.isfinite(observables_torch(self.decode(x.detach()))).all(1)
-        values = observables_torch(self.decode(x[finite]))
+        values = observables_torch(self.decode(x))
+        finite = torch.isfinite(values).all(1)
+        if not bool(finite.all()):
+            values = observables_torch(self.decode(x[finite]))
         log_soft = torch.nn.functional.logsigmoid((values - self.lo) / self.width)
         log_soft = log_soft + torch.nn.functional.logsigmoid((self.hi - values) / self.width)
         return torch.logsumexp(log_soft.sum(1), 0) - math.log(len(x))

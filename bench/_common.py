@@ -125,7 +125,7 @@ def pt_order_pions(p4: np.ndarray) -> np.ndarray:
 
 
 def infer_masses(p4: np.ndarray, objects: Sequence[str]) -> list[float]:
-    """The daughters' fixed masses (GeV) from ``p4`` (N, k, 4): :func:`vaeaug.api.infer_masses`,
+    """The daughters' fixed masses (GeV) from ``p4`` (N, k, 4): :func:`vaeaug.representations.choice.infer_masses`,
     with its tolerance widened to the rounding of float32 storage when every value of
     ``p4`` is a float32.
 
@@ -133,7 +133,7 @@ def infer_masses(p4: np.ndarray, objects: Sequence[str]) -> list[float]:
     eps32 E^2 / m = 1.4 MeV (1.3% of its mass) although the mass is exact; the allowance
     is twice the median relative rounding scale. Raises InputError when a mass still varies.
     """
-    from vaeaug.api import infer_masses as _infer
+    from vaeaug.representations.choice import infer_masses as _infer
 
     rtol = 1e-3
     if np.array_equal(p4, p4.astype(np.float32)):

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     one_thread()
     import torch
 
-    from vaeaug.sampling.engine import BLOCK
+    from vaeaug.sampling.sizes import BLOCK
 
     p4 = load_p4(data_dir(args.data), "train", "signal")
     model, z = dplus_model(p4)

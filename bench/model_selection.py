@@ -147,8 +147,8 @@ def run(variants: list[str], datasets: list[str], sizes: list[int], seeds: list[
     import dataclasses
 
     import vaeaug
-    from vaeaug.api import infer_masses
     from vaeaug.model.symmetry import pt_ordered_groups
+    from vaeaug.representations.choice import infer_masses
 
     vae_keys = {f.name for f in dataclasses.fields(vaeaug.VAEConfig)}
     rows = []

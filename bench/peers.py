@@ -62,7 +62,7 @@ class Peer:
         """The daughters' masses (GeV): the given ones, else inferred from ``p4``."""
         if self.masses is not None:
             return self.masses
-        from vaeaug.api import infer_masses
+        from vaeaug.representations.choice import infer_masses
 
         return infer_masses(p4, self._objects(p4))
 

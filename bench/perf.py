@@ -480,7 +480,7 @@ def row_root(args, model, n: int, chunk: int) -> dict:
     """``generate_to_root`` per precision vs uproot writing the same arrays (fp32 at the top)."""
     import uproot
 
-    from vaeaug.sampling.candidates import Candidates
+    from vaeaug.io import Candidates
     from vaeaug.sampling.streaming import generate_to_root
 
     out: dict[str, Any] = {"n": n, "chunk": chunk, "by_precision": {}}

@@ -15,7 +15,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from vaeaug.model.support import SupportReport
-from vaeaug.sampling import streaming
+from vaeaug.sampling import sizes, streaming
 from vaeaug.sampling.engine import Engine
 
 RTOL = 1e-9
@@ -33,15 +33,15 @@ def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture
 def to_p4_inputs(tiny_model, monkeypatch) -> list[str]:
-    """The kinds of array ``tiny_model.to_p4`` is called with ("numpy" or "tensor"), in order."""
+    """The kinds of array the stream decodes (``sampling.decode.to_p4``): "numpy" or "tensor"."""
     kinds: list[str] = []
-    original = tiny_model.to_p4
+    original = streaming.to_p4
 
-    def spy(x):
+    def spy(model, x):
         kinds.append("tensor" if torch.is_tensor(x) else "numpy")
-        return original(x)
+        return original(model, x)
 
-    monkeypatch.setattr(tiny_model, "to_p4", spy)
+    monkeypatch.setattr(streaming, "to_p4", spy)
     return kinds
 
 
@@ -81,7 +81,7 @@ def test_to_p4_of_a_tensor_makes_no_tensor_from_host_data(tiny_model):
 
 def test_stream_converts_on_the_device_when_asked(tiny_model, to_p4_inputs, monkeypatch):
     # several device-side slices per chunk, and chunks that cut random-number blocks
-    monkeypatch.setitem(streaming._DEVICE_ROWS, "cpu", 7_000)
+    monkeypatch.setitem(sizes.DEVICE_ROWS, "cpu", 7_000)
     n, seed = 50_000, 5
     ref_report, report = SupportReport(), SupportReport()
     ref = streaming.sample_into(tiny_model, n, seed, report=ref_report)

@@ -11,8 +11,9 @@ import uproot
 
 from vaeaug.cli import main
 from vaeaug.errors import InputError
-from vaeaug.sampling import streaming
-from vaeaug.sampling.engine import BLOCK, Engine
+from vaeaug.sampling import sizes, streaming
+from vaeaug.sampling.engine import Engine
+from vaeaug.sampling.sizes import BLOCK
 from vaeaug.sampling.streaming import generate_to_root
 
 #: Spans two random-number blocks, the second one partial.
@@ -102,15 +103,6 @@ def test_streamed_root_file_equals_the_in_memory_sample(tiny_model, reference, t
             np.testing.assert_array_equal(arrays[f"{obj}_{comp}"], reference[:, j, i].astype("f4"))
 
 
-def test_combined_tree_keeps_the_original_normalisation(tiny_model, toy_p4, tmp_path):
-    out = tmp_path / "combined.root"
-    n_orig = 500
-    assert generate_to_root(tiny_model, 5_000, out, seed=1, original=toy_p4[:n_orig]) == 5_500
-    t = uproot.open(out)["candidates"].arrays(["is_generated", "weight"], library="np")
-    assert t["is_generated"].sum() == 5_000 and not t["is_generated"][:n_orig].any()
-    np.testing.assert_allclose(t["weight"][t["is_generated"] == 1].sum(), n_orig, rtol=1e-5)
-
-
 def test_failure_while_writing_leaves_no_file_and_no_thread(tiny_model, tmp_path, monkeypatch):
     from vaeaug.io import RootWriter
 
@@ -173,7 +165,7 @@ def test_default_chunk_is_the_devices(tiny_model, monkeypatch):
     assert streaming.default_chunk("cuda") > streaming.DEFAULT_CHUNK
     monkeypatch.setattr(streaming, "DEFAULT_CHUNK", 1_000)
     assert [len(c) for c in tiny_model.iter_samples(2_500, seed=1)] == [1_000, 1_000, 500]
-    monkeypatch.setitem(streaming._DEVICE_CHUNK, "cpu", 700)
+    monkeypatch.setitem(sizes.DEVICE_CHUNK, "cpu", 700)
     assert [len(c) for c in tiny_model.iter_samples(1_500, seed=1)] == [700, 700, 100]
 
 

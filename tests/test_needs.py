@@ -11,12 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST = "tests/core/test_io_read_write.py::test_shared_nanoaod_and_hzz_collections"
+PYTHIA_TESTS = ["tests/examples/test_decays_pythia.py", "tests/examples/test_dmeson_pythia.py"]
 
 
-def _run(**env: str) -> subprocess.CompletedProcess:
+def _run(*tests: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("CI", "VAEAUG_REQUIRE_TESTDATA")}
-    # one process: the suite's "-n 2" would start two workers to run one test
-    cmd = [sys.executable, "-m", "pytest", TEST, "-q", "-p", "no:cacheprovider", "-rsf", "-n", "0"]
+    # no -n: one process, and no need for pytest-xdist
+    cmd = [sys.executable, "-m", "pytest", *(tests or [TEST]), "-q", "-p", "no:cacheprovider",
+           "-rsf"]  # fmt: skip
     return subprocess.run(cmd, cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip
 
@@ -37,6 +39,42 @@ def test_missing_data_skips_in_a_users_clone_and_says_why():
     assert result.returncode == 0, result.stdout
     assert "1 skipped" in result.stdout
     assert "VAEAUG_TESTDATA=/nonexistent/shared/data is not a directory" in result.stdout
+
+
+@pytest.fixture
+def without_pythia(tmp_path) -> str:
+    """A PYTHONPATH on which ``import pythia8mc`` fails, as where the extra is not installed."""
+    (tmp_path / "pythia8mc.py").write_text(
+        "raise ModuleNotFoundError('no pythia8mc here (test)', name='pythia8mc')\n"
+    )
+    return os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+
+
+def test_missing_extra_fails_the_pythia_tests_in_ci(without_pythia):
+    result = _run(*PYTHIA_TESTS, PYTHONPATH=without_pythia, VAEAUG_REQUIRE_TESTDATA="1")
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.stdout  # collection errors
+    assert "2 errors" in result.stdout  # each module fails to collect, none is skipped
+    assert "skipped" not in result.stdout
+    assert "the optional dependency 'pythia8mc' is not installed" in result.stdout
+    assert "this must be present" in result.stdout
+
+
+def test_missing_extra_skips_the_pythia_tests_in_a_users_clone(without_pythia):
+    result = _run(*PYTHIA_TESTS, PYTHONPATH=without_pythia)
+    # both modules skipped whole: pytest's exit code for "no tests collected"
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout
+    assert "2 skipped" in result.stdout
+    assert "the optional dependency 'pythia8mc' is not installed" in result.stdout
+
+
+def test_no_test_skips_a_missing_extra_on_its_own():
+    """``pytest.importorskip`` skips in CI too: tests use needs.need_module instead."""
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if p.name != "test_needs.py" and "importorskip(" in p.read_text()
+    ]
+    assert offenders == []
 
 
 def test_ci_script_requires_the_data():

@@ -18,7 +18,8 @@ The packages follow the data, and imports only run forward::
     io/ -> representations/ -> model/ -> training -> sampling/ -> api (fit, load, Model)
         -> validation/ -> trainsets -> integrations/ (awkward, coffea, dask) -> cli
 
-with :mod:`vaeaug.kinematics` (shared kinematics) and :mod:`vaeaug.errors` below them all.
+with :mod:`vaeaug.kinematics` (shared kinematics), :mod:`vaeaug.errors` and
+:mod:`vaeaug.settings` (the valid values of every setting) below them all.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from ._version import __version__
 from .api import Model, fit, load
 from .errors import InputError, ModelFileError
 from .integrations.awkward import candidates
-from .io import read_candidates, write_candidates
+from .io import Candidates, read_candidates, write_candidates
 from .model.vae import VAEConfig
-from .sampling.candidates import Candidates
 from .training import TrainConfig
 from .trainsets import TrainingSet, augment_training_set
 

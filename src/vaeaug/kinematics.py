@@ -4,8 +4,10 @@ A sample is a float64 array ``p4`` of shape (N, k, 4), last axis (px, py, pz, E)
 in GeV. The quantities come from ``vector`` (numpy backend), so they follow the
 conventions of the rest of scikit-hep: a spacelike sum has a *negative* mass
 (``-sqrt(-m^2)``), which keeps an unphysical candidate visible instead of piling
-it up at zero. The float64 light-cone boosts of the decay representation are the
-one hand-written piece of kinematics (:mod:`vaeaug.representations.decay`), for
+it up at zero. :func:`invariant_mass` is the one parent mass of the package;
+:func:`invariant_mass_torch` is its twin for tensors, with the same convention.
+The float64 light-cone boosts of the decay representation are the one
+hand-written piece of kinematics (:mod:`vaeaug.representations.decay`), for
 precision that ``vector`` does not offer.
 """
 
@@ -14,9 +16,17 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+import torch
 import vector
 
-__all__ = ["COMPONENTS", "as_vectors", "invariant_mass", "pair_masses", "summed"]
+__all__ = [
+    "COMPONENTS",
+    "as_vectors",
+    "invariant_mass",
+    "invariant_mass_torch",
+    "pair_masses",
+    "summed",
+]
 
 #: The order of the last axis of every ``p4`` array.
 COMPONENTS = ("px", "py", "pz", "E")
@@ -36,8 +46,23 @@ def summed(p4: np.ndarray):
 
 
 def invariant_mass(p4: np.ndarray) -> np.ndarray:
-    """Invariant mass in GeV of the sum of all daughters: ``p4`` (N, k, 4) -> (N,) float64."""
+    """Invariant mass in GeV of the sum of all daughters: ``p4`` (N, k, 4) -> (N,) float64.
+
+    ``sign(m^2) sqrt(|m^2|)``: a spacelike sum (rounding, or an unphysical candidate)
+    gets a negative mass rather than zero or NaN.
+    """
     return np.asarray(summed(p4).mass, dtype=np.float64)
+
+
+def invariant_mass_torch(p4: torch.Tensor) -> torch.Tensor:
+    """:func:`invariant_mass` of a tensor: ``p4`` (..., k, 4) GeV -> (...,) GeV, same dtype
+    and device, with gradients (infinite where ``m^2 = 0``).
+
+    Agrees with :func:`invariant_mass` to rounding, the sign convention included.
+    """
+    px, py, pz, e = p4.sum(dim=-2).unbind(-1)
+    m2 = e**2 - (px**2 + py**2 + pz**2)
+    return torch.copysign(torch.sqrt(m2.abs()), m2)
 
 
 def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:

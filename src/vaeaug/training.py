@@ -23,8 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError
-from .model.support import AcceptanceTerm
 from .model.vae import VAE
+from .noise import Stream, child_seed
 
 __all__ = ["TrainConfig", "choose_device", "energy_distance", "train_vae"]
 
@@ -36,9 +36,9 @@ class TrainConfig:
     epochs: int = 300  # upper bound; early stopping usually ends sooner
     batch_size: int = 256  # events per step (more steps per epoch for samples of ~1e4)
     # smaller batches when the training split is small, so that an epoch has at least this
-    # many steps (0: off); warm-up, patience and the average are counted in epochs. 16 was
-    # chosen on validation splits (round 10: mean C2ST 0.624 against 0.644 at N = 500-1,000);
-    # any training split of 4,096 events or more keeps batches of ``batch_size``
+    # many steps (0: off); warm-up, patience and the average are counted in epochs. 16 scored
+    # better than 0 on validation splits at N = 500-1,000 (docs/benchmarks.md); any training
+    # split of 4,096 events or more keeps batches of ``batch_size``
     min_steps_per_epoch: int = 16
     learning_rate: float = 3e-3  # peak AdamW learning rate (halved on plateaus)
     weight_decay: float = 1e-5  # AdamW weight decay
@@ -50,19 +50,10 @@ class TrainConfig:
     min_events: int = 50  # refuse to train on fewer events
     eval_every: int = 2  # epochs between sample-quality scores
     eval_events: int = 2000  # at most this many validation events per score
-    # generated events per score: as many as the validation events scored, and at least
-    # this many (0: no floor). The validation events are few at small N (75 at N = 500)
-    eval_samples: int = 0
     # > 0: score and keep an exponential moving average of the weights, averaging over about
-    # this many epochs (torch.optim.swa_utils); 0 scores the raw weights. 10 was chosen on
-    # validation splits (round 9: mean C2ST 0.597 against 0.622 without, 3 decays)
+    # this many epochs (torch.optim.swa_utils); 0 scores the raw weights. 10 scored better
+    # than no average on validation splits (docs/benchmarks.md)
     ema_epochs: float = 10.0
-    # > 0: add this times -log Q(A) to the loss, Q(A) the model's probability to generate
-    # inside the training sample's lab-frame support (the truncated likelihood; see
-    # vaeaug.model.support.AcceptanceTerm), estimated each step from ``acceptance_samples``
-    # generated candidates; 0: off
-    acceptance_weight: float = 0.0
-    acceptance_samples: int = 256
 
     def __post_init__(self) -> None:
         if not 0 < self.val_fraction < 0.9:
@@ -75,14 +66,6 @@ class TrainConfig:
             raise ValueError(
                 f"min_steps_per_epoch must be >= 0 (0 = off), got {self.min_steps_per_epoch}"
             )
-        if not (math.isfinite(self.acceptance_weight) and self.acceptance_weight >= 0):
-            raise ValueError(
-                f"acceptance_weight must be >= 0 (0 = off), got {self.acceptance_weight}"
-            )
-        if self.acceptance_samples < 1:
-            raise ValueError(f"acceptance_samples must be >= 1, got {self.acceptance_samples}")
-        if self.eval_samples < 0:
-            raise ValueError(f"eval_samples must be >= 0 (0 = no floor), got {self.eval_samples}")
         if self.patience < 1 or self.eval_every < 1 or self.eval_events < 10:
             raise ValueError(
                 "patience and eval_every must be >= 1 and eval_events >= 10, got "
@@ -95,13 +78,18 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, saved: dict) -> TrainConfig:
         """The settings a model file records; fields added since it was written take the
-        value it was trained with (``_BEFORE_FIELD_EXISTED``), not today's default."""
-        return cls(**{**_BEFORE_FIELD_EXISTED, **saved})
+        value it was trained with (``_BEFORE_FIELD_EXISTED``), not today's default, and
+        options since removed (``_REMOVED_FIELDS``) are dropped."""
+        kept = {k: v for k, v in saved.items() if k not in _REMOVED_FIELDS}
+        return cls(**{**_BEFORE_FIELD_EXISTED, **kept})
 
 
 #: fields added to TrainConfig after the first model files, and how those files were trained
-_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "eval_samples": 0, "min_steps_per_epoch": 0,
-                         "acceptance_weight": 0.0, "acceptance_samples": 256}  # fmt: skip
+_BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "min_steps_per_epoch": 0}
+#: options that older model files may record and that no longer exist. Files trained with
+#: them at their defaults (a floor of 0 generated events per score, no acceptance term)
+#: were trained as today's code trains.
+_REMOVED_FIELDS = frozenset({"eval_samples", "acceptance_weight", "acceptance_samples"})
 
 
 def choose_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -128,7 +116,6 @@ def train_vae(
     seed: int = 0,
     device: torch.device,
     progress: bool = True,
-    acceptance: AcceptanceTerm | None = None,
 ) -> dict[str, list[float]]:
     """Train ``vae`` in place on standardized features.
 
@@ -137,16 +124,15 @@ def train_vae(
         x: standardized features, shape (N, D).
         config: optimisation settings.
         weights: per-event weights, shape (N,), or None.
-        seed: seeds the split, the batch order, the initial weights' RNG use
-            and the reparameterisation noise.
+        seed: seeds the split (sub-stream ``Stream.TRAIN_SPLIT`` of
+            :mod:`vaeaug.noise`), the batch order and the score's noise
+            (``Stream.TRAIN_ORDER``). The initial weights and the reparameterisation
+            noise come from torch's global generator, which the caller seeds.
         device: where to train.
         progress: show a tqdm bar with the losses.
-        acceptance: with ``config.acceptance_weight > 0``, the model's probability to
-            generate inside the acceptance (:class:`vaeaug.model.support.AcceptanceTerm`).
 
     Returns:
-        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr`` (and, with
-        the acceptance term, ``inside``: the epoch's mean estimate of Q(A)); the
+        The history: per-epoch lists ``train``, ``val``, ``nll``, ``kl``, ``lr``; the
         validation sample scores ``score`` (energy distance, see :func:`energy_distance`)
         at epochs ``score_epoch``; and ``best_epoch``, whose weights are restored into
         ``vae``. With ``config.ema_epochs > 0`` the scores, and the weights kept, are those
@@ -155,17 +141,12 @@ def train_vae(
     n = len(x)
     if n < config.min_events:
         raise InputError(f"too few events to train: {n} (need at least {config.min_events})")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    n_val = max(1, int(round(config.val_fraction * n)))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-
+    val_idx, train_idx = _split(n, config.val_fraction, seed)
     dtype = torch.float32
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     wt = None if weights is None else torch.as_tensor(weights, dtype=dtype, device=device)
     x_train, x_val = xt[train_idx], xt[val_idx]
-    w_train = None if wt is None else wt[train_idx]
-    w_val = None if wt is None else wt[val_idx]
+    w_train, w_val = (None, None) if wt is None else (wt[train_idx], wt[val_idx])
     vae.to(device)
 
     opt = torch.optim.AdamW(
@@ -175,29 +156,20 @@ def train_vae(
         opt, factor=0.5, patience=max(3, config.patience // 4)
     )
     gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+    gen.manual_seed(child_seed(seed, Stream.TRAIN_ORDER))
     # fixed validation events and random numbers for the sample score: epochs compare
     n_eval = min(config.eval_events, len(x_val))
     x_eval = x_val[:n_eval]
     w_eval = None if w_val is None else w_val[:n_eval]
-    n_generated = max(n_eval, config.eval_samples)
-    eps_eval = torch.randn(n_generated, vae.noise_width, generator=gen, device=device)
+    eps_eval = torch.randn(n_eval, vae.noise_width, generator=gen, device=device)
 
-    n_train = len(x_train)
-    batch = _batch_size(n_train, config)
-    steps = math.ceil(n_train / batch)
+    batch = _batch_size(len(x_train), config)
+    steps = math.ceil(len(x_train) / batch)
     ema = _moving_average(vae, config.ema_epochs, steps)
     scored = vae if ema is None else ema.module  # the weights that are scored and kept
     history: dict[str, list[float]] = {
         "train": [], "val": [], "nll": [], "kl": [], "lr": [], "score": [], "score_epoch": []
     }  # fmt: skip
-    if config.acceptance_weight == 0:
-        acceptance = None  # and no random numbers drawn for it: the same run as without
-    elif acceptance is None:
-        raise InputError("acceptance_weight > 0 needs the acceptance term (vaeaug.fit makes it)")
-    else:
-        acceptance.to(device)
-        history["inside"] = []
     best, best_state, since_best = math.inf, None, 0
     bar = tqdm(
         range(config.epochs), desc="training", unit="epoch", disable=not progress, leave=False,
@@ -205,37 +177,8 @@ def train_vae(
     )  # fmt: skip
     for epoch in bar:
         kl_weight = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
-        vae.train()
-        perm = torch.randperm(n_train, generator=gen, device=device)
-        sums = torch.zeros(4, device=device)
-        for i in range(steps):
-            idx = perm[i * batch : (i + 1) * batch]
-            loss, nll, kl = vae.loss(
-                x_train[idx], None if w_train is None else w_train[idx], kl_weight
-            )
-            if acceptance is not None:
-                eps = torch.randn(config.acceptance_samples, vae.noise_width, generator=gen,
-                                  device=device)  # fmt: skip
-                log_inside = acceptance.log_inside(vae.generate(eps))
-                loss = loss - config.acceptance_weight * log_inside.float()
-                sums[3] += log_inside.detach().exp().float()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                ema.update_parameters(vae)
-            sums[:3] += torch.stack([loss.detach(), nll.detach(), kl.detach()])
-        vae.eval()
-        with torch.no_grad():
-            val = vae.loss(x_val, w_val, 1.0)[0]
-        train_loss, nll, kl, inside = (sums / steps).tolist()
-        if acceptance is not None:
-            history["inside"].append(inside)
-        val_loss = float(val)
-        if not math.isfinite(val_loss):
-            raise FloatingPointError(
-                f"validation loss became {val_loss} at epoch {epoch}; lower the learning rate"
-            )
+        train_loss, nll, kl = _train_epoch(vae, opt, ema, x_train, w_train, batch, gen, kl_weight)
+        val_loss = _validation_loss(vae, x_val, w_val, epoch)
         for key, value in zip(
             ("train", "val", "nll", "kl", "lr"),
             (train_loss, val_loss, nll, kl, opt.param_groups[0]["lr"]),
@@ -246,9 +189,7 @@ def train_vae(
         sched.step(val_loss)
         if (epoch - config.kl_warmup_epochs) % config.eval_every:
             continue
-        scored.eval()
-        with torch.no_grad():
-            score = energy_distance(scored.generate(eps_eval), x_eval, w_eval)
+        score = _sample_score(scored, eps_eval, x_eval, w_eval)
         history["score"].append(score)
         history["score_epoch"].append(epoch)
         bar.set_postfix(val=f"{val_loss:.3f}", score=f"{score:.4f}", kl=f"{kl:.2f}")
@@ -264,6 +205,67 @@ def train_vae(
     if best_state is not None:
         vae.load_state_dict(best_state)
     return history
+
+
+def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (validation, training) of ``n`` events: a random ``val_fraction`` (at least
+    one event) held out, drawn from the sub-stream ``Stream.TRAIN_SPLIT`` of ``seed``."""
+    order = np.random.default_rng(child_seed(seed, Stream.TRAIN_SPLIT)).permutation(n)
+    n_val = max(1, int(round(val_fraction * n)))
+    return order[:n_val], order[n_val:]
+
+
+def _train_epoch(
+    vae: VAE,
+    opt: torch.optim.Optimizer,
+    ema: torch.optim.swa_utils.AveragedModel | None,
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    batch: int,
+    gen: torch.Generator,
+    kl_weight: float,
+) -> tuple[float, float, float]:
+    """One pass over the training events ``x`` (N, D) (weights ``w`` (N,) or None) in
+    batches of ``batch`` in an order drawn from ``gen``; returns the mean (loss, NLL, KL).
+
+    The losses are summed on the device: one host synchronisation per epoch."""
+    vae.train()
+    n, steps = len(x), math.ceil(len(x) / batch)
+    perm = torch.randperm(n, generator=gen, device=x.device)
+    sums = torch.zeros(3, device=x.device)
+    for i in range(steps):
+        idx = perm[i * batch : (i + 1) * batch]
+        loss, nll, kl = vae.loss(x[idx], None if w is None else w[idx], kl_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update_parameters(vae)
+        sums += torch.stack([loss.detach(), nll.detach(), kl.detach()])
+    train_loss, nll, kl = (sums / steps).tolist()
+    return train_loss, nll, kl
+
+
+def _sample_score(vae: VAE, eps: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None) -> float:
+    """Energy distance between the features ``vae`` generates from the normals ``eps``
+    (N, L + D) and the validation events ``x`` (M, D) with weights ``w`` (M,) or None.
+
+    The events come from :meth:`VAE.generate`, the noise-to-features map of sampling."""
+    vae.eval()
+    with torch.no_grad():
+        return energy_distance(vae.generate(eps), x, w)
+
+
+def _validation_loss(vae: VAE, x: torch.Tensor, w: torch.Tensor | None, epoch: int) -> float:
+    """The loss (KL weight 1) of the validation events ``x`` (N, D); refuses a non-finite one."""
+    vae.eval()
+    with torch.no_grad():
+        val_loss = float(vae.loss(x, w, 1.0)[0])
+    if not math.isfinite(val_loss):
+        raise FloatingPointError(
+            f"validation loss became {val_loss} at epoch {epoch}; lower the learning rate"
+        )
+    return val_loss
 
 
 def _batch_size(n_train: int, config: TrainConfig) -> int:

@@ -25,12 +25,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .api import as_table, fit
+from .api import fit
 from .errors import InputError
-from .io.read import CandidateTable
+from .io.candidates import Candidates
+from .io.coerce import as_candidates
 from .model.symmetry import order_by_pt
-from .sampling.candidates import Candidates
-from .sampling.noise import seed_words
+from .noise import Stream, seed_words
+from .sampling.weights import combined_weights
 
 __all__ = ["CLASSES", "TrainingSet", "augment_training_set"]
 
@@ -41,19 +42,16 @@ FEATURE_KINDS = ("raw", "physics", "all")
 _LABELS = {"signal": 1, "background": 0}
 
 
-def _as_real(data, objects: Sequence[str] | None, what: str) -> CandidateTable:
-    """A validated CandidateTable from an (N, k, 4) array, a CandidateTable or Candidates."""
-
-    if isinstance(data, Candidates):
-        data = CandidateTable(data.p4, data.layout, data.weights)
-    if isinstance(data, CandidateTable) and objects is not None:
+def _as_real(data, objects: Sequence[str] | None, what: str) -> Candidates:
+    """Validated Candidates from an (N, k, 4) array, a mapping of flat branches or Candidates."""
+    if isinstance(data, Candidates) and objects is not None:
         if list(objects) != data.objects:
             raise InputError(
                 f"objects={list(objects)} given, but the {what} candidates hold {data.objects}; "
                 "objects= names the daughters of bare (N, k, 4) arrays only"
             )
     try:
-        table = as_table(data, objects, None)
+        table = as_candidates(data, objects, None)
     except InputError as err:
         raise InputError(f"{what}: {err}") from err
     if len(table) == 0:
@@ -63,7 +61,7 @@ def _as_real(data, objects: Sequence[str] | None, what: str) -> CandidateTable:
     return table
 
 
-def _real_pair(signal, background, objects) -> tuple[CandidateTable, CandidateTable]:
+def _real_pair(signal, background, objects) -> tuple[Candidates, Candidates]:
     sig = _as_real(signal, objects, "signal")
     bkg = _as_real(background, objects, "background")
     if sig.objects != bkg.objects:
@@ -120,9 +118,8 @@ class TrainingSet:
         """Assemble a training set from real and (optionally) generated candidates.
 
         Args:
-            signal, background: the real candidates: (N, k, 4) arrays in GeV,
-                :class:`~vaeaug.io.CandidateTable` (their weights are used) or
-                :class:`~vaeaug.Candidates`.
+            signal, background: the real candidates: (N, k, 4) arrays in GeV or
+                :class:`~vaeaug.Candidates` (their weights are used).
             signal_generated, background_generated: extra candidates of each
                 class, (M, k, 4) arrays in GeV or Candidates, from any generator.
             objects: the daughter names of bare arrays (default p0, p1, ...).
@@ -138,7 +135,8 @@ class TrainingSet:
         (``W / (1 + factor)`` and ``W factor / (1 + factor)`` for M = factor N);
         and with unit weights every candidate, real or generated, weighs
         ``1 / (1 + factor)``. :meth:`part_weights` gives the other normalisation,
-        each part alone summing to W.
+        each part alone summing to W. It is the rule of every combined output
+        (:func:`vaeaug.sampling.weights.combined_weights`).
         """
         sig, bkg = _real_pair(signal, background, objects)
         names = sig.objects
@@ -154,7 +152,7 @@ class TrainingSet:
             p4 += [table.p4, g]
             label.append(np.full(n + m, _LABELS[name], np.int8))
             flag.append(np.repeat([False, True], [n, m]))
-            weight += [w * n / (n + m), np.full(m, total / (n + m))]
+            weight += list(combined_weights(w, m))
             per_class[name] = {"real": n, "generated": m, "real_weight": total}
         return cls(np.concatenate(p4), np.concatenate(label), np.concatenate(flag),
                    np.concatenate(weight), tuple(names), {"per_class": per_class})  # fmt: skip
@@ -246,9 +244,32 @@ def _pt_ordered(p4: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np
     return out, (out != p4).any(axis=(1, 2))
 
 
+def _refuse_disordered(tables: dict[str, Candidates], groups: list[list[int]], identical) -> None:
+    """Refuse real candidates whose ``identical`` daughters are not ordered by decreasing pT."""
+    for name, table in tables.items():
+        disordered = _pt_ordered(table.p4, groups)[1].sum()
+        if disordered:
+            raise InputError(
+                f"identical={list(identical)}: {disordered} of the {len(table)} real {name} "
+                "candidates are not ordered by decreasing pT within a group; order them "
+                "first (generated candidates are put in that order)"
+            )
+
+
+def _class_model(name: str, table: Candidates, given, **fit_kwargs):
+    """The model of one class: ``given`` (checked against the class's daughters), or one
+    fitted on ``table`` with ``fit_kwargs`` (:func:`vaeaug.fit`)."""
+    if given is None:
+        return fit(table, **fit_kwargs)
+    if given.objects != table.objects:
+        raise InputError(f"{name}_model generates {given.objects}, but the {name} "
+                         f"candidates are {table.objects}")  # fmt: skip
+    return given
+
+
 def _class_seeds(seed: int, label: int) -> tuple[int, int]:
     """(fit seed, sample seed) of one class: independent streams per class."""
-    fit_seed, sample_seed = seed_words(seed, label, n=2, dtype=np.uint32)
+    fit_seed, sample_seed = seed_words(seed, Stream.TRAINSET_CLASS, label, n=2, dtype=np.uint32)
     return int(fit_seed), int(sample_seed)
 
 
@@ -286,9 +307,9 @@ def augment_training_set(
 
     Args:
         signal, background: real candidates of each class: (N, k, 4) arrays of
-            (px, py, pz, E) in GeV, :class:`~vaeaug.io.CandidateTable` (from
+            (px, py, pz, E) in GeV or :class:`~vaeaug.Candidates` (from
             :func:`vaeaug.read_candidates`; their weights are used in fitting
-            and in the weight rule) or :class:`~vaeaug.Candidates`. Both must
+            and in the weight rule). Both must
             have the same daughters in the same order.
         factor: generated candidates per real one in each multiplied class, an
             integer >= 1.
@@ -325,30 +346,18 @@ def augment_training_set(
                          f"{factor!r}")  # fmt: skip
     if "weights" in fit_options:
         raise InputError("weights= would apply to both classes; give each class its weights "
-                         "in a CandidateTable (read_candidates(..., weight=BRANCH))")  # fmt: skip
+                         "in its Candidates (read_candidates(..., weight=BRANCH))")  # fmt: skip
     tables = dict(zip(("signal", "background"), _real_pair(signal, background, objects)))
     given = {"signal": signal_model, "background": background_model}
     groups = _identical_groups(identical, tables["signal"].objects)
-    for name, table in tables.items():
-        disordered = _pt_ordered(table.p4, groups)[1].sum()
-        if disordered:
-            raise InputError(
-                f"identical={list(identical)}: {disordered} of the {len(table)} real {name} "
-                "candidates are not ordered by decreasing pT within a group; order them "
-                "first (generated candidates are put in that order)"
-            )
+    _refuse_disordered(tables, groups, identical)
     generated, seeds, reordered = {}, {}, {}
     for name, table in tables.items():
         if classes not in ("both", name):
             continue
         fit_seed, sample_seed = _class_seeds(seed, _LABELS[name])
-        model = given[name]
-        if model is None:
-            model = fit(table, config=config, train=train, seed=fit_seed, device=device,
-                        progress=progress, **fit_options)  # fmt: skip
-        elif model.objects != table.objects:
-            raise InputError(f"{name}_model generates {model.objects}, but the {name} "
-                             f"candidates are {table.objects}")  # fmt: skip
+        model = _class_model(name, table, given[name], seed=fit_seed, config=config, train=train,
+                             device=device, progress=progress, **fit_options)  # fmt: skip
         p4 = model.sample(int(factor) * len(table), seed=sample_seed, progress=progress).p4
         generated[name], changed = _pt_ordered(p4, groups)
         reordered[name] = int(changed.sum())

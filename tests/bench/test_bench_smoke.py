@@ -257,7 +257,9 @@ def test_classifier_evaluate_reads_the_working_points():
     assert res["eff_1pct"] == 1.0 and res["eff_0p1pct"] == 0.0
     assert res["auc"] == pytest.approx(0.995, abs=1e-4)
     grid = clf.ROC_GRID
-    assert (res["roc_tpr"][grid > 0.0051] == 1.0).all() and (res["roc_tpr"][grid < 0.0049] == 0).all()
+    assert (res["roc_tpr"][grid > 0.0051] == 1.0).all() and (
+        res["roc_tpr"][grid < 0.0049] == 0
+    ).all()
 
 
 def _records(gains: dict[str, list[float]]) -> list[dict]:
@@ -439,7 +441,9 @@ def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, 
 def test_model_selection_dataset_spec_takes_the_daughter_masses(testdata):
     ms = _load("model_selection")
     path = testdata / "dplus_kpipi_train.root"
-    name, p4, objects, masses = ms.load_dataset(f"kpp={path}:signal:K1,pi1,pi2:0.4937,0.1396,0.1396", None)
+    name, p4, objects, masses = ms.load_dataset(
+        f"kpp={path}:signal:K1,pi1,pi2:0.4937,0.1396,0.1396", None
+    )
     assert (name, objects, masses) == ("kpp", ["K1", "pi1", "pi2"], [0.4937, 0.1396, 0.1396])
     assert p4.shape[1:] == (3, 4)
     assert ms.load_dataset(f"kpp={path}:signal:K1,pi1,pi2", None)[3] is None  # inferred in fit

@@ -18,6 +18,23 @@ need_module("dask_awkward")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "coffea_augment.py"
 OBJECTS = ("K1", "pi1", "pi2")
+#: This folder's models, trained for a few epochs, put many candidates outside the training
+#: support: the tests that use one (these fixtures, directly or not; the example's training
+#: run) take ``outside_support`` (tests/conftest.py).
+TINY_MODELS = {"toy_model", "dimuon_model_file", "jets_and_model", "augment"}
+TINY_MODEL_TESTS = {"test_example_trains_then_loads_and_plots"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark this folder's tests that use a tiny model ``outside_support``."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(item.path).parent != here:
+            continue
+        if TINY_MODELS & set(getattr(item, "fixturenames", ())) or (
+            getattr(item, "originalname", None) in TINY_MODEL_TESTS
+        ):
+            item.add_marker(pytest.mark.outside_support)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,13 @@ import pytest
 import vector
 
 from vaeaug import InputError
-from vaeaug.integrations.awkward import candidate_p4, coordinate_fields, p4_of_vectors, to_awkward
+from vaeaug.integrations.awkward import (
+    candidate_p4,
+    coordinate_fields,
+    from_awkward,
+    p4_of_vectors,
+    to_awkward,
+)
 
 BEHAVIOR = vector.backends.awkward.behavior
 
@@ -44,15 +50,16 @@ def test_round_trip_flat_and_per_event():
     p4 = _p4(10, 3)
     flat = to_awkward(p4, ("K1", "pi1", "pi2"), weight=np.full(10, 0.5))
     assert flat.fields == ["K1", "pi1", "pi2", "weight"]
-    back = candidate_p4(flat, n_objects=3)
+    back, source = from_awkward(flat, n_objects=3)
     np.testing.assert_array_equal(back.p4, p4)
-    assert back.counts is None and back.objects == ("K1", "pi1", "pi2")
+    assert source.counts is None and back.objects == ["K1", "pi1", "pi2"]
+    np.testing.assert_array_equal(candidate_p4(flat).p4, p4)
 
     nested = to_awkward(p4, ("K1", "pi1", "pi2"), counts=[4, 0, 6])
     assert ak.num(nested).tolist() == [4, 0, 6]
-    back = candidate_p4(nested, n_objects=3)
+    back, source = from_awkward(nested, n_objects=3)
     np.testing.assert_array_equal(back.p4, p4)
-    assert back.counts.tolist() == [4, 0, 6] and back.nested
+    assert source.counts.tolist() == [4, 0, 6] and source.nested
 
 
 def test_combinations_of_nanoaod_like_records():
@@ -63,8 +70,8 @@ def test_combinations_of_nanoaod_like_records():
         with_name="Momentum4D", behavior=BEHAVIOR,
     )  # fmt: skip
     pairs = ak.combinations(muons, 2, fields=["mu1", "mu2"])
-    got = candidate_p4(pairs, n_objects=2)
-    assert got.counts.tolist() == [3, 0, 0] and got.p4.shape == (3, 2, 4)
+    got, source = from_awkward(pairs, n_objects=2)
+    assert source.counts.tolist() == [3, 0, 0] and got.p4.shape == (3, 2, 4)
     expect = (pairs.mu1 + pairs.mu2).mass[0].to_list()
     np.testing.assert_allclose(
         np.sqrt(got.p4.sum(1)[:, 3] ** 2 - (got.p4.sum(1)[:, :3] ** 2).sum(-1)), expect, rtol=1e-9
@@ -98,8 +105,8 @@ def test_typetracer_touches_only_the_coordinates_and_the_charge():
                   "b": ak.zip({"px": [1.0], "py": [0.0], "pz": [0.0], "E": [2.0], "charge": [1]})},
                  depth_limit=1)  # fmt: skip
     tt, report = ak.typetracer.typetracer_with_report(arr.layout.form_with_key())
-    got = candidate_p4(ak.Array(tt), n_objects=2)
-    assert got.is_typetracer and got.p4.shape == (0, 2, 4)
+    got, source = from_awkward(ak.Array(tt), n_objects=2)
+    assert source.is_typetracer and got.p4.shape == (0, 2, 4)
     form = arr.layout.form_with_key()
     names = {
         form.content(f).content(c).form_key: f"{f}.{c}"
@@ -109,7 +116,7 @@ def test_typetracer_touches_only_the_coordinates_and_the_charge():
     # the charge is carried to the generated daughters; the isolation is not read
     assert {names[k] for k in report.data_touched if k in names} == {
         "a.pt", "a.eta", "a.phi", "a.mass", "b.px", "b.py", "b.pz", "b.E", "b.charge"}  # fmt: skip
-    assert got.dropped == ("iso",) and got.carried["b"]["charge"].dtype == np.int64
+    assert source.dropped == ("iso",) and source.carried["b"]["charge"].dtype == np.int64
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ from vaeaug import InputError
 from vaeaug.datasets import dplus_kpipi
 from vaeaug.integrations.awkward import to_awkward
 from vaeaug.integrations.coffea import CandidateAccumulator, candidate_noise, generate_from_noise
+from vaeaug.io.candidates import Candidates
+from vaeaug.kinematics import invariant_mass
 from vaeaug.model.support import SupportWarning
 
 OBJECTS = ("K1", "pi1", "pi2")
@@ -55,13 +57,14 @@ def test_combined_mode_keeps_inputs_with_flag_and_normalisation(toy_model, candi
     flag = ak.to_numpy(ak.flatten(out.is_generated))
     assert flag.sum() == 900 and not flag[::4].any()  # each input, then its 3 partners
     np.testing.assert_array_equal(_p4(out)[~flag], _p4(candidates))
-    # the rule shared with `vaeaug augment --combined`: inputs keep w, partners get w / factor,
-    # so the real and the generated part each sum to the input's weights
+    # the rule shared with `vaeaug augment --combined`: an input and its 3 partners share its
+    # weight w, w / 4 each, so the whole sums to the input's weighted yield
     w = ak.to_numpy(ak.flatten(out.weight))
     per_candidate = np.repeat(weights, 3)  # 3 candidates per event
-    np.testing.assert_allclose(w[~flag], per_candidate)
-    np.testing.assert_allclose(w[flag], np.repeat(per_candidate / 3, 3))
-    assert w[flag].sum() == pytest.approx(w[~flag].sum()) == pytest.approx(3 * weights.sum())
+    np.testing.assert_allclose(w[~flag], per_candidate / 4)
+    np.testing.assert_allclose(w[flag], np.repeat(per_candidate / 4, 3))
+    assert w.sum() == pytest.approx(per_candidate.sum())
+    assert w[flag].sum() == pytest.approx(3 * w[~flag].sum())
     keyword = vaeaug.Augment(model, factor=3, seed=1, mode="combined")(candidates, weight=weights)
     np.testing.assert_array_equal(ak.flatten(keyword.weight), ak.flatten(out.weight))
     with pytest.raises(InputError, match=r"weight=\.\.\. or weights=\.\.\., not both"):
@@ -95,15 +98,17 @@ def _coffea_candidates(candidates):
 
 @pytest.fixture
 def decoder_calls(monkeypatch) -> list[int]:
-    """The rows of every network call (``Model.features_from_noise``), in call order."""
+    """The rows of every network call (``sampling.decode.features_from_noise``), in call order."""
+    import vaeaug.sampling.decode
+
     seen: list[int] = []
-    decode = vaeaug.Model.features_from_noise
+    decode = vaeaug.sampling.decode.features_from_noise
 
-    def spy(self, eps, **kwargs):
+    def spy(model, eps, **kwargs):
         seen.append(len(eps))
-        return decode(self, eps, **kwargs)
+        return decode(model, eps, **kwargs)
 
-    monkeypatch.setattr(vaeaug.Model, "features_from_noise", spy)
+    monkeypatch.setattr(vaeaug.sampling.decode, "features_from_noise", spy)
     return seen
 
 
@@ -233,7 +238,11 @@ def test_candidate_accumulator_trains_whatever_the_order(candidates):
     for c in chunks[::-1]:
         backward += c
     assert len(forward) == 300 and forward.objects == OBJECTS
-    np.testing.assert_array_equal(forward.p4, backward.p4)
+    collected = forward.candidates
+    assert isinstance(collected, Candidates) and collected.objects == list(OBJECTS)
+    np.testing.assert_array_equal(collected.p4, backward.candidates.p4)
+    # every candidate once, whatever the order the chunks arrived in
+    np.testing.assert_array_equal(np.sort(collected.mass), np.sort(invariant_mass(_p4(candidates))))
     model = forward.fit(config=vaeaug.VAEConfig(hidden=(8,), latent_dim=2, prior="standard"),
                         train=vaeaug.TrainConfig(epochs=1), progress=False)  # fmt: skip
     assert model.objects == list(OBJECTS) and model.provenance["n_events"] == 300

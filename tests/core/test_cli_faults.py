@@ -24,6 +24,10 @@ import vaeaug.api
 from vaeaug.cli import main
 from vaeaug.io import Layout, estimate_bytes
 
+#: Tiny test models put many candidates outside the training support, and the warning says
+#: so; these tests check other behaviour (the support check's own tests use pytest.warns).
+pytestmark = pytest.mark.filterwarnings("ignore::vaeaug.model.support.SupportWarning")
+
 
 @pytest.fixture(scope="module")
 def model_file(tiny_model, tmp_path_factory):
@@ -187,6 +191,32 @@ def test_size_estimate_matches_a_written_file(tiny_model, tmp_path):
     assert 0.8 < out.stat().st_size / estimate < 1.05
     assert estimate_bytes(Layout("jagged", ("Muon0", "Muon1"), ("pt", "eta", "phi", "mass"),
                                  "Muon", {}), 10) == 10 * (2 * 4 * 4 + 8)  # fmt: skip
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(),
+                    reason="without /proc the umask is read once, at import")  # fmt: skip
+def test_outputs_get_plain_permissions_without_setting_the_umask(tmp_path, monkeypatch):
+    """A private (0600) temporary becomes 0666 & ~umask, and the umask is never set: it is
+    process-wide, and generation threads create files meanwhile."""
+    import stat
+
+    from vaeaug.io.atomic import atomic_output
+
+    def refuse(mask):
+        raise AssertionError("os.umask called while writing an output")
+
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", refuse)
+        with atomic_output(tmp_path / "out.root") as tmp:
+            os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600))
+        with atomic_output(tmp_path / "parts") as tmp:
+            tmp.mkdir(mode=0o700)
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.root").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "parts").stat().st_mode) == 0o750
 
 
 def test_full_disk_exits_2_and_leaves_nothing(model_file, tmp_path, monkeypatch, capsys):

@@ -91,6 +91,7 @@ def test_shuffle_within_gives_every_order_from_a_seed(toy_p4):
     assert 0.45 < swapped.mean() < 0.55  # 2,000 fair coins: 4.5 sigma either side
 
 
+@pytest.mark.outside_support
 def test_the_network_learns_shuffled_labels_and_generates_the_input_order(toy_p4, trained_on):
     model = _fit(toy_p4)
     x = trained_on[0]
@@ -129,6 +130,7 @@ def test_sort_learns_the_labels_as_given_and_generates_them_in_order(toy_p4, tra
     np.testing.assert_array_equal(gen_sort, order_by_pt(gen_off.copy(), [[1, 2]]))
 
 
+@pytest.mark.outside_support
 def test_auto_learns_two_body_labels_as_given_and_generates_them_in_order(
     tmp_path, trained_on, capsys
 ):

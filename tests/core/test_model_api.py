@@ -11,9 +11,10 @@ import torch
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 import vaeaug
-from vaeaug.api import ConstantFeatureWarning, RepresentationWarning, infer_masses
+from vaeaug.api import ConstantFeatureWarning
 from vaeaug.datasets import KAON_MASS, OBJECTS, PION_MASS
 from vaeaug.errors import InputError, ModelFileError
+from vaeaug.representations.choice import RepresentationWarning, infer_masses
 
 
 def _fit(p4, **kw):
@@ -162,7 +163,9 @@ def test_varying_masses_are_refused_for_decay_and_auto_falls_back(toy_p4):
     # never silent: the fallback says which representation, why, and what to give
     with (
         pytest.warns(ConstantFeatureWarning),  # the pions' mass features are constant
-        pytest.warns(RepresentationWarning, match=r"'collider' chosen.*mass of 'K1' varies.*masses="),
+        pytest.warns(
+            RepresentationWarning, match=r"'collider' chosen.*mass of 'K1' varies.*masses="
+        ),
     ):
         model = _fit(p4)
     assert model.representation.name == "collider"

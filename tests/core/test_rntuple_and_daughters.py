@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import uproot
+from needs import need_file
 from tiny_settings import TINY_CLI as TINY
 
 from vaeaug.cli import main
@@ -25,10 +26,7 @@ NANO_BRANCHES = ["nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_
 
 @pytest.fixture(scope="module")
 def nanoaod(testdata):
-    path = testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
-    if not path.is_file():
-        pytest.fail(f"{path} missing: the shared CMS NanoAOD file is needed")
-    return path
+    return need_file(testdata / "nanoAOD_2015_CMS_Open_Data_ttbar.root")
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +47,28 @@ def test_rntuple_reads_like_the_ttree(nanoaod, nano_rntuple, collection, k):
     assert tree.layout.format == "ttree" and ntuple.layout.format == "rntuple"
     assert ntuple.source["format"] == "rntuple" and len(ntuple) == len(tree) > 30
     np.testing.assert_array_equal(ntuple.p4, tree.p4)
-    cut = read_candidates(nano_rntuple, collection="Jet", n_objects=2, cut="nJet >= 4",
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "ttree",
+        pytest.param("rntuple", marks=pytest.mark.xfail(strict=True, reason=(
+            "uproot 5.7 RNTuple.arrays accepts cut= and ignores it (scikit-hep/uproot5#1705 "
+            "implements it): read_candidates returns all 87 events with two jets"))),
+    ],
+)  # fmt: skip
+def test_a_cut_selects_the_same_events_in_both_formats(nanoaod, nano_rntuple, fmt):
+    path = nanoaod if fmt == "ttree" else nano_rntuple
+    cut = read_candidates(path, tree="Events", collection="Jet", n_objects=2, cut="nJet >= 4",
                           entry_start=20, entry_stop=150)  # fmt: skip
-    assert 0 < len(cut) < len(read_candidates(nano_rntuple, collection="Jet", n_objects=2))
+    # the events 20-149 with four jets or more: their two leading jets, in file order
+    with uproot.open(nanoaod) as f:
+        n_jet = f["Events"]["nJet"].array(library="np")[20:150]
+    window = read_candidates(nanoaod, tree="Events", collection="Jet", n_objects=2,
+                             entry_start=20, entry_stop=150)  # fmt: skip
+    assert len(cut) == (n_jet >= 4).sum() == 32
+    np.testing.assert_array_equal(cut.p4, window.p4[n_jet[n_jet >= 2] >= 4])
 
 
 def test_rntuple_writer_round_trip(nano_rntuple, tmp_path, toy_p4):
@@ -74,6 +91,7 @@ def test_rntuple_writer_round_trip(nano_rntuple, tmp_path, toy_p4):
         write_candidates(tmp_path / "x.root", jets.p4, jets.layout, format="parquet")
 
 
+@pytest.mark.outside_support
 def test_cli_train_generate_augment_on_an_rntuple(nano_rntuple, tmp_path, capsys):
     model, select = tmp_path / "jets.safetensors", ["--collection", "Jet", "--n-objects", "2"]
     # jets have no fixed mass: the collider representation, asked for (auto would warn)
@@ -142,6 +160,7 @@ def test_daughters_mapping_reads_cartesian_and_collider_names(mapped_tree):
         read_candidates(path)
 
 
+@pytest.mark.outside_support
 def test_cli_on_px1_e1_branches(mapped_tree, tmp_path, capsys):
     path = mapped_tree[0]
     model = tmp_path / "zmumu.safetensors"

@@ -1,5 +1,5 @@
-"""Small training samples: the sample score's generated events (TrainConfig.eval_samples) and
-the steps per epoch (TrainConfig.min_steps_per_epoch)."""
+"""Small training samples: the sample score's generated events, the steps per epoch
+(TrainConfig.min_steps_per_epoch), and model files that record removed options."""
 
 from __future__ import annotations
 
@@ -34,27 +34,35 @@ def _train(monkeypatch, **overrides) -> tuple[dict, list[tuple[int, int]]]:
     return history, sizes
 
 
-def test_score_generates_at_least_eval_samples_events(monkeypatch):
-    _, sizes = _train(monkeypatch, eval_samples=500)
-    assert sizes == [(500, 90)] * 2  # 500 generated against the 90 validation events
+def test_score_generates_as_many_events_as_it_scores(monkeypatch):
+    _, sizes = _train(monkeypatch)
+    assert sizes == [(90, 90)] * 2  # 90 generated against the 90 validation events
 
 
-def test_score_generates_as_many_events_as_it_scores_without_a_floor(monkeypatch):
-    plain, sizes = _train(monkeypatch)
-    assert sizes == [(90, 90)] * 2
-    # a floor below the validation events scored changes nothing, draw for draw
-    floored, sizes = _train(monkeypatch, eval_samples=50)
-    assert sizes == [(90, 90)] * 2
-    assert floored == plain
+def test_the_score_decodes_through_vae_generate(monkeypatch):
+    """The score's events come from VAE.generate, the noise-to-features map of sampling."""
+    calls = []
+    generate = VAE.generate
+
+    def recording(self, eps, *args, **kwargs):
+        calls.append(eps.shape)
+        return generate(self, eps, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "generate", recording)
+    _train(monkeypatch)
+    assert len(calls) == 2 and all(shape[0] == 90 for shape in calls)
 
 
-def test_eval_samples_is_validated_and_old_files_read_as_trained():
-    with pytest.raises(ValueError, match="eval_samples must be >= 0"):
-        TrainConfig(eval_samples=-1)
+def test_old_files_read_as_trained_and_removed_options_are_dropped():
     saved = TrainConfig().to_dict()
-    del saved["eval_samples"], saved["min_steps_per_epoch"]
+    del saved["min_steps_per_epoch"], saved["ema_epochs"]
+    # options a format-3 file may still carry (removed: the acceptance term, eval_samples)
+    saved.update(eval_samples=0, acceptance_weight=0.0, acceptance_samples=256)
     old = TrainConfig.from_dict(saved)  # a file from before both fields: trained without either
-    assert old.eval_samples == 0 and old.min_steps_per_epoch == 0
+    assert old.min_steps_per_epoch == 0 and old.ema_epochs == 0.0
+    assert not {"eval_samples", "acceptance_weight", "acceptance_samples"} & set(old.to_dict())
+    with pytest.raises(TypeError):
+        TrainConfig(eval_samples=0)  # removed, not silently accepted from code
 
 
 def test_small_training_splits_get_smaller_batches_and_large_ones_do_not():
@@ -63,7 +71,7 @@ def test_small_training_splits_get_smaller_batches_and_large_ones_do_not():
     assert _batch_size(8_500, config) == 256  # N = 10k: the batch size as configured
     off = TrainConfig(min_steps_per_epoch=0)
     assert _batch_size(425, off) == 256 and _batch_size(100, off) == 100  # one size for all N
-    assert TrainConfig().min_steps_per_epoch == 16  # round 10's choice
+    assert TrainConfig().min_steps_per_epoch == 16  # the default chosen on validation splits
     assert _batch_size(4_096, TrainConfig()) == 256 and _batch_size(4_095, TrainConfig()) == 255
     with pytest.raises(ValueError, match="min_steps_per_epoch must be >= 0"):
         TrainConfig(min_steps_per_epoch=-1)

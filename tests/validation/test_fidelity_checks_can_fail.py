@@ -8,11 +8,15 @@ too wide, and pass on the trained tiny model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
 
 import pytest
 import torch
 from fidelity_check import MAX_AUC, c2st_auc, reference_sample
+
+from vaeaug.model.support import SupportWarning
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +25,12 @@ def reference():
 
 
 def test_the_trained_tiny_model_passes(tiny_model, reference):
-    assert c2st_auc(tiny_model.sample(2_000, seed=1).p4, reference) < MAX_AUC
+    with warnings.catch_warnings():
+        # the tiny model, trained for a few epochs, leaks out of the support more than real
+        # samples do (redrawn: the output is inside); what is judged here is the C2ST
+        warnings.simplefilter("ignore", SupportWarning)
+        generated = tiny_model.sample(2_000, seed=1).p4
+    assert c2st_auc(generated, reference) < MAX_AUC
 
 
 def test_an_untrained_model_is_rejected(tiny_model, reference):
@@ -33,11 +42,17 @@ def test_an_untrained_model_is_rejected(tiny_model, reference):
             module.reset_parameters()
             reset += 1
     assert reset > 0
-    assert c2st_auc(untrained.sample(2_000, seed=1).p4, reference) > MAX_AUC
+    with pytest.warns(SupportWarning, match="fell outside the training support"):
+        generated = untrained.sample(2_000, seed=1).p4
+    assert c2st_auc(generated, reference) > MAX_AUC
 
 
 @pytest.mark.parametrize("support", ["reject", "off"])
 def test_a_ten_times_too_wide_decoder_is_rejected(tiny_model, reference, support):
     wide = copy.deepcopy(tiny_model)
     wide.standardizer.scale = wide.standardizer.scale * 10.0
-    assert c2st_auc(wide.sample(2_000, seed=1, support=support).p4, reference) > MAX_AUC
+    # with the check on, the model's excess outside the support is reported too
+    expected = pytest.warns(SupportWarning) if support != "off" else contextlib.nullcontext()
+    with expected:
+        generated = wide.sample(2_000, seed=1, support=support).p4
+    assert c2st_auc(generated, reference) > MAX_AUC

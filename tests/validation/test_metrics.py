@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from vaeaug.validation.c2st import c2st_with_floor
 from vaeaug.validation.features import feature_table, pair_masses, parent_mass
@@ -87,4 +88,25 @@ def test_weighted_ks_matches_unweighted_with_unit_weights(rng):
     d0, _ = ks_test(a, b)
     d1, p1 = ks_test(a, b, np.ones(400), np.ones(300))
     assert d1 == pytest.approx(d0)
-    assert 0 <= p1 <= 1
+    # with unit weights the effective counts are the counts: scipy's asymptotic p-value
+    assert p1 == pytest.approx(stats.ks_2samp(a, b, method="asymp").pvalue, rel=1e-12)
+
+
+def test_weighted_ks_pvalue_uses_kish_effective_counts(rng):
+    """The p-value's count is Kish's (sum w)^2 / sum w^2: events of weight zero do not count,
+    and a common factor on the weights changes nothing."""
+    a, b = rng.normal(size=400), rng.normal(0.15, 1, size=300)
+    expected = stats.ks_2samp(a, b, method="asymp")
+    # 600 events from elsewhere with weight zero: the same test as without them
+    padded = np.concatenate([a, rng.normal(3.0, 1, size=600)])
+    wa = np.concatenate([np.full(400, 2.5), np.zeros(600)])
+    d, p = ks_test(padded, b, wa, np.full(300, 0.1))
+    assert d == pytest.approx(expected.statistic, rel=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=1e-12)
+    # unequal weights: fewer effective events, a larger p-value for the same distance
+    w_uneven = np.where(np.arange(400) % 2, 0.2, 1.8)
+    kish = w_uneven.sum() ** 2 / np.sum(w_uneven**2)  # 244 of the 400 events
+    d2, p2 = ks_test(a, b, w_uneven, None)
+    n_eff = round(kish * 300 / (kish + 300))  # the effective count of the pair
+    assert p2 > stats.kstwo.sf(d2, round(400 * 300 / 700))  # than if every event counted
+    assert p2 == pytest.approx(stats.kstwo.sf(d2, n_eff), rel=1e-12)

@@ -38,7 +38,6 @@ them first): it then touches exactly the columns it would read.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 from collections.abc import Sequence
 
@@ -47,19 +46,23 @@ import numpy as np
 import vector
 
 from ..errors import InputError
+from ..io.behavior import VECTOR_BEHAVIOR, behavior_of
+from ..io.candidates import Candidates
+from ..io.layout import Layout, coordinates_of, p4_from_coordinates
 
 __all__ = [
     "CARRIED_FIELDS",
     "CHARGE_RULES",
     "MOMENTUM4D",
     "VECTOR_BEHAVIOR",
-    "CandidateArrays",
+    "AwkwardSource",
     "DaughterStyle",
     "behavior_of",
     "candidate_p4",
     "candidates",
     "coordinate_fields",
     "coordinate_values",
+    "from_awkward",
     "is_dask",
     "p4_of_vectors",
     "to_awkward",
@@ -69,39 +72,6 @@ __all__ = [
 #: Daughter fields that the decay fixes: each generated daughter carries the
 #: value of the daughter it was generated from (a muon stays a mu+ or a mu-).
 CARRIED_FIELDS = ("charge", "pdgId")
-
-
-class _Behavior(dict):
-    """An awkward behavior merged from modules, pickled by reference to them.
-
-    vector's and coffea's behavior dicts hold lambdas, so an array carrying one
-    cannot go through plain ``pickle``, which coffea's executors use to send
-    outputs back; this copy unpickles as the receiver's own copy instead.
-    """
-
-    def __init__(self, sources: tuple[str, ...]) -> None:
-        super().__init__()
-        self.sources = sources
-        for source in sources:
-            if source == "vector":
-                self.update(vector.backends.awkward.behavior)
-            else:
-                self.update(importlib.import_module(source).behavior)
-
-    def __reduce__(self):
-        return (behavior_of, (self.sources,))
-
-
-@functools.cache
-def behavior_of(sources: tuple[str, ...]) -> _Behavior:
-    """The merged behavior of ``sources`` (``"vector"`` or a module with a ``behavior``
-    dict, e.g. ``"coffea.nanoevents.methods.nanoaod"``), one object per process."""
-    return _Behavior(tuple(sources))
-
-
-#: The behavior attached to plain outputs: ``Momentum4D`` methods (``.mass``,
-#: ``+``, ``.deltaR``), picklable with plain ``pickle``.
-VECTOR_BEHAVIOR = behavior_of(("vector",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,11 +227,7 @@ def _daughter_p4(array: ak.Array, where: str) -> tuple[np.ndarray, tuple[str, st
     if _is_typetracer(array):
         return np.empty((0, 4)), coords
     values = {k: np.asarray(ak.to_numpy(v), dtype=np.float64) for k, v in cols.items()}
-    if {"px", "py", "pz", "E"} <= set(values):
-        p4 = np.stack([values["px"], values["py"], values["pz"], values["E"]], axis=-1)
-        return p4, coords
-    v = vector.array(values)
-    return np.stack([v.px, v.py, v.pz, v.E], axis=-1).astype(np.float64), coords
+    return p4_from_coordinates(values), coords
 
 
 def p4_of_vectors(array: ak.Array, where: str = "objects") -> np.ndarray:
@@ -302,17 +268,19 @@ def _style(array: ak.Array, coords: Sequence[str]) -> DaughterStyle:
 
 
 @dataclasses.dataclass
-class CandidateArrays:
-    """Candidates taken out of an awkward array, ready for the model.
+class AwkwardSource:
+    """Where candidates taken out of an awkward array sat, so outputs can be built like them.
+
+    The candidates themselves (4-momenta, daughter names) are a
+    :class:`~vaeaug.io.candidates.Candidates`; this is what the awkward input adds.
 
     Attributes:
-        p4: (px, py, pz, E) in GeV, shape (M, k, 4), float64 (empty on a typetracer).
-        objects: the k daughter names, in the order of ``p4``'s second axis.
         counts: candidates per event, shape (N,), when the input had an event
             axis (``N * var * {...}``); None for ``N * {...}``.
         nested: True when the input had an event axis (then ``counts`` is set,
             except on a typetracer).
-        is_typetracer: True when the input was a typetracer (p4 then holds nothing).
+        is_typetracer: True when the input was a typetracer (the candidates then
+            hold no rows).
         carried: daughter -> {field: values of shape (M,)} for the
             :data:`CARRIED_FIELDS` the daughter has (empty arrays on a typetracer).
         styles: daughter -> how its generated copies are built (:class:`DaughterStyle`).
@@ -321,8 +289,6 @@ class CandidateArrays:
             carried fields, and the candidate record's fields other than daughters.
     """
 
-    p4: np.ndarray
-    objects: tuple[str, ...]
     counts: np.ndarray | None
     nested: bool = False
     is_typetracer: bool = False
@@ -370,7 +336,22 @@ def candidate_p4(
     objects: Sequence[str] | None = None,
     n_objects: int | None = None,
     where: str = "candidates",
-) -> CandidateArrays:
+) -> Candidates:
+    """The daughters' 4-momenta of awkward candidates, as :class:`~vaeaug.io.candidates.Candidates`.
+
+    Arguments and errors as :func:`from_awkward`, which also says how the
+    candidates sat in the input; ``.p4`` has shape (M, k, 4) in GeV.
+    """
+    return from_awkward(candidates, objects=objects, n_objects=n_objects, where=where)[0]
+
+
+def from_awkward(
+    candidates: ak.Array,
+    *,
+    objects: Sequence[str] | None = None,
+    n_objects: int | None = None,
+    where: str = "candidates",
+) -> tuple[Candidates, AwkwardSource]:
     """Take the daughters' 4-momenta (and carried fields) out of awkward candidates.
 
     Args:
@@ -383,7 +364,9 @@ def candidate_p4(
         where: how error messages name ``candidates``.
 
     Returns:
-        :class:`CandidateArrays` with p4 of shape (M, k, 4) in GeV.
+        The candidates (p4 of shape (M, k, 4) in GeV, float64; no rows on a
+        typetracer; a flat px/py/pz/E layout of the daughter names) and their
+        :class:`AwkwardSource`.
 
     Raises:
         InputError: not a candidate array, a bare collection (``events.Muon``:
@@ -432,8 +415,8 @@ def candidate_p4(
         dropped.update(f for f in fields if f not in coords and f not in carried[name])
     dropped.update(f for f in ak.fields(flat) if f not in names)
     p4 = np.stack(parts, axis=1) if not typetracer else np.empty((0, len(names), 4))
-    return CandidateArrays(p4, tuple(names), counts, depth == 2, typetracer, carried, styles,
-                           tuple(sorted(dropped)))  # fmt: skip
+    source = AwkwardSource(counts, depth == 2, typetracer, carried, styles, tuple(sorted(dropped)))
+    return Candidates(p4, Layout.default(names)), source
 
 
 def is_dask(array) -> bool:
@@ -541,8 +524,11 @@ def candidates(
         key = collection[sort_by] if sort_by in ak.fields(meta) else getattr(collection, sort_by)
         collection = collection[lib.argsort(key, axis=1, ascending=False)]
     combos = lib.combinations(collection, int(n), fields=list(names))
-    if charge is None:
-        return combos
+    return combos if charge is None else _select_charge(combos, names, charge)
+
+
+def _select_charge(combos, names: Sequence[str], charge: str | int):
+    """The candidates of ``combos`` (daughters ``names``) whose charges follow ``charge``."""
     q = [combos[name]["charge"] for name in names]
     total = q[0]
     for qi in q[1:]:
@@ -560,28 +546,14 @@ def candidates(
     return combos[keep]
 
 
-_CARTESIAN = ("px", "py", "pz", "E")
-
-
 def coordinate_values(p4: np.ndarray, coords: Sequence[str]) -> dict[str, np.ndarray]:
     """Coordinates ``coords`` (field names, any system) of 4-momenta (M, 4) GeV, each (M,).
 
-    Cartesian ones are views of ``p4``; others are computed (with ``vector``).
+    Cartesian ones are views of ``p4``; others are computed
+    (:func:`vaeaug.io.layout.coordinates_of`).
     """
-    names = {c: _CANONICAL.get(c, c) for c in coords}
-    v = None
-    if not set(names.values()) <= set(_CARTESIAN):
-        v = vector.array({"px": p4[:, 0], "py": p4[:, 1], "pz": p4[:, 2], "E": p4[:, 3]})
-    out = {}
-    for c, name in names.items():
-        if name in _CARTESIAN:
-            out[c] = p4[:, _CARTESIAN.index(name)]
-        elif name == "mass":
-            # clamp tiny negative m^2 from rounding instead of returning NaN
-            out[c] = np.sqrt(np.maximum(v.tau2, 0.0))
-        else:
-            out[c] = np.asarray(getattr(v, name), dtype=np.float64)
-    return out
+    values = coordinates_of(p4, [_CANONICAL.get(c, c) for c in coords])
+    return dict(zip(coords, values, strict=True))
 
 
 def to_awkward(

@@ -26,12 +26,12 @@ Weights (``mode``), for input candidate weights ``w`` (1 when not given):
 
 * ``"generated"``: ``factor`` generated candidates per input candidate, each
   with weight ``w / factor``: the output's weights sum to the input's;
-* ``"combined"``: each input candidate (weight ``w``) followed by its
-  ``factor`` generated ones (weight ``w / factor`` each), and a boolean
-  ``is_generated``. The real part and the generated part each sum to the
-  input's weights, so the whole sums to twice that: select one part with
-  ``is_generated``, or scale by 1/2, for a normalised histogram. The same rule
-  as ``vaeaug augment --combined``.
+* ``"combined"``: each input candidate followed by its ``factor`` generated
+  ones, and a boolean ``is_generated``; the input and its partners share its
+  weight, ``w / (1 + factor)`` each (:mod:`vaeaug.sampling.weights`). The whole
+  output sums to the input's weights, as a histogram filled from it should: the
+  real part holds ``1 / (1 + factor)`` of that yield, the generated part
+  ``factor / (1 + factor)``. The same rule as ``vaeaug augment --combined``.
 
 Determinism: the random numbers behind the generated partners of a candidate
 derive from ``seed`` and that candidate's own 4-momenta (a counter-based
@@ -59,15 +59,20 @@ import numpy as np
 
 from ..api import Model, load
 from ..errors import InputError
-from ..kinematics import invariant_mass
+from ..io.candidates import Candidates
+from ..io.layout import Layout
+from ..io.nanoaod import dask_events, has_rntuple
+from ..kinematics import as_vectors
 from ..model.support import SUPPORT_MODES, SupportReport
-from ..sampling.noise import candidate_keys, keyed_normals, mix
+from ..noise import candidate_keys, keyed_normals, mix
+from ..sampling.weights import combined_weights
 from .awkward import (
     CARRIED_FIELDS,
     MOMENTUM4D,
-    CandidateArrays,
+    AwkwardSource,
     candidate_p4,
     coordinate_values,
+    from_awkward,
     is_dask,
     zip_candidates,
 )
@@ -80,7 +85,7 @@ __all__ = [
     "Augment",
     "CandidateAccumulator",
     "DroppedFieldsWarning",
-    "PartialNanoAODSchema",  # noqa: F822 (made on first use, by __getattr__)
+    "PartialNanoAODSchema",  # noqa: F822 (vaeaug.io.nanoaod's, imported on first use by __getattr__)
     "apply_to_fileset",
     "candidate_noise",
     "dask_events",
@@ -119,7 +124,7 @@ def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
         ``(keys, eps)``: one uint64 key per partner, shape (M * factor,), and
         standard normals of shape (M * factor, n_normal); rows ``i * factor ...
         i * factor + factor - 1`` belong to candidate ``i``. Partner j of
-        candidate i is keyed by (seed, p4[i], j) only (:mod:`vaeaug.sampling.noise`), and so
+        candidate i is keyed by (seed, p4[i], j) only (:mod:`vaeaug.noise`), and so
         are its redraws when it falls outside the training support.
     """
     keys = np.repeat(candidate_keys(p4, seed), factor)
@@ -163,8 +168,8 @@ class Augment:
         factor: generated candidates per input candidate (>= 1).
         seed: every random draw derives from it and the candidates (module docstring).
         mode: ``"generated"`` (only generated candidates, weight w / factor) or
-            ``"combined"`` (inputs with weight w, generated with w / factor, flag
-            ``is_generated``; the sum is twice the input's).
+            ``"combined"`` (inputs and generated candidates, each w / (1 + factor),
+            flag ``is_generated``; the sum is the input's).
         objects: the candidates' daughter fields, in the model's object order
             (default: the model's object names when the candidates have them, else
             the candidates' 4-vector fields in order).
@@ -296,22 +301,22 @@ class Augment:
         return self.model_objects if all(o in fields for o in self.model_objects) else None
 
     def _augment(self, candidates, weights=None) -> ak.Array:
-        arrays = candidate_p4(
+        cands, source = from_awkward(
             candidates, objects=self._field_names(candidates), n_objects=len(self.model_objects)
         )
-        self._note_dropped(arrays.dropped)
-        if arrays.is_typetracer:
+        self._note_dropped(source.dropped)
+        if source.is_typetracer:
             # dask-awkward's first run: the reads above touched the needed columns;
             # answer with the output's form at unknown length
             if weights is not None and ak.backend(weights) == "typetracer":
                 ak.typetracer.touch_data(weights)
-            counts = np.zeros(0, np.int64) if arrays.nested else None
-            empty = self._assemble(arrays, np.ones(0), counts)
+            counts = np.zeros(0, np.int64) if source.nested else None
+            empty = self._assemble(cands, source, np.ones(0), counts)
             return ak.Array(empty.layout.to_typetracer(forget_length=True), behavior=empty.behavior)
-        w = self._weights(weights, candidates, arrays)
-        if len(arrays.p4) and self.check_masses and self.masses is not None:
-            self._check_masses(arrays)
-        return self._assemble(arrays, w, arrays.counts)
+        w = self._weights(weights, len(cands), source.counts)
+        if len(cands) and self.check_masses and self.masses is not None:
+            self._check_masses(cands)
+        return self._assemble(cands, source, w, source.counts)
 
     def _note_dropped(self, dropped: tuple[str, ...]) -> None:
         if not dropped or set(dropped) <= set(self.dropped_fields):
@@ -330,16 +335,18 @@ class Augment:
             stacklevel=4,
         )
 
-    def _weights(self, weights, candidates: ak.Array, arrays: CandidateArrays) -> np.ndarray:
-        """Per-candidate input weights, shape (M,) (ones when not given)."""
-        m = len(arrays.p4)
+    @staticmethod
+    def _weights(weights, m: int, counts: np.ndarray | None) -> np.ndarray:
+        """Per-candidate input weights, shape (M,) (ones when not given).
+
+        ``counts``: candidates per event, shape (N,), when they are nested by event
+        (then ``weights`` may hold one value per event).
+        """
         if weights is None:
             return np.ones(m)
         w = ak.Array(weights) if not isinstance(weights, ak.Array) else weights
-        if w.ndim == 1 and arrays.counts is not None and len(w) == len(arrays.counts):
-            w = np.repeat(
-                np.asarray(ak.to_numpy(w), dtype=np.float64), arrays.counts
-            )  # one weight per event
+        if w.ndim == 1 and counts is not None and len(w) == len(counts):
+            w = np.repeat(np.asarray(ak.to_numpy(w), dtype=np.float64), counts)  # one per event
         else:
             w = np.asarray(ak.to_numpy(ak.flatten(w, axis=None)), dtype=np.float64)
         if w.shape != (m,) or not np.isfinite(w).all():
@@ -349,12 +356,11 @@ class Augment:
             )
         return w
 
-    def _check_masses(self, arrays: CandidateArrays) -> None:
-        e, p2 = arrays.p4[..., 3], (arrays.p4[..., :3] ** 2).sum(-1)
-        found = np.median(np.sqrt(np.maximum(e**2 - p2, 0.0)), axis=0)
+    def _check_masses(self, cands: Candidates) -> None:
+        found = [np.median(daughter.mass) for daughter in as_vectors(cands.p4)]
         bad = [
             f"{name}: model {m:.4g} GeV, candidates {f:.4g} GeV"
-            for name, m, f in zip(arrays.objects, self.masses, found, strict=True)
+            for name, m, f in zip(cands.objects, self.masses, found, strict=True)
             if abs(f - m) > max(0.05 * m, 0.002)
         ]
         if bad:
@@ -365,7 +371,7 @@ class Augment:
             )
 
     def _assemble(
-        self, arrays: CandidateArrays, w: np.ndarray, counts: np.ndarray | None
+        self, cands: Candidates, source: AwkwardSource, w: np.ndarray, counts: np.ndarray | None
     ) -> ak.Array:
         """Generate and build the output records, nested like the input, per the mode.
 
@@ -375,10 +381,10 @@ class Augment:
         the partners only. The partners are generated into it in blocks
         (:meth:`_generate_into`), so no full-size intermediate exists.
         """
-        k, m = self.factor, len(arrays.p4)
+        k, m = self.factor, len(cands)
         per = k if self.mode == "generated" else k + 1
         first = per - k  # the column of a candidate's first partner
-        styles = {obj: arrays.styles.get(obj, MOMENTUM4D) for obj in arrays.objects}
+        styles = {obj: source.styles.get(obj, MOMENTUM4D) for obj in cands.objects}
         columns = {
             obj: {c: np.empty(m * per) for c in style.coords} for obj, style in styles.items()
         }
@@ -386,21 +392,23 @@ class Augment:
             obj: {c: v.reshape(m, per) for c, v in cols.items()} for obj, cols in columns.items()
         }
         weight = np.empty((m, per))
-        # each partner gets w / k; in combined mode the input keeps w, so the real and the
-        # generated part each sum to w
-        weight[:, first:] = (w / k)[:, None]
         flag = np.ones((m, per), bool)
         if first:
-            weight[:, 0], flag[:, 0] = w, False
-            for j, obj in enumerate(arrays.objects):
-                for c, v in coordinate_values(arrays.p4[:, j], styles[obj].coords).items():
+            # the input and its k partners share w (vaeaug.sampling.weights): the whole
+            # combined output sums to the input's weighted yield
+            real, partners = combined_weights(w, m * k, partners=True)
+            weight[:, 0], weight[:, 1:], flag[:, 0] = real, partners.reshape(m, k), False
+            for j, obj in enumerate(cands.objects):
+                for c, v in coordinate_values(cands.p4[:, j], styles[obj].coords).items():
                     grids[obj][c][:, 0] = v
+        else:
+            weight[:] = (w / k)[:, None]  # the partners alone carry the input's yield
         if m:
-            self._generate_into(arrays.p4, grids, styles, first)
+            self._generate_into(cands.p4, grids, styles, first)
         # a generated daughter has the charge (pdgId) of the daughter it comes from
         carried = {
             obj: {f: np.repeat(v, per) for f, v in values.items()}
-            for obj, values in arrays.carried.items()
+            for obj, values in source.carried.items()
         }
         return zip_candidates(columns, weight=weight.reshape(-1),
                               counts=None if counts is None else counts * per,
@@ -436,7 +444,11 @@ class Augment:
         report.warn_if_excess(self.support, stacklevel=6)  # the caller of Augment
 
     def invariant_mass(self, records: ak.Array) -> ak.Array:
-        """The parent mass (GeV) of output records, nested like them."""
+        """The parent mass (GeV) of output records, nested like them.
+
+        vector's ``.mass`` of the daughters' sum, the convention of
+        :func:`vaeaug.kinematics.invariant_mass` (a spacelike sum has a negative mass).
+        """
         daughters = [f for f in ak.fields(records) if f not in ("weight", "is_generated")]
         total = records[daughters[0]]
         for name in daughters[1:]:
@@ -445,30 +457,36 @@ class Augment:
 
 
 class CandidateAccumulator:
-    """Collect candidates' 4-momenta across a coffea run, to train a model on them.
+    """Collect candidates across a coffea run, to train a model on them.
 
-    A coffea accumulator (it adds), so a processor returns
-    ``{"train": CandidateAccumulator.from_awkward(pairs)}`` and the run's
-    output holds all chunks' candidates; :meth:`fit` trains on them. The rows
-    are put in a canonical (sorted) order, so the training data, and with a
+    A coffea accumulator, so a processor returns
+    ``{"train": CandidateAccumulator.from_awkward(pairs)}`` and the run's output
+    holds all chunks' candidates; :attr:`candidates` gives them as one
+    :class:`~vaeaug.io.candidates.Candidates`, and :meth:`fit` trains on them. The
+    rows are put in a canonical (sorted) order, so the training data, and with a
     fixed seed the model, do not depend on the executor's chunk order.
+
+    A thin wrapper rather than ``Candidates`` itself: coffea needs an empty
+    value that adds to anything (``CandidateAccumulator()``: no daughters known
+    yet, so no layout) and ``+``/``+=``, and the chunks are only joined once, when
+    the candidates are asked for.
     """
 
-    def __init__(self, p4: np.ndarray | None = None, objects: Sequence[str] = ()) -> None:
-        self._parts = [] if p4 is None else [np.asarray(p4, dtype=np.float64)]
-        self.objects = tuple(objects)
+    def __init__(self, candidates: Candidates | None = None) -> None:
+        self._parts = [] if candidates is None else [candidates]
+        self.objects = () if candidates is None else tuple(candidates.objects)
 
     @classmethod
     def from_awkward(cls, candidates: ak.Array, *, objects: Sequence[str] | None = None,
                      n_objects: int | None = None) -> CandidateAccumulator:  # fmt: skip
         """Take the candidates of a chunk (any shape :func:`candidate_p4` accepts)."""
-        arrays = candidate_p4(candidates, objects=objects, n_objects=n_objects)
-        return cls(arrays.p4, arrays.objects)
+        return cls(candidate_p4(candidates, objects=objects, n_objects=n_objects))
 
     def __add__(self, other: CandidateAccumulator) -> CandidateAccumulator:
-        out = CandidateAccumulator(objects=self.objects or other.objects)
+        self._check(other)
+        out = CandidateAccumulator()
+        out.objects = self.objects or other.objects
         out._parts = self._parts + other._parts
-        out._check(other)
         return out
 
     def __iadd__(self, other: CandidateAccumulator) -> CandidateAccumulator:
@@ -485,18 +503,14 @@ class CandidateAccumulator:
         return sum(len(p) for p in self._parts)
 
     @property
-    def p4(self) -> np.ndarray:
-        """All candidates, (N, k, 4) in GeV, rows sorted lexicographically."""
+    def candidates(self) -> Candidates:
+        """All candidates collected, p4 of shape (N, k, 4) in GeV, rows sorted lexicographically."""
+        layout = Layout.default(self.objects)
         if not self._parts:
-            return np.empty((0, len(self.objects), 4))
-        p4 = np.concatenate(self._parts)
+            return Candidates(np.empty((0, len(self.objects), 4)), layout)
+        p4 = np.concatenate([np.asarray(c.p4, dtype=np.float64) for c in self._parts])
         flat = p4.reshape(len(p4), -1)
-        return p4[np.lexsort(flat.T[::-1])]
-
-    @property
-    def mass(self) -> np.ndarray:
-        """The parents' invariant masses in GeV, shape (N,), in the order of :attr:`p4`."""
-        return invariant_mass(self.p4)
+        return Candidates(p4[np.lexsort(flat.T[::-1])], layout)
 
     def fit(self, **kwargs) -> Model:
         """Train on the collected candidates: :func:`vaeaug.fit` with ``objects`` set."""
@@ -504,124 +518,7 @@ class CandidateAccumulator:
 
         if len(self) == 0:
             raise InputError("no candidates were collected; nothing to train on")
-        return fit(self.p4, objects=self.objects, **kwargs)
-
-
-# -- RNTuple input: workarounds for coffea --------------------------------------
-#
-# coffea's NanoEventsFactory.from_root(mode="dask") (and so
-# coffea.dataset_tools.apply_to_fileset) fails on an RNTuple: it asks uproot
-# for each field's "title", which an RNTuple field does not have
-# ("'RField' object has no attribute 'title'"). Eager and virtual modes (and
-# coffea.processor.Runner) read RNTuples. The workaround here reads the
-# RNTuple with uproot.dask and zips NanoAOD-style collections per partition,
-# attaching coffea's NanoAOD behavior.
-
-_NANOAOD_BEHAVIOR = "coffea.nanoevents.methods.nanoaod"
-
-
-def _is_rntuple(path: str, object_path: str) -> bool:
-    import uproot
-
-    with uproot.open(path) as file:
-        return isinstance(file[object_path], uproot.behaviors.RNTuple.RNTuple)
-
-
-def _object_path(spec) -> str:
-    return spec if isinstance(spec, str) else spec["object_path"]
-
-
-def _nanoaod_plan(fields: Sequence[str], schemaclass) -> tuple:
-    """How flat fields become NanoAOD events: (name, record or None, {field: column}, {field: fill})."""
-    groups: dict[str, list[str]] = {}
-    plan = []
-    for name in fields:
-        prefix, sep, _ = name.partition("_")
-        if sep and prefix:
-            groups.setdefault(prefix, []).append(name)
-        elif not (name.startswith("n") and any(f.startswith(f"{name[1:]}_") for f in fields)):
-            plan.append((name, None, {}, {}))  # run, event, ...; nMuon-style counters are implied
-    for prefix, members in groups.items():
-        columns = {m[len(prefix) + 1 :]: m for m in members}
-        for old, new in schemaclass.rename_items.items():
-            if old.startswith(f"{prefix}_") and old in fields:
-                columns[new[len(prefix) + 1 :]] = columns.pop(old[len(prefix) + 1 :])
-        # what coffea fills in to make a 4-vector type complete (a jet's charge of 0)
-        fills = {}
-        for name, (_, (_, value)) in schemaclass.full_like_items.items():
-            if name.startswith(f"{prefix}_") and name[len(prefix) + 1 :] not in columns:
-                fills[name[len(prefix) + 1 :]] = value
-        record = schemaclass.mixins.get(prefix, "NanoCollection")
-        plan.append((prefix, record, columns, fills))
-    return tuple(plan)
-
-
-def _nanoaod_events(flat: ak.Array, plan: tuple) -> ak.Array:
-    """One partition's NanoAOD events from its flat fields (``ak.zip`` per collection)."""
-    from .awkward import behavior_of
-
-    out = {}
-    for name, record, columns, fills in plan:
-        if record is None:
-            out[name] = flat[name]
-            continue
-        fields = {field: flat[column] for field, column in columns.items()}
-        first = next(iter(fields.values()))
-        fields.update({field: ak.full_like(first, value) for field, value in fills.items()})
-        jagged = first.ndim > 1
-        collection = ak.zip(fields, depth_limit=None if jagged else 1, with_name=record)
-        if jagged:
-            collection = ak.with_parameter(collection, "collection_name", name)
-        out[name] = collection
-    return ak.Array(ak.zip(out, depth_limit=1), behavior=behavior_of(("vector", _NANOAOD_BEHAVIOR)))
-
-
-def dask_events(files: Mapping, *, schemaclass=None, uproot_options: Mapping | None = None):
-    """Dask-awkward events from TTrees or RNTuples, for a processor's ``process``.
-
-    A TTree goes through coffea (``NanoEventsFactory.from_root(mode="dask")``).
-    An RNTuple, which coffea's dask mode cannot read, is read with
-    ``uproot.dask(files)``; with ``NanoAODSchema`` (or a subclass) each
-    ``X_*`` group becomes a collection ``events.X`` (``ak.zip`` per
-    partition, as ``dask_awkward.zip`` does), with coffea's NanoAOD record
-    type (``Muon``, ``Jet``...) and behavior, so ``events.Muon.pt``, ``+`` and
-    ``.delta_r`` work; cross-references (``Muon.matched_jet``) are not built.
-    With ``BaseSchema`` the flat fields are returned as they are.
-
-    Column projection is coarser than coffea's: zipping a collection reads
-    the offsets, so every column of every collection in the file is read.
-    Choose the branches with ``uproot_options={"filter_name": ["nJet",
-    "Jet_*"]}``.
-
-    Args:
-        files: uproot/coffea files, ``{path: "Events"}`` or ``{path:
-            {"object_path": "Events", "steps": [[0, 100], ...]}}``.
-        schemaclass: ``NanoAODSchema`` (default), a subclass, or ``BaseSchema``.
-        uproot_options: passed to ``uproot.dask`` (or coffea).
-    """
-    import uproot
-    from coffea.nanoevents import BaseSchema, NanoAODSchema, NanoEventsFactory
-
-    schemaclass = schemaclass or NanoAODSchema
-    options = dict(uproot_options or {})
-    if not any(_is_rntuple(path, _object_path(spec)) for path, spec in files.items()):
-        return NanoEventsFactory.from_root(
-            dict(files), schemaclass=schemaclass, mode="dask", uproot_options=options
-        ).events()
-    if schemaclass is not BaseSchema and not issubclass(schemaclass, NanoAODSchema):
-        raise InputError(
-            f"dask mode on an RNTuple supports NanoAODSchema (and subclasses) or BaseSchema, not "
-            f"{schemaclass.__name__}; use coffea.processor.Runner (virtual mode) for other schemas"
-        )
-    # an opened RNTuple does not pickle: a distributed scheduler could not take the graph
-    options.setdefault("open_files", False)
-    flat = uproot.dask(dict(files), **options)
-    if schemaclass is BaseSchema:
-        return flat
-    import dask_awkward as dak
-
-    plan = _nanoaod_plan(flat.fields, schemaclass)
-    return dak.map_partitions(_nanoaod_events, flat, plan, label="vaeaug-nanoevents")
+        return fit(self.candidates.p4, objects=self.objects, **kwargs)
 
 
 def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
@@ -629,8 +526,8 @@ def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
     """``coffea.dataset_tools.apply_to_fileset`` that also reads RNTuples.
 
     Datasets of TTrees go to coffea's own ``apply_to_fileset``; datasets with
-    an RNTuple are read by :func:`dask_events` (coffea's dask mode fails on
-    them) and given to ``processor.process`` (or to ``processor`` itself when
+    an RNTuple are read by :func:`vaeaug.io.nanoaod.dask_events` (coffea's dask
+    mode fails on them) and given to ``processor.process`` (or to ``processor`` itself when
     it is a function). Returns ``{dataset: dask output}``, ready for
     ``dask.compute``. File-access reports
     (``allow_read_errors_with_report``) are not supported here.
@@ -649,7 +546,7 @@ def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
     out = {}
     for name, dataset in fileset.items():
         files = dataset["files"]
-        if not any(_is_rntuple(path, _object_path(spec)) for path, spec in files.items()):
+        if not has_rntuple(files):
             out.update(coffea_apply(processor, {name: dataset}, schemaclass=schemaclass,
                                     uproot_options=options))  # fmt: skip
             continue
@@ -660,37 +557,12 @@ def apply_to_fileset(processor, fileset: Mapping, *, schemaclass=None,
     return out
 
 
-def _partial_nanoaod_schema() -> type:
-    from coffea.nanoevents import NanoAODSchema
-
-    class PartialNanoAODSchema(NanoAODSchema):
-        """``NanoAODSchema`` for files with part of NanoAOD's branches (a skim, a test file).
-
-        Stock ``NanoAODSchema`` refuses a file without the event ids (``run``,
-        ``luminosityBlock``, ``event``), e.g. an RNTuple of muon branches only;
-        this one accepts it silently (``error_missing_event_ids = False``, and
-        the warning that setting gives is expected, so not shown), and does not
-        warn about cross-references to collections the file does not hold.
-        """
-
-        error_missing_event_ids = False
-        warn_missing_crossrefs = False
-
-        def __init__(self, base_form, *args, **kwargs):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Missing event_ids", RuntimeWarning)
-                super().__init__(base_form, *args, **kwargs)
-
-    # pickled by reference (futures executors send the schema to workers)
-    PartialNanoAODSchema.__module__ = __name__
-    PartialNanoAODSchema.__qualname__ = "PartialNanoAODSchema"
-    return PartialNanoAODSchema
-
-
 def __getattr__(name: str):
     # coffea is imported only when the schema is asked for: vaeaug.Augment works without it
     if name == "PartialNanoAODSchema":
-        cls = _partial_nanoaod_schema()
+        from ..io import nanoaod
+
+        cls = nanoaod.PartialNanoAODSchema
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

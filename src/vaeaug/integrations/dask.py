@@ -29,8 +29,8 @@ import numpy as np
 
 from ..api import Model
 from ..errors import InputError
-from ..sampling.candidates import Candidates
-from ..sampling.noise import child_seed
+from ..io.candidates import Candidates
+from ..noise import child_seed
 from .cache import cached_model, model_file_bytes, sha256_of
 
 __all__ = ["FORMS", "client", "generate", "partition_seeds", "write"]

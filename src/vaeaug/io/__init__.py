@@ -1,4 +1,4 @@
-"""Reading and writing candidates: ROOT trees <-> 4-momentum arrays."""
+"""Reading and writing candidates: ROOT trees <-> 4-momentum arrays (:class:`Candidates`)."""
 
 from .atomic import (
     atomic_output,
@@ -6,17 +6,20 @@ from .atomic import (
     check_output_path,
     refuse_overwriting_inputs,
 )
+from .candidates import Candidates
+from .coerce import as_candidates
 from .layout import Layout
-from .read import CandidateTable, NonFiniteWarning, read_candidates
+from .read import NonFiniteWarning, read_candidates
 from .write import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter, estimate_bytes, write_candidates
 
 __all__ = [
     "FLAG_BRANCH",
     "WEIGHT_BRANCH",
-    "CandidateTable",
+    "Candidates",
     "Layout",
     "NonFiniteWarning",
     "RootWriter",
+    "as_candidates",
     "atomic_output",
     "check_output_dir",
     "check_output_path",

@@ -175,6 +175,34 @@ def _replace_dir(tmp: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _proc_umask() -> int | None:
+    """The process's umask as /proc/self/status shows it (Linux), without changing it; else None."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return None
+
+
+def _import_umask() -> int:
+    umask = _proc_umask()
+    if umask is None:
+        # os.umask reads the mask only by setting it, for the whole process: done once,
+        # at import, never while generation threads create files
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return umask
+
+
+_IMPORT_UMASK = _import_umask()
+
+
+def _umask() -> int:
+    """The umask, read without setting it: the current one on Linux, the import's elsewhere."""
+    umask = _proc_umask()
+    return _IMPORT_UMASK if umask is None else umask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
@@ -194,8 +222,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         # some writers create private (0600) files; give the result the
         # permissions of a plainly created file
-        umask = os.umask(0)
-        os.umask(umask)
+        umask = _umask()
         if tmp.is_dir():
             os.chmod(tmp, 0o777 & ~umask)
             _replace_dir(tmp, path)

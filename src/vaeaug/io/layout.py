@@ -12,20 +12,23 @@ types and the user's downstream code runs unchanged. Two layouts exist:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import vector
 
 from ..errors import InputError
+from ..kinematics import COMPONENTS
 
 __all__ = [
     "COMPONENT_SETS",
     "FORMATS",
     "Layout",
+    "coordinates_of",
     "daughter_components",
     "detect_flat_objects",
     "from_p4",
+    "p4_from_coordinates",
     "parse_daughters",
     "to_p4",
 ]
@@ -216,14 +219,44 @@ def daughter_components(obj: str, branches: tuple[str, ...]) -> tuple[str, str, 
     return comps
 
 
+def coordinates_of(p4: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
+    """Coordinates ``names`` of 4-momenta ``p4`` (..., 4), (px, py, pz, E) in GeV, each of shape (...).
+
+    ``names`` are vector's coordinate names: ``px, py, pz, E`` are views of ``p4``;
+    ``pt, eta, phi, theta, mass``... are computed with ``vector`` (float64).
+    """
+    v = None
+    out = []
+    for name in names:
+        if name in COMPONENTS:
+            out.append(p4[..., COMPONENTS.index(name)])
+            continue
+        if v is None:
+            v = vector.array({c: p4[..., i] for i, c in enumerate(COMPONENTS)})
+        if name == "mass":
+            # a mass coordinate is written to a branch, which holds no negative mass:
+            # clamp tiny negative m^2 from rounding instead of returning NaN
+            out.append(np.sqrt(np.maximum(v.tau2, 0.0)))
+        else:
+            out.append(np.asarray(getattr(v, name), dtype=np.float64))
+    return out
+
+
+def p4_from_coordinates(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(px, py, pz, E) in GeV, shape (..., 4) float64, from one complete set of coordinate
+    columns named as vector names them (``{"pt": ..., "eta": ..., "phi": ..., "mass": ...}``)."""
+    if set(COMPONENTS) <= set(columns):
+        return np.stack([columns[c] for c in COMPONENTS], axis=-1).astype(np.float64, copy=False)
+    v = vector.array(dict(columns))
+    return np.stack([v.px, v.py, v.pz, v.E], axis=-1).astype(np.float64, copy=False)
+
+
 def to_p4(values: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray:
     """Convert (..., 4) arrays in ``components`` to (px, py, pz, E) in GeV, float64."""
     values = np.asarray(values, dtype=np.float64)
-    kw = {_VECTOR_NAMES[c.lower()]: values[..., i] for i, c in enumerate(components)}
-    if "px" in kw:
-        return values.copy()
-    v = vector.array(kw)
-    return np.stack([v.px, v.py, v.pz, v.E], axis=-1)
+    return p4_from_coordinates(
+        {_VECTOR_NAMES[c.lower()]: values[..., i] for i, c in enumerate(components)}
+    )
 
 
 def from_p4(p4: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray:
@@ -231,13 +264,4 @@ def from_p4(p4: np.ndarray, components: tuple[str, str, str, str]) -> np.ndarray
     p4 = np.asarray(p4, dtype=np.float64)
     if components[0].lower() == "px":
         return p4
-    v = vector.array({"px": p4[..., 0], "py": p4[..., 1], "pz": p4[..., 2], "E": p4[..., 3]})
-    out = []
-    for c in components:
-        name = _VECTOR_NAMES[c.lower()]
-        if name == "mass":
-            # clamp tiny negative m^2 from rounding instead of returning NaN
-            out.append(np.sqrt(np.maximum(v.tau2, 0.0)))
-        else:
-            out.append(getattr(v, name))
-    return np.stack(out, axis=-1)
+    return np.stack(coordinates_of(p4, [_VECTOR_NAMES[c.lower()] for c in components]), axis=-1)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import safetensors
 import safetensors.torch
@@ -26,12 +27,16 @@ import torch
 
 from ..errors import ModelFileError
 from .atomic import atomic_output
+from .layout import Layout
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "OLDEST_READABLE",
     "REQUIRED_KEYS",
+    "RepresentationInfo",
+    "check_model_meta",
+    "check_model_tensors",
     "check_shapes",
     "read_model_file",
     "write_model_file",
@@ -153,3 +158,104 @@ def check_shapes(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
                 f"'{path}': tensor '{name}' has shape {tuple(tensors[name].shape)}, but {what} "
                 f"implies {tuple(shape)}"
             )
+
+
+def check_model_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
+                        network: Mapping[str, tuple[int, ...]], n_features: int) -> None:  # fmt: skip
+    """Every tensor of the file against the shapes its configuration implies.
+
+    Args:
+        path: the file, named in the error.
+        tensors: the file's tensors, ``vae.<parameter>`` and ``standardizer.*``.
+        network: parameter name (without ``vae.``) -> shape, of a network freshly
+            built from the file's ``vae_config`` and ``n_features``.
+        n_features: the learned features: the standardizer holds one entry of each
+            of ``center``, ``scale`` and ``constant`` per feature, every scale > 0.
+
+    Raises:
+        ModelFileError: naming the file, the tensor and both shapes, or the bad scale.
+    """
+    state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
+    check_shapes(path, state, network, "the file's vae_config and n_features")
+    scaler = {k: v for k, v in tensors.items() if not k.startswith("vae.")}
+    check_shapes(path, scaler, {f"standardizer.{k}": (n_features,)
+                                for k in ("center", "scale", "constant")},
+                 f"n_features = {n_features}")  # fmt: skip
+    if not (tensors["standardizer.scale"] > 0).all():
+        raise ModelFileError(f"'{path}': the standardizer's scale has entries <= 0")
+
+
+class RepresentationInfo(Protocol):
+    """What the checks read of a representation (:class:`vaeaug.representations.Representation`)."""
+
+    name: str
+    n_objects: int
+
+    @property
+    def n_features(self) -> int:
+        """The number D of features."""
+        ...
+
+    def feature_names(self) -> list[str]:
+        """The D feature names, in column order."""
+        ...
+
+
+def check_model_meta(path: str | os.PathLike, meta: Mapping, n_features: int,
+                     representation: RepresentationInfo, layout: Layout, learned: Sequence[int],
+                     phi_uniform: bool, exchange: Sequence[Sequence[int]]) -> None:  # fmt: skip
+    """The representation against the learned features and the layout's objects.
+
+    Args:
+        path: the file, named in the error.
+        meta: the file's metadata (its ``feature_names``, when present, must be the
+            representation's).
+        n_features: the features the network learns.
+        representation, layout: rebuilt from the file.
+        learned: the representation's feature indices the network learns: ``n_features``
+            distinct indices below the representation's D.
+        phi_uniform: the parent azimuth drawn uniformly: needs the decay representation
+            with its (cos, sin) phi (features 2, 3) not learned.
+        exchange: groups of two or more distinct object indices, each in one group.
+
+    Raises:
+        ModelFileError: naming the file, the inconsistency and what would be valid.
+    """
+    d = representation.n_features
+    if (
+        len(learned) != n_features
+        or len(set(learned)) != len(learned)
+        or any(not 0 <= i < d for i in learned)
+    ):
+        raise ModelFileError(
+            f"'{path}': the network learns {n_features} features, but 'learned' lists "
+            f"{learned}; valid: {n_features} distinct indices below the {representation.name} "
+            f"representation's {d} features"
+        )
+    names = meta.get("feature_names")
+    if names is not None and list(names) != representation.feature_names():
+        raise ModelFileError(
+            f"'{path}': the network was trained on the features {', '.join(map(str, names))}, "
+            f"not those of the {representation.name} representation in the file "
+            f"({', '.join(representation.feature_names())})"
+        )
+    if phi_uniform and (representation.name != "decay" or {2, 3} & set(learned)):
+        raise ModelFileError(
+            f"'{path}': phi_uniform needs the decay representation with the parent's "
+            f"(cos, sin) phi (features 2, 3) left out of 'learned' ({learned})"
+        )
+    if representation.n_objects != layout.n_objects:
+        raise ModelFileError(
+            f"'{path}': the layout names {layout.n_objects} objects ({', '.join(layout.objects)}), "
+            f"but the {representation.name} representation has {representation.n_objects}"
+        )
+    flat = [i for g in exchange for i in g]
+    if (
+        any(len(g) < 2 for g in exchange)
+        or len(set(flat)) != len(flat)
+        or any(not 0 <= i < layout.n_objects for i in flat)
+    ):
+        raise ModelFileError(
+            f"'{path}': 'exchange' lists {exchange}; valid: groups of two or more distinct "
+            f"object indices below {layout.n_objects}, each index in one group"
+        )

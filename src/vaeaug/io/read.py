@@ -11,7 +11,6 @@ with a message that names the bad input and the valid choices.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import os
 import warnings
@@ -23,37 +22,14 @@ import numpy as np
 import uproot
 
 from ..errors import InputError, close_matches
+from .candidates import Candidates
 from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
-__all__ = ["CandidateTable", "NonFiniteWarning", "read_candidates"]
+__all__ = ["NonFiniteWarning", "read_candidates"]
 
 
 class NonFiniteWarning(UserWarning):
     """Candidates with NaN or inf components were dropped."""
-
-
-@dataclasses.dataclass
-class CandidateTable:
-    """Candidates read from a tree (or built from arrays).
-
-    Attributes:
-        p4: 4-momenta, shape (N, k, 4), (px, py, pz, E) in GeV, float64.
-        layout: where they came from (branch names, types), used when writing.
-        weights: per-candidate weights, shape (N,), or None.
-        source: provenance: file, tree, branches, entry range, cut, counts.
-    """
-
-    p4: np.ndarray
-    layout: Layout
-    weights: np.ndarray | None = None
-    source: dict = dataclasses.field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.p4)
-
-    @property
-    def objects(self) -> list[str]:
-        return list(self.layout.objects)
 
 
 #: uproot class names of the objects read as candidate tables, and their format.
@@ -128,6 +104,115 @@ def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:
     return chosen
 
 
+def _named_daughters(daughters: Mapping[str, Sequence[str]], all_names: list[str], tree: str
+                     ) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]]]:  # fmt: skip
+    """(objects, components, object -> its four branches) of ``daughters=``."""
+    systems, mapped = {}, {}
+    for obj, bnames in daughters.items():
+        bnames = tuple(bnames)
+        for b in bnames:
+            if b not in all_names:
+                raise InputError(
+                    f"branch '{b}' of daughter '{obj}' not in tree '{tree}'{close_matches(b, all_names)}"
+                )
+        systems[obj] = daughter_components(obj, bnames)
+        mapped[obj] = bnames
+    comps = next(iter(systems.values()))
+    if any(c != comps for c in systems.values()):
+        raise InputError(
+            "all daughters must use one coordinate system; got "
+            + ", ".join(f"{o}: {'/'.join(c)}" for o, c in systems.items())
+        )
+    return tuple(mapped), comps, mapped
+
+
+def _collection(collection: str, n_objects: int | None, all_names: list[str], tree: str
+                ) -> tuple[tuple[str, ...], tuple[str, ...]]:  # fmt: skip
+    """(objects, components) of the first ``n_objects`` objects of a jagged ``collection``."""
+    comps = next(
+        (c for c in COMPONENT_SETS if all(f"{collection}_{x}" in all_names for x in c)), None
+    )
+    if comps is None:
+        raise InputError(
+            f"collection '{collection}' lacks a complete set of 4-momentum branches in tree "
+            f"'{tree}' (need e.g. {collection}_pt/eta/phi/mass or {collection}_px/py/pz/E)"
+            f"{close_matches(collection + '_pt', all_names)}"
+        )
+    if n_objects is None or n_objects < 1:
+        raise InputError(
+            f"collection '{collection}' needs n_objects >= 1 (the first k objects are used)"
+        )
+    return tuple(f"{collection}{i}" for i in range(n_objects)), comps
+
+
+def _flat_objects(names: list[str], all_names: list[str], objects: Sequence[str] | None,
+                  tree: str) -> tuple[tuple[str, ...], tuple[str, ...]]:  # fmt: skip
+    """(objects, components) of flat ``<object>_<component>`` branches among ``names``."""
+    found, comps = detect_flat_objects(names)
+    if objects:
+        missing = [o for o in objects if not all(f"{o}_{c}" in all_names for c in comps)]
+        if missing or not found:
+            comps_list = "/".join(comps)
+            raise InputError(
+                f"object '{missing[0] if missing else objects[0]}' has no complete {comps_list} "
+                f"branches in tree '{tree}'{close_matches((missing or list(objects))[0], found or all_names)}"
+            )
+        return tuple(objects), comps
+    if not found:
+        raise InputError(
+            f"no 4-momentum branches found in tree '{tree}' (looked for <object>_px/py/pz/E or "
+            f"<object>_pt/eta/phi/mass); branches there: {', '.join(all_names[:20])}"
+            + (" ..." if len(all_names) > 20 else "")
+        )
+    return found, comps
+
+
+def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,
+            weight: str | None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """(components (N, k, 4) in the branches' system, weights (N,) or None) of the arrays read.
+
+    A collection keeps the events with at least ``k`` objects, and their first ``k``.
+    """
+    keep = None
+    if collection is not None:
+        cols = [arrays[name] for name in wanted]
+        keep = ak.num(cols[0], axis=1) >= k
+        values = np.stack([ak.to_numpy(c[keep][:, :k]) for c in cols], axis=-1)
+    else:
+        flat = np.stack([ak.to_numpy(arrays[name]) for name in wanted], axis=-1)
+        values = flat.reshape(len(flat), k, 4)
+    if not weight:
+        return values, None
+    w = ak.to_numpy(arrays[weight]).astype(np.float64)
+    return values, w[ak.to_numpy(keep)] if keep is not None else w
+
+
+def _drop_non_finite(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool
+                     ) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
+    """(p4, weights, how many dropped) without the candidates with a NaN or inf value.
+
+    ``strict``: refuse them instead (InputError); otherwise a :class:`NonFiniteWarning`.
+    """
+    finite = np.isfinite(p4).all(axis=(1, 2))
+    if weights is not None:
+        finite &= np.isfinite(weights)
+    n_bad = int((~finite).sum())
+    if n_bad:
+        if strict:
+            raise InputError(
+                f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)"
+            )
+        # stack: here, read_candidates, its caller
+        warnings.warn(
+            f"dropped {n_bad} of {len(p4)} candidates with NaN or inf values from '{path}'",
+            NonFiniteWarning,
+            stacklevel=3,
+        )
+        p4 = p4[finite]
+        weights = weights[finite] if weights is not None else None
+    return p4, weights, n_bad
+
+
 def read_candidates(
     path: str | os.PathLike,
     *,
@@ -142,7 +227,7 @@ def read_candidates(
     weight: str | None = None,
     strict: bool = False,
     daughters: Mapping[str, Sequence[str]] | None = None,
-) -> CandidateTable:
+) -> Candidates:
     """Read candidates from a ROOT TTree or RNTuple.
 
     Flat layout (default): objects are the prefixes of ``<object>_<component>``
@@ -169,7 +254,7 @@ def read_candidates(
         daughters: daughter name -> its four branch names (see above).
 
     Returns:
-        A :class:`CandidateTable` with ``p4`` of shape (N, k, 4) in GeV.
+        A :class:`~vaeaug.io.candidates.Candidates` with ``p4`` of shape (N, k, 4) in GeV.
     """
     if daughters and (collection is not None or objects or branches):
         raise InputError(
@@ -178,76 +263,28 @@ def read_candidates(
         )
     ttree, tree, fmt = _open_tree(path, tree)
     all_names = list(ttree.keys())
-    names = _select(all_names, branches)
-    mapped: dict[str, tuple[str, str, str, str]] = {}
-
-    if daughters:
-        systems = {}
-        for obj, bnames in daughters.items():
-            bnames = tuple(bnames)
-            for b in bnames:
-                if b not in all_names:
-                    ttree.file.close()
-                    raise InputError(
-                        f"branch '{b}' of daughter '{obj}' not in tree '{tree}'{close_matches(b, all_names)}"
-                    )
-            systems[obj] = daughter_components(obj, bnames)
-            mapped[obj] = bnames
-        comps = next(iter(systems.values()))
-        if any(c != comps for c in systems.values()):
-            ttree.file.close()
-            raise InputError(
-                "all daughters must use one coordinate system; got "
-                + ", ".join(f"{o}: {'/'.join(c)}" for o, c in systems.items())
-            )
-        layout_objects = tuple(mapped)
-        wanted = [b for o in layout_objects for b in mapped[o]]
-    elif collection is not None:
-        comps = next(
-            (c for c in COMPONENT_SETS if all(f"{collection}_{x}" in all_names for x in c)), None
-        )
-        if comps is None:
-            raise InputError(
-                f"collection '{collection}' lacks a complete set of 4-momentum branches in tree "
-                f"'{tree}' (need e.g. {collection}_pt/eta/phi/mass or {collection}_px/py/pz/E)"
-                f"{close_matches(collection + '_pt', all_names)}"
-            )
-        if n_objects is None or n_objects < 1:
-            raise InputError(
-                f"collection '{collection}' needs n_objects >= 1 (the first k objects are used)"
-            )
-        layout_objects = tuple(f"{collection}{i}" for i in range(n_objects))
-        wanted = [f"{collection}_{c}" for c in comps]
-    else:
-        found, comps = detect_flat_objects(names)
-        if objects:
-            missing = [o for o in objects if not all(f"{o}_{c}" in all_names for c in comps)]
-            if missing or not found:
-                comps_list = "/".join(comps)
-                raise InputError(
-                    f"object '{missing[0] if missing else objects[0]}' has no complete {comps_list} "
-                    f"branches in tree '{tree}'{close_matches((missing or list(objects))[0], found or all_names)}"
-                )
-            layout_objects = tuple(objects)
-        else:
-            if not found:
-                raise InputError(
-                    f"no 4-momentum branches found in tree '{tree}' (looked for <object>_px/py/pz/E or "
-                    f"<object>_pt/eta/phi/mass); branches there: {', '.join(all_names[:20])}"
-                    + (" ..." if len(all_names) > 20 else "")
-                )
-            layout_objects = found
-        wanted = [f"{o}_{c}" for o in layout_objects for c in comps]
-
-    expressions = list(wanted) + ([weight] if weight else [])
-    if weight and weight not in all_names:
-        raise InputError(
-            f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}"
-        )
+    mapped: dict[str, tuple[str, ...]] = {}
     try:
+        names = _select(all_names, branches)
+        if daughters:
+            layout_objects, comps, mapped = _named_daughters(daughters, all_names, tree)
+            wanted = [b for o in layout_objects for b in mapped[o]]
+        elif collection is not None:
+            layout_objects, comps = _collection(collection, n_objects, all_names, tree)
+            wanted = [f"{collection}_{c}" for c in comps]
+        else:
+            layout_objects, comps = _flat_objects(names, all_names, objects, tree)
+            wanted = [f"{o}_{c}" for o in layout_objects for c in comps]
+        if weight and weight not in all_names:
+            raise InputError(
+                f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}"
+            )
         arrays = ttree.arrays(
-            expressions, cut=cut, entry_start=entry_start, entry_stop=entry_stop, library="ak"
-        )
+            wanted + ([weight] if weight else []), cut=cut, entry_start=entry_start,
+            entry_stop=entry_stop, library="ak",
+        )  # fmt: skip
+    except InputError:
+        raise
     except Exception as err:
         what = f"cut '{cut}'" if cut else "branches"
         raise InputError(f"could not read {what} from tree '{tree}': {err}") from err
@@ -256,66 +293,22 @@ def read_candidates(
         ttree.file.close()
 
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
-    n_read = len(arrays)
-    if collection is not None:
-        cols = [arrays[name] for name in wanted]
-        counts = ak.num(cols[0], axis=1)
-        keep = counts >= n_objects
-        values = np.stack([ak.to_numpy(c[keep][:, :n_objects]) for c in cols], axis=-1)
-    else:
-        flat = np.stack([ak.to_numpy(arrays[name]) for name in wanted], axis=-1)
-        values = flat.reshape(len(flat), len(layout_objects), 4)
-    n_enough = len(values)
-    p4 = to_p4(values, comps)
-    weights = None
-    if weight:
-        w = ak.to_numpy(arrays[weight]).astype(np.float64)
-        weights = w[ak.to_numpy(keep)] if collection is not None else w
-
-    finite = np.isfinite(p4).all(axis=(1, 2))
-    if weights is not None:
-        finite &= np.isfinite(weights)
-    n_bad = int((~finite).sum())
-    if n_bad:
-        if strict:
-            raise InputError(
-                f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)"
-            )
-        warnings.warn(
-            f"dropped {n_bad} of {len(p4)} candidates with NaN or inf values from '{path}'",
-            NonFiniteWarning,
-            stacklevel=2,
-        )
-        p4 = p4[finite]
-        weights = weights[finite] if weights is not None else None
+    values, weights = _values(arrays, wanted, len(layout_objects), collection, weight)
+    p4, weights, n_bad = _drop_non_finite(to_p4(values, comps), weights, path, strict)
     if len(p4) == 0:
         raise InputError(
             f"the selection in '{path}' (tree '{tree}', entries {entry_start}:{entry_stop}, cut {cut!r}) "
             "is empty: no candidates to use"
         )
 
-    layout = Layout(
-        "jagged" if collection else "flat",
-        layout_objects,
-        comps,
-        collection,
-        dtypes,
-        tree,
-        format=fmt,
-        branches=mapped,
-    )
+    layout = Layout("jagged" if collection else "flat", layout_objects, comps, collection, dtypes,
+                    tree, format=fmt, branches=mapped)  # fmt: skip
     source = {
-        "file": str(path),
-        "tree": tree,
-        "format": fmt,
-        "branches": wanted,
-        "entry_start": entry_start,
-        "entry_stop": entry_stop,
-        "cut": cut,
-        "entries_read": n_read,
-        "entries_with_objects": n_enough,
+        "file": str(path), "tree": tree, "format": fmt, "branches": wanted,
+        "entry_start": entry_start, "entry_stop": entry_stop, "cut": cut,
+        "entries_read": len(arrays), "entries_with_objects": len(values),
         "non_finite_dropped": n_bad,
-    }
+    }  # fmt: skip
     if mapped:
         source["daughters"] = {o: list(b) for o, b in mapped.items()}
-    return CandidateTable(p4=p4, layout=layout, weights=weights, source=source)
+    return Candidates(p4=p4, layout=layout, weights=weights, source=source)

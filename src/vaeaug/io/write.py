@@ -173,10 +173,11 @@ def write_candidates(
         layout: branch names and types to use (normally the input's).
         original: if given, the original candidates (M, k, 4) are written first
             and the tree gets ``is_generated`` (0/1) and ``weight`` branches.
-        original_weights: weights of the originals (default 1).
+        original_weights: weights of the originals in the tree (default 1).
         generated_weight: the weight of each generated candidate in a combined
-            tree (default 1). ``vaeaug augment --combined`` gives W / n, W the
-            originals' total weight, so that each part sums to W.
+            tree (default 1). ``vaeaug augment --combined`` passes the weights of
+            :func:`vaeaug.sampling.weights.combined_weights`, so that the whole
+            tree sums to the input's total weight.
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
 

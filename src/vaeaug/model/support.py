@@ -17,24 +17,21 @@ Observables (GeV for momenta and masses): for each daughter ``<name>_pt``,
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from ..kinematics import as_vectors, summed
+from ..noise import Stream, child_seed
 
 __all__ = [
     "SUPPORT_MODES",
-    "AcceptanceTerm",
     "Support",
     "SupportReport",
     "SupportWarning",
     "observables",
-    "observables_torch",
 ]
 
 #: Valid values of the ``support`` option of sampling: ``"reject"`` redraws candidates
@@ -61,72 +58,6 @@ def observables(p4: np.ndarray, objects: Sequence[str]) -> tuple[list[str], np.n
     names += ["parent_pt", "parent_eta", "parent_mass"]
     columns = [q for v in daughters for q in (v.pt, v.eta)] + [parent.pt, parent.eta, parent.mass]
     return names, np.stack(columns, axis=1).astype(np.float64, copy=False)
-
-
-def observables_torch(p4: torch.Tensor) -> torch.Tensor:
-    """:func:`observables` of a float64 tensor ``p4`` (N, k, 4) GeV, (N, 2 k + 3), with
-    gradients (written with torch, since vector has no autograd backend): the values
-    agree with :func:`observables`'s to rounding."""
-    px, py, pz, e = p4.unbind(-1)  # each (N, k)
-    pt = torch.sqrt(px**2 + py**2).clamp_min(1e-12)
-    daughters = torch.stack([pt, torch.asinh(pz / pt)], dim=-1).flatten(1)
-    ppx, ppy, ppz, pe = px.sum(1), py.sum(1), pz.sum(1), e.sum(1)
-    ppt = torch.sqrt(ppx**2 + ppy**2).clamp_min(1e-12)
-    mass = torch.sqrt((pe**2 - ppx**2 - ppy**2 - ppz**2).clamp_min(1e-24))
-    return torch.cat([daughters, torch.stack([ppt, torch.asinh(ppz / ppt), mass], 1)], 1)
-
-
-#: The soft edges of :class:`AcceptanceTerm`: this fraction of each observable's
-#: 16-84% half-width in the training sample.
-EDGE_SOFTNESS = 0.01
-
-
-class AcceptanceTerm:
-    """The model's probability to generate inside the lab-frame support, for training.
-
-    Real candidates exist only inside the acceptance (every daughter with pT > 0.25 GeV and
-    |eta| < 2.5, say), so their density is a model's density truncated there,
-    q(x) / Q(A) with Q(A) the model's probability to land inside. Maximising
-    log q(x) - log Q(A) (the truncated likelihood) lets the model keep the real density
-    right up to the edges; without the -log Q(A), a smooth model spreads over each edge
-    and, once the candidates outside are redrawn, is depleted inside it. Q(A) is
-    estimated from generated candidates with each interval's edges smoothed by a
-    logistic of width ``EDGE_SOFTNESS`` times the observable's spread, so that the
-    candidates near an edge carry its gradient.
-
-    Args:
-        decode: standardized learned features (B, D) -> 4-momenta (B, k, 4) GeV, float64,
-            differentiable.
-        support: the lab-frame part of the training support (the first 2 k + 3
-            observables of :func:`observables`).
-        spread: each observable's 16-84% half-width in the training sample, shape (2 k + 3,).
-    """
-
-    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], support: Support,
-                 spread: np.ndarray) -> None:  # fmt: skip
-        self.decode = decode
-        n_obs = len(spread)
-        self.lo = torch.as_tensor(support.lo[:n_obs], dtype=torch.float64)
-        self.hi = torch.as_tensor(support.hi[:n_obs], dtype=torch.float64)
-        self.width = torch.as_tensor(EDGE_SOFTNESS * np.maximum(spread, 1e-12), dtype=torch.float64)
-
-    def to(self, device: torch.device) -> AcceptanceTerm:
-        self.lo, self.hi, self.width = (t.to(device) for t in (self.lo, self.hi, self.width))
-        return self
-
-    def log_inside(self, x: torch.Tensor) -> torch.Tensor:
-        """log Q(A), estimated (smoothed) from generated standardized features ``x`` (B, D).
-
-        Rows whose observables are not finite count as outside and carry no gradient (the
-        finite rows are decoded again, without them: a NaN would reach every gradient).
-        """
-        values = observables_torch(self.decode(x))
-        finite = torch.isfinite(values).all(1)
-        if not bool(finite.all()):
-            values = observables_torch(self.decode(x[finite]))
-        log_soft = torch.nn.functional.logsigmoid((values - self.lo) / self.width)
-        log_soft = log_soft + torch.nn.functional.logsigmoid((self.hi - values) / self.width)
-        return torch.logsumexp(log_soft.sum(1), 0) - math.log(len(x))
 
 
 @dataclasses.dataclass
@@ -226,9 +157,10 @@ class Support:
 
     @classmethod
     def fit(cls, observables_: np.ndarray, names: Sequence[str], seed: int = 0) -> Support:
-        """Bounds from the training values (N, O); the real-vs-real rate from two halves."""
+        """Bounds from the training values (N, O); the real-vs-real rate from two random
+        halves, drawn from the sub-stream ``Stream.SUPPORT_SPLIT`` of ``seed``."""
         lo, hi = cls._bounds(observables_)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(child_seed(seed, Stream.SUPPORT_SPLIT))
         order = rng.permutation(len(observables_))
         half = len(order) // 2
         rate = 0.0

@@ -107,10 +107,10 @@ def exchange_mode(choice: str, n_objects: int) -> str:
     """What ``fit(exchange=choice)`` does for a decay into ``n_objects`` daughters.
 
     ``"auto"`` is ``"sort"`` for two bodies and ``"symmetric"`` for three and more:
-    chosen on validation splits of the training files (model selection rounds 12 and
-    14, docs/benchmarks.md). For two bodies the exchange is the reflection
-    cos(theta*) -> -cos(theta*), phi* -> phi* + pi of the decay angles, and the
-    symmetric training scored worse on both two-body datasets. The other choices are
+    chosen on validation splits of the training files (docs/benchmarks.md). For two
+    bodies the exchange is the reflection cos(theta*) -> -cos(theta*), phi* -> phi* + pi
+    of the decay angles, and the symmetric training scored worse on both two-body
+    datasets. The other choices are
     returned as given.
     """
     if choice != "auto":

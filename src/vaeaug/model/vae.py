@@ -54,8 +54,8 @@ class VAEConfig:
     hidden: Sequence[int] = (128, 128, 128)  # widths of the encoder and decoder MLPs
     activation: str = "silu"  # one of relu, silu, gelu, elu, tanh
     # weight of the KL term (1 = the true ELBO). Below 1 the latent code keeps more detail,
-    # but the aggregate posterior grows structure the prior cannot follow (round 6 of
-    # docs/benchmarks.md: validation C2ST on a dimuon spectrum 0.703 at 0.1, 0.650 at 1)
+    # but the aggregate posterior grows structure the prior cannot follow (docs/benchmarks.md:
+    # validation C2ST on a dimuon spectrum 0.703 at 0.1, 0.650 at 1)
     beta: float = 1.0
     prior: str = "flow"  # "flow" (learned, trained in the ELBO) or "standard" N(0, 1)
     prior_transforms: int = 4  # coupling layers of the flow prior
@@ -249,24 +249,23 @@ class VAE(nn.Module):
             nll, kl = (nll * weights).sum() / weights.sum(), (kl * weights).sum() / weights.sum()
         return nll + kl_weight * self.config.beta * kl, nll, kl
 
-    def generate(
-        self, eps: torch.Tensor, temperature: float = 1.0, hidden_dtype: torch.dtype | None = None
-    ) -> torch.Tensor:
+    def generate(self, eps: torch.Tensor, hidden_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Standardized features (N, D) from standard normals ``eps`` of shape (N, L + D).
 
         The first L columns give the latent point through the prior's transform,
-        the last D the decoder's noise. Every sampler of vaeaug goes through
-        here, so the random numbers may come from any stream the caller chooses.
+        the last D the decoder's noise. This is the one map from noise to features:
+        every sampler of vaeaug and the training's sample score go through here, so the
+        random numbers may come from any stream the caller chooses.
         ``hidden_dtype``: see :meth:`decoder_params`.
         """
         L = self.config.latent_dim
         z = self.prior.from_noise(eps[:, :L])
         if self.config.decoder == "flow":
             if hidden_dtype is None:
-                return flow_inverse(self.decoder, temperature * eps[:, L:], z)
+                return flow_inverse(self.decoder, eps[:, L:], z)
             # standardized features are O(1): bf16's 2^-8 relative error is far below
             # every feature's resolution, the narrow mass peak's included
             with torch.autocast(z.device.type, dtype=hidden_dtype):
-                return flow_inverse(self.decoder, temperature * eps[:, L:], z).float()
+                return flow_inverse(self.decoder, eps[:, L:], z).float()
         mu, scale = self.decoder_params(z, hidden_dtype)
-        return mu + temperature * scale * eps[:, L:]
+        return mu + scale * eps[:, L:]

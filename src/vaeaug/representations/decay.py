@@ -298,9 +298,7 @@ class DecayRepresentation(Representation):
         m2 = plus.sum(axis=1) * minus.sum(axis=1) - qx.sum(axis=1) ** 2 - qy.sum(axis=1) ** 2
         # M - sum m_i from M^2 - (sum m_i)^2; floored so that its log (and the boost) exist
         total = self.threshold
-        excess = np.maximum(
-            (m2 - total**2) / (np.sqrt(np.maximum(m2, 0.0)) + total), _EXCESS_MIN
-        )
+        excess = np.maximum((m2 - total**2) / (np.sqrt(np.maximum(m2, 0.0)) + total), _EXCESS_MIN)
         m = total + excess
         # Boost to the rest frame: plus shrinks and minus grows by e^y = (E + |P|) / M.
         ey = ((np.sqrt(p_abs**2 + m**2) + p_abs) / m)[:, None]

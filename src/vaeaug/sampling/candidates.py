@@ -1,84 +1,11 @@
-"""Generated (or read) candidates and their numpy / awkward+vector forms."""
+"""The old home of :class:`~vaeaug.io.candidates.Candidates`: import it from :mod:`vaeaug.io`.
+
+Read and generated candidates share one container, defined in the lowest layer
+(:mod:`vaeaug.io.candidates`); this module only keeps old imports working.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-
-import awkward as ak
-import numpy as np
-import vector
-
-from ..io.layout import Layout, from_p4
-from ..kinematics import invariant_mass
-from ..model.support import SupportReport
+from ..io.candidates import Candidates
 
 __all__ = ["Candidates"]
-
-
-@dataclasses.dataclass
-class Candidates:
-    """A set of candidates: 4-momenta plus the layout to write them in.
-
-    Attributes:
-        p4: shape (N, k, 4), (px, py, pz, E) in GeV, float64.
-        layout: object names, branch names and types (from the training input).
-        weights: per-candidate weights, shape (N,), or None.
-        support_report: for generated candidates, what the support check saw.
-    """
-
-    p4: np.ndarray
-    layout: Layout
-    weights: np.ndarray | None = None
-    support_report: SupportReport | None = None
-
-    def __len__(self) -> int:
-        return len(self.p4)
-
-    @property
-    def objects(self) -> list[str]:
-        return list(self.layout.objects)
-
-    @property
-    def mass(self) -> np.ndarray:
-        """The parent's invariant mass in GeV, shape (N,)."""
-        return invariant_mass(self.p4)
-
-    def to_numpy(self) -> dict[str, np.ndarray]:
-        """Branch name -> array, in the input's components and types.
-
-        Flat layouts give one (N,) array per branch (``K1_px``...); a jagged
-        layout gives one (N, k) array per collection branch (``Muon_pt``).
-        """
-        values = from_p4(self.p4, self.layout.components)
-        out: dict[str, np.ndarray] = {}
-        for i, comp in enumerate(self.layout.components):
-            if self.layout.kind == "jagged":
-                name = f"{self.layout.collection}_{comp}"
-                out[name] = values[:, :, i].astype(self.layout.dtypes.get(name, "float32"))
-            else:
-                for j, obj in enumerate(self.layout.objects):
-                    name = self.layout.branch(obj, i)
-                    out[name] = values[:, j, i].astype(self.layout.dtypes.get(name, "float32"))
-        if self.layout.kind == "flat":
-            out = {name: out[name] for name in self.layout.branch_names()}
-        return out
-
-    def to_awkward(self) -> ak.Array:
-        """Records with one ``Momentum4D`` field per object (and ``weight``).
-
-        The vector behavior is attached to the array itself, so ``.mass``,
-        ``+`` and ``.deltaR`` work in worker processes without a global
-        ``vector.register_awkward()``::
-
-            gen = model.sample(10_000, seed=1).to_awkward()
-            (gen.K1 + gen.pi1 + gen.pi2).mass
-        """
-        fields = {}
-        for j, obj in enumerate(self.layout.objects):
-            comps = {c: self.p4[:, j, i] for i, c in enumerate(("px", "py", "pz", "E"))}
-            fields[obj] = ak.zip(
-                comps, with_name="Momentum4D", behavior=vector.backends.awkward.behavior
-            )
-        if self.weights is not None:
-            fields["weight"] = self.weights
-        return ak.zip(fields, depth_limit=1, behavior=vector.backends.awkward.behavior)

@@ -1,9 +1,10 @@
 """The generation engine: seeded random-number blocks decoded into standardized features.
 
 Determinism. Event ``i`` of a sample belongs to random-number block
-``b = i // BLOCK``; block ``b`` draws its standard normals (the prior's, the
-decoder's and, when the parent azimuth is uniform, its own) from a
-``torch.Generator`` seeded by :func:`vaeaug.sampling.noise.child_seed` ``(seed, b)``.
+``b = i // BLOCK`` (:mod:`vaeaug.sampling.sizes` holds every batch size); block
+``b`` draws its standard normals (the prior's, the decoder's and, when the parent
+azimuth is uniform, its own) from a ``torch.Generator`` seeded by
+:func:`vaeaug.noise.child_seed` ``(seed, b)``.
 The decoder runs on groups of rows whose boundaries depend only on the device
 type and ``n`` (never on the chunk size a caller asks for), so the features
 depend only on ``(seed, n)`` and the device type (CPU and CUDA random streams
@@ -18,26 +19,16 @@ from collections.abc import Callable, Iterator
 import torch
 
 from ..errors import InputError
-from .noise import child_seed
+from ..noise import child_seed
+from .decode import features_from_noise
+from .protocol import SamplingModel
+from .sizes import BATCH_BLOCKS, BLOCK, DECODE_ROWS
 
-__all__ = ["BLOCK", "PRECISIONS", "Engine", "block_seed"]
+__all__ = ["PRECISIONS", "Engine", "block_seed"]
 
-#: Events per random-number block: block b of a sample draws from a generator
-#: seeded by (seed, b), so the events do not depend on the batch size.
-BLOCK = 1 << 16
 #: Valid values of ``precision``: "fp32", or "bf16" (decoder hidden layers under
 #: bfloat16 autocast; output layer, noise and everything after in float32/float64).
 PRECISIONS = ("fp32", "bf16")
-
-# Blocks decoded per device batch. One block (64k events) keeps the CPU's work
-# small enough to interleave with the converter; a GPU needs millions of rows in
-# flight to reach its throughput (64 blocks = 4.2M events, ~200 MB of features).
-_BATCH_BLOCKS = {"cpu": 1, "cuda": 64}
-# Rows per decoder call. CPU: 16k rows x 256 hidden units (16 MB of
-# activations) stay in cache and run twice as fast as 64k rows. GPU: 1M rows
-# (1 GB per 256-wide activation) keep the GPU busy and fit an 8 GB card.
-# Fixed per device type, so they never change the events.
-_DECODE_ROWS = {"cpu": 1 << 14, "cuda": 1 << 20}
 
 
 def block_seed(seed: int, b: int) -> int:
@@ -55,28 +46,31 @@ class Engine:
     """Samples standardized features from a model on the model's device.
 
     Args:
-        model: a :class:`vaeaug.Model` (its network stays where it is).
+        model: a trained model, e.g. a :class:`vaeaug.Model` (its network stays
+            where it is).
         precision: "fp32" (default) or "bf16" (hidden layers of the decoder under
             bfloat16 autocast; pays on GPUs and on CPUs with bf16 matrix units, is
             ~4x slower on CPUs without them).
         compile: run the noise-to-features map through ``torch.compile`` (a
             one-off compilation of tens of seconds; pays on GPUs for large samples).
-        batch_blocks: random-number blocks decoded per device batch (default: 1 on
-            CPU, 64 on CUDA). Changing it changes the decoder's row groups on CUDA,
-            and so possibly the last bits of the events.
+
+    Random-number blocks are decoded ``BATCH_BLOCKS`` at a time and ``DECODE_ROWS``
+    rows per decoder call (:mod:`vaeaug.sampling.sizes`), fixed per device type: the
+    decoder's row groups, and so the last bits of the events, depend on them.
     """
 
-    def __init__(self, model, *, precision: str = "fp32", compile: bool = False,
-                 batch_blocks: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, model: SamplingModel, *, precision: str = "fp32", compile: bool = False
+    ) -> None:
         self.model = model
         self.device = model.device
         self.precision = _check_precision(precision)
-        self.batch_blocks = batch_blocks or _BATCH_BLOCKS.get(self.device.type, 1)
-        self.decode_rows = _DECODE_ROWS.get(self.device.type)
+        self.batch_blocks = BATCH_BLOCKS.get(self.device.type, 1)
+        self.decode_rows = DECODE_ROWS.get(self.device.type)
         dtype = torch.bfloat16 if self.precision == "bf16" else None
 
         def features(eps: torch.Tensor) -> torch.Tensor:
-            return model.features_from_noise(eps, hidden_dtype=dtype)
+            return features_from_noise(model, eps, hidden_dtype=dtype)
 
         self._features: Callable[[torch.Tensor], torch.Tensor] = (
             torch.compile(features, dynamic=False) if compile else features

@@ -6,9 +6,14 @@
         ...
     generate_to_root(model, 100_000_000, "big.root", seed=1)     # bounded memory
 
+The model is anything with the attributes of
+:class:`~vaeaug.sampling.protocol.SamplingModel` (a :class:`vaeaug.Model`); the
+options of a run are one :class:`~vaeaug.sampling.options.SamplingOptions`, or its
+fields as keywords.
+
 The features come from :class:`~vaeaug.sampling.engine.Engine` (deterministic in
 ``(seed, n)``). A candidate outside the training support is redrawn from
-counter-based numbers keyed by (seed, i, round) (:mod:`vaeaug.sampling.noise`).
+counter-based numbers keyed by (seed, i, round) (:mod:`vaeaug.noise`).
 The numpy conversion to 4-momenta is elementwise per event, so the events
 depend only on ``(seed, n)`` and the device type, never on the chunking.
 
@@ -23,7 +28,7 @@ free list, so peak memory is a few chunks whatever ``n``.
 
 Conversion on the device. For the device types in :data:`CONVERT_ON_DEVICE`
 (CUDA) the chunk buffers stay on the device and the converter decodes them
-there, in torch float64 (:meth:`vaeaug.Model.to_p4` takes tensors; the same
+there, in torch float64 (:func:`vaeaug.sampling.decode.to_p4` takes tensors; the same
 code as the numpy path), then copies the 4-momenta and features to pinned host
 memory: on a GPU the numpy conversion would otherwise be the whole cost. The
 events agree with the numpy path's to 1e-9 relative (tested; the differences are
@@ -36,6 +41,7 @@ on ``(seed, n)`` and the device type. On the CPU numpy is faster
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import threading
@@ -48,32 +54,23 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..model.support import SUPPORT_MODES, SupportReport
-from .engine import BLOCK, Engine
-from .noise import index_keys
+from ..model.support import SupportReport
+from ..noise import index_keys
+from ..settings import check_sampling
+from . import sizes
+from .decode import enforce_support, to_p4
+from .engine import Engine
+from .options import SamplingOptions
+from .protocol import SamplingModel
+from .sizes import BLOCK, DEFAULT_CHUNK
 
-__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "default_chunk", "generate_to_root", "sample_into",
-           "stream"]  # fmt: skip
+__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "default_chunk", "generate_to_root",
+           "iter_chunks", "sample_into", "stream"]  # fmt: skip
 
-#: Default events per chunk handed to the caller (and per ROOT basket):
-#: 131,072 events of 3 daughters are 12.6 MB of float64 4-momenta. Larger chunks
-#: cost memory (a few chunks are in flight, and the heap fragments around them)
-#: and gain no speed on the CPU (bench/results/perf-cpu-memory.json).
-DEFAULT_CHUNK = 1 << 17
-# Device types with another default chunk. CUDA: 2**20 events, so that the
-# device-side conversion (a few hundred kernel launches per chunk) and the copies
-# stay large enough to keep the GPU busy.
-_DEVICE_CHUNK = {"cuda": 1 << 20}
 #: Device types whose features are converted to 4-momenta on the device (torch
 #: float64) rather than by numpy on the host. Not the CPU: there numpy is faster
 #: (bench/conversion.py); add "cpu" here to flip that default.
 CONVERT_ON_DEVICE = frozenset({"cuda"})
-# Rows per device-side conversion, by device type. CUDA: dozens of float64
-# temporaries of 1M rows (~0.5 GB for 3 bodies) on the device, and few enough
-# kernel launches (~300 per call) per event that the GPU, not the launch
-# overhead, sets the pace. Elsewhere one random-number block, as for numpy: on
-# the CPU, 1M-row calls run at half the rate of cache-sized ones.
-_DEVICE_ROWS = {"cuda": 1 << 20}
 
 
 class _Stop(Exception):
@@ -129,7 +126,8 @@ def _record(cuda: bool):
     return event
 
 
-def _converter(model, seed: int, support: str, on_device: bool = False) -> Callable:
+def _converter(model: SamplingModel, seed: int, support: str,
+               on_device: bool = False) -> Callable:  # fmt: skip
     def convert(buf: torch.Tensor, rows: int, start: int, event,
                 free: queue.Queue) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
         report = SupportReport()
@@ -143,9 +141,9 @@ def _converter(model, seed: int, support: str, on_device: bool = False) -> Calla
             out = np.empty((rows, len(model.objects), 4))
             for i in range(0, rows, BLOCK):
                 j = min(i + BLOCK, rows)
-                p4, features = model.to_p4(buf[i:j].numpy())
+                p4, features = to_p4(model, buf[i:j].numpy())
                 keys = index_keys(seed, np.arange(start + i, start + j))
-                report.add(model.enforce_support(p4, features, keys, support))
+                report.add(enforce_support(model, p4, features, keys, support))
                 out[i:j] = p4
             return out, report
         finally:
@@ -154,7 +152,7 @@ def _converter(model, seed: int, support: str, on_device: bool = False) -> Calla
     return convert
 
 
-def _convert_on_device(model, seed: int, support: str, buf: torch.Tensor, rows: int,
+def _convert_on_device(model: SamplingModel, seed: int, support: str, buf: torch.Tensor, rows: int,
                        start: int, report: SupportReport) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
     """Decode ``buf[:rows]`` where it lives; the 4-momenta come back in a host array (rows, k, 4).
 
@@ -164,20 +162,20 @@ def _convert_on_device(model, seed: int, support: str, buf: torch.Tensor, rows: 
     cuda = buf.device.type == "cuda"
     # pinned blocks come from torch's caching host allocator: reused chunk after chunk
     out = torch.empty((rows, len(model.objects), 4), dtype=torch.float64, pin_memory=cuda)
-    step = min(rows, _DEVICE_ROWS.get(buf.device.type, BLOCK))
+    step = min(rows, sizes.DEVICE_ROWS.get(buf.device.type, BLOCK))
     staged = torch.empty((step, model.representation.n_features), dtype=torch.float64,
                          pin_memory=cuda)  # fmt: skip
     with torch.inference_mode():
         for i in range(0, rows, step):
             j = min(i + step, rows)
-            p4, features = model.to_p4(buf[i:j])
+            p4, features = to_p4(model, buf[i:j])
             out[i:j].copy_(p4, non_blocking=cuda)
             staged[: j - i].copy_(features, non_blocking=cuda)
             if cuda:
                 torch.cuda.current_stream(buf.device).synchronize()
             keys = index_keys(seed, np.arange(start + i, start + j))
-            report.add(model.enforce_support(out[i:j].numpy(), staged[: j - i].numpy(), keys,
-                                             support))  # fmt: skip
+            report.add(enforce_support(model, out[i:j].numpy(), staged[: j - i].numpy(), keys,
+                                       support))  # fmt: skip
     return out.numpy(), report
 
 
@@ -189,14 +187,18 @@ def _default_converters() -> int:
 
 def default_chunk(device: torch.device | str) -> int:
     """Events per chunk when none is given: :data:`DEFAULT_CHUNK`, 2**20 on CUDA."""
-    return _DEVICE_CHUNK.get(torch.device(device).type, DEFAULT_CHUNK)
+    return sizes.DEVICE_CHUNK.get(torch.device(device).type, DEFAULT_CHUNK)
 
 
-def stream(model, n: int, seed: int = 0, *, chunk_size: int | None = None,
-           precision: str = "fp32", compile: bool = False, converters: int | None = None,
-           engine: Engine | None = None, support: str = "reject",
-           report: SupportReport | None = None,
-           convert_on_device: bool | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+def _options(options: SamplingOptions | None, changes: dict) -> SamplingOptions:
+    """``options`` (default :class:`SamplingOptions`) with the fields in ``changes`` replaced."""
+    options = options or SamplingOptions()
+    return dataclasses.replace(options, **changes) if changes else options
+
+
+def stream(model: SamplingModel, n: int, seed: int = 0, options: SamplingOptions | None = None,
+           *, engine: Engine | None = None, report: SupportReport | None = None,
+           **changes) -> Iterator[np.ndarray]:  # fmt: skip
     """Generated 4-momenta in chunks of ``chunk_size`` (the last may be shorter): (n_c, k, 4) GeV.
 
     Generation, conversion and whatever the caller does with a chunk overlap
@@ -205,35 +207,27 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int | None = None,
     exception in the caller) stops the producer and the converters.
 
     Args:
-        model: a :class:`vaeaug.Model`.
+        model: a :class:`vaeaug.Model` (:class:`~vaeaug.sampling.protocol.SamplingModel`).
         n: number of events (>= 0).
         seed: the sample's seed.
-        chunk_size: events per yielded chunk (default :func:`default_chunk` of the
-            engine's device).
-        precision, compile: see :class:`Engine`.
-        converters: threads converting features to 4-momenta (default: spare cores, 1-4).
-        engine: a prepared :class:`Engine` (reuses a compiled decoder).
-        support: one of :data:`~vaeaug.model.support.SUPPORT_MODES`: redraw ("reject"),
-            count ("warn") or ignore ("off") candidates outside the training support.
-            A redraw depends only on (seed, the event's index, the round), so the
-            events stay independent of ``chunk_size``.
-        report: a :class:`~vaeaug.model.support.SupportReport` to fill.
-        convert_on_device: decode features to 4-momenta on the engine's device in torch
-            float64 (see the module docstring); default: for the device types in
-            :data:`CONVERT_ON_DEVICE`. The events agree with the numpy path's to 1e-9
+        options: the run's :class:`SamplingOptions` (default: all defaults);
+            ``changes``, fields of it as keywords (``chunk_size=...``), replace its
+            values. ``support``: a redraw depends only on (seed, the event's index,
+            the round), so the events stay independent of ``chunk_size``;
+            ``convert_on_device``: the events agree with the numpy path's to 1e-9
             relative, not bit for bit.
+        engine: a prepared :class:`Engine` (reuses a compiled decoder).
+        report: a :class:`~vaeaug.model.support.SupportReport` to fill.
     """
-    if support not in SUPPORT_MODES:
-        raise InputError(f"support '{support}' unknown; valid: {', '.join(SUPPORT_MODES)}")
+    opts = _options(options, changes)
     if n < 0:
         raise InputError(f"number of candidates must be >= 0, got {n}")
-    if chunk_size is not None and chunk_size < 1:
-        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     if n == 0:
         return
-    engine = engine or Engine(model, precision=precision, compile=compile)
-    converters = converters or _default_converters()
-    chunk = min(chunk_size or default_chunk(engine.device), n)
+    support, convert_on_device = opts.support, opts.convert_on_device
+    engine = engine or Engine(model, precision=opts.precision, compile=opts.compile)
+    converters = opts.converters or _default_converters()
+    chunk = min(opts.chunk_size or default_chunk(engine.device), n)
     if convert_on_device is None:
         convert_on_device = engine.device.type in CONVERT_ON_DEVICE
     # the features stay on the device for a conversion there; else host buffers, pinned on CUDA
@@ -279,16 +273,44 @@ def stream(model, n: int, seed: int = 0, *, chunk_size: int | None = None,
             thread.join()
 
 
-def sample_into(model, n: int, seed: int = 0, *, progress: bool = False, **kwargs) -> np.ndarray:
+def iter_chunks(model: SamplingModel, n: int, seed: int = 0,
+                options: SamplingOptions | None = None, *, progress: bool = False,
+                report: SupportReport | None = None, **changes) -> Iterator[np.ndarray]:  # fmt: skip
+    """:func:`stream` for a user: ``n`` and ``seed`` checked, a progress bar, and a
+    :class:`~vaeaug.model.support.SupportWarning` at the end when more candidates
+    fell outside the support than real ones would (:meth:`SupportReport.warn_if_excess`).
+
+    What :meth:`vaeaug.Model.iter_samples` and :func:`generate_to_root` run; chunks
+    (n_c, k, 4) GeV. ``options`` and ``changes``: see :func:`stream`.
+    """
+    check_sampling(n, seed)
+    opts = _options(options, changes)
+    report = report if report is not None else SupportReport()
+    bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
+               leave=False)  # fmt: skip
+    with contextlib.closing(stream(model, n, seed, opts, report=report)) as chunks:
+        for p4 in chunks:
+            bar.update(len(p4))
+            yield p4
+    bar.close()
+    report.warn_if_excess(opts.support)
+
+
+def sample_into(model: SamplingModel, n: int, seed: int = 0,
+                options: SamplingOptions | None = None, *, progress: bool = False,
+                engine: Engine | None = None, report: SupportReport | None = None,
+                **changes) -> np.ndarray:  # fmt: skip
     """All ``n`` events in one array (n, k, 4) GeV, filled chunk by chunk (no concatenation).
 
-    ``kwargs`` go to :func:`stream`.
+    ``options``, ``engine``, ``report`` and ``changes``: see :func:`stream`.
     """
-    out = np.empty((n, len(model.layout.objects), 4))
+    check_sampling(n, seed)
+    out = np.empty((n, len(model.objects), 4))
     bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                leave=False)  # fmt: skip
     start = 0
-    with contextlib.closing(stream(model, n, seed, **kwargs)) as chunks:
+    chunks = stream(model, n, seed, _options(options, changes), engine=engine, report=report)
+    with contextlib.closing(chunks):
         for p4 in chunks:
             out[start : start + len(p4)] = p4
             start += len(p4)
@@ -297,39 +319,22 @@ def sample_into(model, n: int, seed: int = 0, *, progress: bool = False, **kwarg
     return out
 
 
-def generate_to_root(model, n: int, path, *, seed: int = 0, tree: str | None = None,
-                     original: np.ndarray | None = None, progress: bool = False,
-                     chunk_size: int | None = None, precision: str = "fp32",
-                     compile: bool = False, compression=None, support: str = "reject",
-                     report: SupportReport | None = None) -> int:  # fmt: skip
+def generate_to_root(model: SamplingModel, n: int, path, *, seed: int = 0,
+                     tree: str | None = None, progress: bool = False,
+                     options: SamplingOptions | None = None,
+                     report: SupportReport | None = None, **changes) -> int:  # fmt: skip
     """Stream ``n`` generated candidates into a ROOT tree; returns the number written.
 
-    The chunks come from :meth:`vaeaug.Model.iter_samples` (so from
-    :func:`stream`): the next chunk is generated and converted while this one
-    is written, and memory stays bounded whatever ``n``. The file appears only
-    when complete (:class:`vaeaug.io.RootWriter` writes atomically): an
-    exception or Ctrl-C leaves no output. With ``original`` (M, k, 4) GeV the
-    originals come first with weight 1 and ``is_generated`` 0, the generated
-    ones follow with ``is_generated`` 1 and weight M / n: the real and the
-    generated parts each sum to M (the rule of ``vaeaug augment --combined``). ``compression``: an uproot compression
-    (default the writer's, ZLIB level 1). ``support`` and ``report``: see :func:`stream`.
+    The chunks come from :func:`iter_chunks` (so from :func:`stream`): the next
+    chunk is generated and converted while this one is written, and memory stays
+    bounded whatever ``n``. The file, in the model's layout, appears only when
+    complete (:class:`vaeaug.io.RootWriter` writes atomically): an exception or
+    Ctrl-C leaves no output. ``options``, ``report`` and ``changes``: see :func:`stream`.
     """
-    from ..io import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter
+    from ..io import RootWriter
 
-    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
-    chunks = model.iter_samples(n, seed=seed, chunk_size=chunk_size, progress=progress,
-                                precision=precision, compile=compile, support=support,
-                                report=report)  # fmt: skip
-    with RootWriter(path, model.layout, tree=tree, extra=extra, compression=compression) as writer:
-        if original is not None:
-            writer.write(original, is_generated=np.zeros(len(original), np.int8),
-                         weight=np.ones(len(original)))  # fmt: skip
-            w_gen = len(original) / max(n, 1)
-        with contextlib.closing(chunks):
-            for p4 in chunks:
-                if original is not None:
-                    writer.write(p4, is_generated=np.ones(len(p4), np.int8),
-                                 weight=np.full(len(p4), w_gen))  # fmt: skip
-                else:
-                    writer.write(p4)
+    chunks = iter_chunks(model, n, seed, options, progress=progress, report=report, **changes)
+    with RootWriter(path, model.layout, tree=tree) as writer, contextlib.closing(chunks):
+        for p4 in chunks:
+            writer.write(p4)
     return writer.n_written

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..noise import Stream, child_seed
+
 __all__ = ["amplification", "quantile_mse"]
 
 
@@ -87,7 +89,7 @@ def amplification(
             "reason": "no reference sample given: amplification needs a large sample "
             "from the true distribution, independent of the training data",
         }
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(child_seed(seed, Stream.AMPLIFICATION))
     n_real = len(real)
     lo = min_size if min_size is not None else max(50, n_real // 100)
     if n_real < 2 * lo:

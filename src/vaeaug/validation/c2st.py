@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..noise import Stream, child_seed, seed_words
+
 __all__ = ["c2st", "c2st_with_floor"]
 
 
@@ -36,6 +38,9 @@ def c2st(
     ``n_threads`` caps its OpenMP threads (None: the library default); on a busy
     machine one thread can be several times faster than oversubscribed ones.
 
+    ``seed``'s sub-streams ``Stream.C2ST`` (subsamples, split, bootstrap) and
+    ``Stream.C2ST_CLASSIFIER`` (the classifier's ``random_state``) are used.
+
     Returns ``auc`` on the held-out ``test_fraction``, ``auc_err`` (bootstrap
     standard deviation over held-out candidates), ``auc_lo``/``auc_hi`` (16th/84th
     bootstrap percentiles), ``n_train`` and ``n_test`` (candidates, both classes).
@@ -48,7 +53,7 @@ def c2st(
         raise ValueError(
             f"feature tables differ in width: original {original.shape}, generated {generated.shape}"
         )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(child_seed(seed, Stream.C2ST))
     n = min(len(original), len(generated))
     if max_events is not None:
         n = min(n, max_events)
@@ -67,7 +72,8 @@ def c2st(
     perm = rng.permutation(2 * n)
     n_test = round(test_fraction * 2 * n)
     test, train = perm[:n_test], perm[n_test:]
-    kwargs = {"max_iter": 200, "early_stopping": True, "random_state": int(seed)}
+    random_state = int(seed_words(seed, Stream.C2ST_CLASSIFIER, dtype=np.uint32)[0])
+    kwargs = {"max_iter": 200, "early_stopping": True, "random_state": random_state}
     kwargs.update(classifier_kwargs or {})
     clf = HistGradientBoostingClassifier(**kwargs)
     with threadpool_limits(limits=n_threads, user_api="openmp"):
@@ -119,7 +125,9 @@ def c2st_with_floor(
         n_bootstrap=n_bootstrap,
         **kwargs,
     )
-    perm = np.random.default_rng(seed + 1).permutation(len(original))
+    perm = np.random.default_rng(child_seed(seed, Stream.C2ST_FLOOR_SPLIT)).permutation(
+        len(original)
+    )
     half = len(original) // 2
     ia, ib = perm[:half], perm[half : 2 * half]
     floor = c2st(
@@ -127,7 +135,7 @@ def c2st_with_floor(
         original[ib],
         original_weights=None if original_weights is None else original_weights[ia],
         generated_weights=None if original_weights is None else original_weights[ib],
-        seed=seed + 2,
+        seed=child_seed(seed, Stream.C2ST_FLOOR),
         n_bootstrap=n_bootstrap,
         **kwargs,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..noise import Stream, child_seed
 
 __all__ = ["run_validate"]
 
@@ -83,8 +84,8 @@ def run_validate(args: argparse.Namespace) -> str:
     out.mkdir(parents=True, exist_ok=True)
     n_max = args.max_events
     summary = validate(
-        _subsample(original.p4, n_max, args.seed),
-        _subsample(generated.p4, n_max, args.seed + 1),
+        _subsample(original.p4, n_max, child_seed(args.seed, Stream.SUBSAMPLE_ORIGINAL)),
+        _subsample(generated.p4, n_max, child_seed(args.seed, Stream.SUBSAMPLE_GENERATED)),
         objects,
         out,
         reference_p4=reference,

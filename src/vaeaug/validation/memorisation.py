@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..noise import Stream, child_seed
+
 __all__ = ["heldout_rows", "memorisation"]
 
 
@@ -52,7 +54,7 @@ def memorisation(
             "available": False,
             "reason": f"need at least 100 held-out real candidates not in the training set; got {len(heldout)}",
         }
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(child_seed(seed, Stream.MEMORISATION))
 
     def sub(x):
         if max_events is None or len(x) <= max_events:

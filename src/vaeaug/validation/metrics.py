@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..noise import Stream, child_seed
+
 __all__ = [
     "correlation_comparison",
     "correlation_matrix",
@@ -128,7 +130,7 @@ def one_d_metrics(
     """
     wo = original_weights
     wg = generated_weights
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(child_seed(seed, Stream.ONE_D_SPLIT))
     ia, ib = split_halves(len(original), rng)
     scale = _noise_scale(_n_eff(len(original), wo), _n_eff(len(generated), wg), len(ia))
     out: dict[str, dict[str, float]] = {}
@@ -200,7 +202,8 @@ def correlation_comparison(
     :func:`one_d_metrics`) and ``within_floor`` (rms_diff <= 2 * rms_diff_floor).
     """
     wo, wg = original_weights, generated_weights
-    ia, ib = split_halves(len(original), np.random.default_rng(seed))
+    rng = np.random.default_rng(child_seed(seed, Stream.CORRELATION_SPLIT))
+    ia, ib = split_halves(len(original), rng)
     scale = _noise_scale(_n_eff(len(original), wo), _n_eff(len(generated), wg), len(ia))
     out: dict[str, dict] = {}
     for method in ("pearson", "spearman"):

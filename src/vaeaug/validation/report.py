@@ -8,10 +8,11 @@ in ``out_dir`` and renamed into place, so a reader never sees a half-written fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,56 +115,62 @@ def validate(
     matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
-    from .plots import (
-        common_edges,
-        comparison_histograms,
-        plot_amplification,
-        plot_correlations,
-        plot_dalitz,
-        plot_feature,
-        plot_loss,
-        plot_mass,
-    )
-
     original = check_sample(original_p4, objects, name="original_p4")
     generated = check_sample(generated_p4, objects, name="generated_p4")
-    for name, w, n in (
-        ("original_weights", original_weights, len(original)),
-        ("generated_weights", generated_weights, len(generated)),
-    ):
-        if w is not None and np.shape(w) != (n,):
-            raise ValueError(f"{name} must have shape ({n},); got {np.shape(w)}")
-    if not isinstance(feature_plots, bool):
-        valid = feature_table(original[:1], objects)[0]
-        unknown = sorted(set(feature_plots) - set(valid))
-        if unknown:
-            raise ValueError(f"feature_plots names unknown features {unknown}; valid: {valid}")
-    wo = None if original_weights is None else np.asarray(original_weights, dtype=np.float64)
-    wg = None if generated_weights is None else np.asarray(generated_weights, dtype=np.float64)
+    wo = _checked_weights("original_weights", original_weights, len(original))
+    wg = _checked_weights("generated_weights", generated_weights, len(generated))
+    _check_feature_plots(feature_plots, original, objects)
     out = Path(out_dir)
     (out / "features").mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
-    stages = ["features", "1D metrics", "correlations", "C2ST", "mass fit", "amplification"]
-    stages += ["memorisation", "plots", "ROOT file", "report"]
-    bar = tqdm(total=len(stages), desc="validate", disable=not progress, leave=False)
+    bar = tqdm(total=len(_STAGES), desc="validate", disable=not progress, leave=False)
 
     def stage(i: int) -> None:
-        bar.set_postfix_str(stages[i])
+        bar.set_postfix_str(_STAGES[i])
         if i:
             bar.update(1)
 
     stage(0)
     names, fo = feature_table(original, objects)
     _, fg = feature_table(generated, objects)
-    summary: dict[str, Any] = {
-        "n_original": len(original),
-        "n_generated": len(generated),
-        "objects": list(objects),
-        "seed": seed,
-        "features": names,
-        "spread_definition": "IQR/1.349 of the original",
-    }
+    summary: dict[str, Any] = {"n_original": len(original), "n_generated": len(generated),
+                               "objects": list(objects), "seed": seed, "features": names,
+                               "spread_definition": "IQR/1.349 of the original"}  # fmt: skip
+    mass = _metrics(summary, original, generated, fo, fg, wo, wg, stage,
+                    reference_p4=reference_p4, training_p4=training_p4, n_bootstrap=n_bootstrap,
+                    c2st_max_events=c2st_max_events, n_threads=n_threads)  # fmt: skip
+
+    stage(7)
+    figures = _Figures(out, formats, style, written)
+    hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots)
+    hists |= figures.summary_plots(summary, names, objects, mass, original, generated, wo, wg,
+                                   history)  # fmt: skip
+
+    stage(8)
+    _write_root(out / "histograms.root", hists, written)
+
+    stage(9)
+    summary["floor_table"] = _floor_table(summary)
+    summary["files"] = [*written, str(out / "summary.json"), str(out / "report.md")]
+    summary = jsonable(summary)
+    with _atomic(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    with _atomic(out / "report.md") as tmp:
+        tmp.write_text(_markdown(summary, out, formats))
+    bar.update(1)
+    bar.close()
+    return summary
+
+
+def _metrics(summary: dict[str, Any], original: np.ndarray, generated: np.ndarray,
+             fo: np.ndarray, fg: np.ndarray, wo: np.ndarray | None, wg: np.ndarray | None,
+             stage: Callable[[int], None], *, reference_p4: np.ndarray | None,
+             training_p4: np.ndarray | None, n_bootstrap: int, c2st_max_events: int | None,
+             n_threads: int | None) -> _MassWindow:  # fmt: skip
+    """Stages 1-6 of :func:`validate`, into ``summary``: the metrics of the feature tables
+    ``fo`` (N, F) and ``fg`` (M, F) of the samples ``original`` and ``generated``."""
+    names, objects, seed = summary["features"], summary["objects"], summary["seed"]
     stage(1)
     summary["one_d"] = one_d_metrics(
         fo, fg, names, original_weights=wo, generated_weights=wg, seed=seed
@@ -184,14 +191,11 @@ def validate(
         n_threads=n_threads,
     )
     stage(4)
-    mo, mg = parent_mass(original), parent_mass(generated)
-    window = default_window(mo, wo)
-    fit_o = fit_mass_peak(mo, wo, window=window)
-    fit_g = fit_mass_peak(mg, wg, window=window)
+    mass = _MassWindow.fit(original, generated, wo, wg)
     summary["mass"] = {
-        "original": fit_o,
-        "generated": fit_g,
-        "compatibility": _mass_compatibility(fit_o, fit_g),
+        "original": mass.fit_o,
+        "generated": mass.fit_g,
+        "compatibility": _mass_compatibility(mass.fit_o, mass.fit_g),
     }
     stage(5)
     ref = (
@@ -201,89 +205,168 @@ def validate(
     )
     summary["amplification"] = amplification(fg, fo, ref, seed=seed)
     stage(6)
-    if training_p4 is None:
-        summary["memorisation"] = {"available": False, "reason": "no training sample given"}
-    else:
-        training = check_sample(training_p4, objects, name="training_p4")
-        _, ft = feature_table(training, objects)
-        mask = heldout_rows(
-            original.reshape(len(original), -1), training.reshape(len(training), -1)
-        )
-        summary["memorisation"] = memorisation(fg, ft, fo[mask], seed=seed)
+    summary["memorisation"] = _memorisation(original, fo, fg, training_p4, objects, seed)
+    return mass
 
-    stage(7)
-    hists: dict[str, Any] = {}
-    for f, name in enumerate(names):
-        edges = common_edges(fo[:, f], fg[:, f])
-        label = feature_label(name, objects)
-        ho, hg = comparison_histograms(
-            fo[:, f],
-            fg[:, f],
-            edges,
-            name=name,
-            label=label,
+
+#: The stages of :func:`validate`, as its progress bar names them.
+_STAGES = ("features", "1D metrics", "correlations", "C2ST", "mass fit", "amplification",
+           "memorisation", "plots", "ROOT file", "report")  # fmt: skip
+
+
+def _check_feature_plots(
+    feature_plots: bool | Sequence[str], original: np.ndarray, objects: list[str]
+) -> None:
+    """Refuses a list of ``feature_plots`` that names a feature the report does not have."""
+    if isinstance(feature_plots, bool):
+        return
+    valid = feature_table(original[:1], objects)[0]
+    unknown = sorted(set(feature_plots) - set(valid))
+    if unknown:
+        raise ValueError(f"feature_plots names unknown features {unknown}; valid: {valid}")
+
+
+def _plots():
+    """:mod:`vaeaug.validation.plots`, imported on first use (matplotlib is heavy)."""
+    from . import plots
+
+    return plots
+
+
+def _checked_weights(name: str, w: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Per-candidate weights as float64 (n,), or None; refuses another shape."""
+    if w is None:
+        return None
+    if np.shape(w) != (n,):
+        raise ValueError(f"{name} must have shape ({n},); got {np.shape(w)}")
+    return np.asarray(w, dtype=np.float64)
+
+
+def _memorisation(
+    original: np.ndarray,
+    fo: np.ndarray,
+    fg: np.ndarray,
+    training_p4: np.ndarray | None,
+    objects: list[str],
+    seed: int,
+) -> dict:
+    """The memorisation check of generated features ``fg`` against the training sample;
+    the held-out candidates are the rows of ``original`` (features ``fo``) not in it."""
+    if training_p4 is None:
+        return {"available": False, "reason": "no training sample given"}
+    training = check_sample(training_p4, objects, name="training_p4")
+    _, ft = feature_table(training, objects)
+    mask = heldout_rows(original.reshape(len(original), -1), training.reshape(len(training), -1))
+    return memorisation(fg, ft, fo[mask], seed=seed)
+
+
+@dataclasses.dataclass
+class _MassWindow:
+    """The parent masses (GeV) of both samples, the fit window and both peak fits."""
+
+    mo: np.ndarray
+    mg: np.ndarray
+    window: tuple[float, float]
+    fit_o: dict
+    fit_g: dict
+
+    @classmethod
+    def fit(cls, original: np.ndarray, generated: np.ndarray, wo: np.ndarray | None,
+            wg: np.ndarray | None) -> _MassWindow:  # fmt: skip
+        mo, mg = parent_mass(original), parent_mass(generated)
+        window = default_window(mo, wo)
+        fit_o = fit_mass_peak(mo, wo, window=window)
+        fit_g = fit_mass_peak(mg, wg, window=window)
+        return cls(mo, mg, window, fit_o, fit_g)
+
+
+@dataclasses.dataclass
+class _Figures:
+    """Draws the report's figures into ``out`` in every format, listing the files written."""
+
+    out: Path
+    formats: Sequence[str]
+    style: str
+    written: list[str]
+
+    def save(self, fig, stem: str) -> None:
+        _save(fig, self.out / stem, self.formats, self.written)
+
+    def features(self, fo: np.ndarray, fg: np.ndarray, names: list[str], objects: list[str],
+                 wo: np.ndarray | None, wg: np.ndarray | None,
+                 feature_plots: bool | Sequence[str]) -> dict[str, Any]:  # fmt: skip
+        """Each feature's histograms (all of them, for the ROOT file) and plots (those
+        ``feature_plots`` picks)."""
+        plots = _plots()
+        hists: dict[str, Any] = {}
+        for f, name in enumerate(names):
+            edges = plots.common_edges(fo[:, f], fg[:, f])
+            label = feature_label(name, objects)
+            ho, hg = plots.comparison_histograms(
+                fo[:, f],
+                fg[:, f],
+                edges,
+                name=name,
+                label=label,
+                original_weights=wo,
+                generated_weights=wg,
+            )
+            hists[f"original/{name}"], hists[f"generated/{name}"] = ho, hg
+            if feature_plots is True or (feature_plots and name in feature_plots):
+                self.save(plots.plot_feature(ho, hg, style=self.style, label=label),
+                          f"features/{name}")  # fmt: skip
+        return hists
+
+    def summary_plots(self, summary: dict[str, Any], names: list[str], objects: list[str],
+                      mass: _MassWindow, original: np.ndarray, generated: np.ndarray,
+                      wo: np.ndarray | None, wg: np.ndarray | None,
+                      history: dict[str, list[float]] | None) -> dict[str, Any]:  # fmt: skip
+        """The correlation, mass, Dalitz (three bodies), loss (with a ``history``) and
+        amplification plots; returns the mass window's and the Dalitz plot's histograms."""
+        plots, style, hists = _plots(), self.style, {}
+        for method in ("pearson", "spearman"):
+            c = summary["correlations"][method]
+            fig = plots.plot_correlations(
+                c["original"], c["generated"], names, style=style, method=method.capitalize()
+            )
+            self.save(fig, f"correlations_{method}")
+        mass_edges = np.linspace(mass.window[0], mass.window[1], mass.fit_o["bins"] + 1)
+        hmo, hmg = plots.comparison_histograms(
+            mass.mo,
+            mass.mg,
+            mass_edges,
+            name="m",
+            label=feature_label("m", objects),
             original_weights=wo,
             generated_weights=wg,
         )
-        hists[f"original/{name}"], hists[f"generated/{name}"] = ho, hg
-        if feature_plots is True or (feature_plots and name in feature_plots):
-            fig = plot_feature(ho, hg, style=style, label=label)
-            _save(fig, out / "features" / name, formats, written)
-    for method in ("pearson", "spearman"):
-        c = summary["correlations"][method]
-        fig = plot_correlations(
-            c["original"], c["generated"], names, style=style, method=method.capitalize()
-        )
-        _save(fig, out / f"correlations_{method}", formats, written)
-    mass_edges = np.linspace(window[0], window[1], fit_o["bins"] + 1)
-    hmo, hmg = comparison_histograms(
-        mo,
-        mg,
-        mass_edges,
-        name="m",
-        label=feature_label("m", objects),
-        original_weights=wo,
-        generated_weights=wg,
-    )
-    hists["original/mass_window"], hists["generated/mass_window"] = hmo, hmg
-    _save(plot_mass(hmo, hmg, fit_o, fit_g, style=style), out / "mass", formats, written)
-    if len(objects) == 3:
-        fig, (hdo, hdg) = plot_dalitz(
-            original, generated, objects, original_weights=wo, generated_weights=wg, style=style
-        )
-        hists["original/dalitz"], hists["generated/dalitz"] = hdo, hdg
-        _save(fig, out / "dalitz", formats, written)
-    if history:
-        _save(plot_loss(history, style=style), out / "loss", formats, written)
-    if summary["amplification"].get("available"):
-        _save(
-            plot_amplification(summary["amplification"], style=style),
-            out / "amplification",
-            formats,
-            written,
-        )
+        hists["original/mass_window"], hists["generated/mass_window"] = hmo, hmg
+        self.save(plots.plot_mass(hmo, hmg, mass.fit_o, mass.fit_g, style=style), "mass")
+        if len(objects) == 3:
+            fig, (hdo, hdg) = plots.plot_dalitz(
+                original, generated, objects, original_weights=wo, generated_weights=wg,
+                style=style,
+            )  # fmt: skip
+            hists["original/dalitz"], hists["generated/dalitz"] = hdo, hdg
+            self.save(fig, "dalitz")
+        if history:
+            self.save(plots.plot_loss(history, style=style), "loss")
+        if summary["amplification"].get("available"):
+            self.save(plots.plot_amplification(summary["amplification"], style=style),
+                      "amplification")  # fmt: skip
+        return hists
 
-    stage(8)
+
+def _write_root(path: Path, hists: dict[str, Any], written: list[str]) -> None:
+    """Every histogram into the ROOT file ``path``, keyed ``original/<name>`` and
+    ``generated/<name>``."""
     import uproot
 
-    root_path = out / "histograms.root"
-    with _atomic(root_path) as tmp:
+    with _atomic(path) as tmp:
         with uproot.recreate(tmp) as rf:
             for key, h in hists.items():
                 rf[key] = h
-    written.append(str(root_path))
-
-    stage(9)
-    summary["floor_table"] = _floor_table(summary)
-    summary["files"] = [*written, str(out / "summary.json"), str(out / "report.md")]
-    summary = jsonable(summary)
-    with _atomic(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    with _atomic(out / "report.md") as tmp:
-        tmp.write_text(_markdown(summary, out, formats))
-    bar.update(1)
-    bar.close()
-    return summary
+    written.append(str(path))
 
 
 def _floor_table(s: dict[str, Any]) -> list[dict[str, Any]]:

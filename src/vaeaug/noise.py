@@ -9,13 +9,20 @@ way the result does not depend on chunking, executors or worker counts.
 
 The generator is SplitMix64's output function applied to ``key + counter *
 golden``, then Box-Muller: vectorised numpy, no per-event state.
+
+Every other use of a user's seed (the training split, the support's halves, the
+validation subsamples) draws from its own sub-stream, ``child_seed(seed, Stream.X)``,
+so that no two uses of one seed see the same numbers.
 """
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 __all__ = [
+    "Stream",
     "candidate_keys",
     "child_seed",
     "index_keys",
@@ -30,6 +37,36 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
+class Stream(enum.IntEnum):
+    """The first element of the seed path of each use of a user's seed.
+
+    ``child_seed(seed, Stream.TRAIN_SPLIT)`` seeds the training split, and so on. Block
+    ``b`` of a generated sample uses the path ``(b,)`` and the redraw keys ``(1,)``
+    (:func:`index_keys`); these tags lie far above any block index. Each use keeps a
+    fixed path length: numpy's ``SeedSequence`` pads short entropy with zeros, so the
+    paths ``(tag,)`` and ``(tag, 0)`` would give the same numbers.
+    """
+
+    TRAIN_SPLIT = 0x5EED_0001  # training / validation split (vaeaug.training)
+    TRAIN_ORDER = 0x5EED_0002  # batch order and the score's fixed noise (vaeaug.training)
+    TRAIN_INIT = 0x5EED_0003  # initial weights and reparameterisation noise (vaeaug.fit)
+    EXCHANGE_SHUFFLE = 0x5EED_0004  # labels of identical daughters, exchange="symmetric"
+    SUPPORT_SPLIT = 0x5EED_0005  # the halves of the support's real-vs-real rate
+    GENERATED = 0x5EED_0006  # a sample generated with the seed its model was trained with
+    C2ST = 0x5EED_0101  # C2ST subsampling, train/test split and bootstrap
+    C2ST_CLASSIFIER = 0x5EED_0102  # the C2ST classifier's random_state
+    C2ST_FLOOR_SPLIT = 0x5EED_0103  # the halves of the original for the C2ST floor
+    C2ST_FLOOR = 0x5EED_0104  # the C2ST between those halves
+    ONE_D_SPLIT = 0x5EED_0105  # the halves of the one-dimensional metrics' floors
+    CORRELATION_SPLIT = 0x5EED_0106  # the halves of the correlation floors
+    MEMORISATION = 0x5EED_0107  # the memorisation check's subsamples
+    AMPLIFICATION = 0x5EED_0108  # the amplification curve's subsamples and bootstrap
+    SUBSAMPLE_ORIGINAL = 0x5EED_0109  # validation's subsample of the original sample
+    SUBSAMPLE_GENERATED = 0x5EED_010A  # validation's subsample of the generated sample
+    DEMO_REFERENCE = 0x5EED_0201  # the demo's independent reference sample
+    TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
+
+
 def mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64's output function on a uint64 array (wraps modulo 2**64 by design)."""
     x = (x ^ (x >> np.uint64(30))) * _M1
@@ -41,7 +78,7 @@ def seed_words(seed: int, *path: int, n: int = 1, dtype=np.uint64) -> np.ndarray
     """``n`` words of the sub-stream ``path`` of ``seed``: ``SeedSequence([seed, *path])``.
 
     Every seed derivation of the package goes through here (or :func:`child_seed`),
-    so sub-streams never collide by accident.
+    so sub-streams never collide by accident (see :class:`Stream`).
     """
     return np.random.SeedSequence([seed, *path]).generate_state(n, dtype)
 

@@ -1,0 +1,67 @@
+"""Benchmark records a reader can trace: ``bench/results/<benchmark>/latest.json`` and
+``history.jsonl`` (one line a run), each carrying the commit, a hash of ``src/``, the
+command, the date and the machine."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RESULTS", "provenance", "record", "src_hash"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def src_hash(root: Path = ROOT) -> str:
+    """sha256 over the paths and bytes of every file under ``src/`` (sorted)."""
+    h = hashlib.sha256()
+    for path in sorted((root / "src").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(argv: Sequence[str]) -> dict[str, Any]:
+    """Who made a result: commit (``+dirty`` when src/ or bench/ differ from it), the hash
+    of src/, the command, the UTC date and the machine."""
+    from _common import machine
+
+    dirty = _git("status", "--porcelain", "--", "src", "bench/*.py")
+    return {
+        "commit": _git("rev-parse", "HEAD") + ("+dirty" if dirty else ""),
+        "src_sha256": src_hash(),
+        "command": shlex.join(["python", *argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
+def record(benchmark: str, result: dict[str, Any], *, argv: Sequence[str] = sys.argv) -> Path:
+    """Write ``result`` with its provenance to ``<benchmark>/latest.json``; append it to
+    ``<benchmark>/history.jsonl``. Returns the path of latest.json."""
+    from _common import write_json
+    from vaeaug.validation.report import jsonable
+
+    folder = RESULTS / benchmark
+    folder.mkdir(parents=True, exist_ok=True)
+    full = {"benchmark": benchmark, "provenance": provenance(argv), **result}
+    write_json(folder / "latest.json", full)
+    with open(folder / "history.jsonl", "a") as f:
+        f.write(json.dumps(jsonable(full), allow_nan=False, separators=(",", ":")) + "\n")
+    return folder / "latest.json"

@@ -1,0 +1,219 @@
+"""The fair yardsticks: one support guard for every generator, and a spline flow trained
+by vaeaug's own trainer (same steps, stopping and score).
+
+- :class:`Guard`: the training support of :mod:`vaeaug.model.support`, fitted on the
+  lab-frame observables and the decay features that any (N, k, 4) GeV sample has, and
+  the redraws: candidates outside are replaced by inside ones of later draws of the same
+  generator (seeded by ``(seed, round)``), so a guarded sample depends only on
+  ``(seed, n)``.
+- :class:`FlowPeer`: a zuko neural spline flow on vaeaug's decay representation,
+  standardized as vaeaug standardizes, trained by :func:`vaeaug.training.train_vae`
+  (AdamW, at least 16 steps an epoch, early stopping on the same validation sample score
+  with the same moving average and patience): the flow is wrapped in the small interface
+  that trainer uses (``loss``, ``generate``, ``noise_width``).
+
+Used by ``bench/tune_flow.py`` (validation splits of the training files) and
+``bench/judge.py`` (the sealed judging).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["DATASETS", "FLOW_GRID", "FlowConfig", "FlowPeer", "Guard", "dataset_args"]
+
+
+class Guard:
+    """The training support of a sample of (N, k, 4) GeV candidates, for any generator."""
+
+    def __init__(self, train: np.ndarray, objects: Sequence[str],
+                 masses: Sequence[float] | None, *, seed: int = 0) -> None:  # fmt: skip
+        from vaeaug.model.support import Support
+
+        self.objects = list(objects)
+        self.rep = None
+        if masses is not None and len(objects) >= 2:
+            from vaeaug.representations import make_representation
+
+            self.rep = make_representation("decay", len(objects), masses=list(masses),
+                                           object_names=self.objects)  # fmt: skip
+        names, values = self._values(train)
+        self.support = Support.fit(values, names, seed=seed)
+
+    def _values(self, p4: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(names, values (N, O)): lab-frame observables, then the non-angular decay features."""
+        from vaeaug.model.support import observables
+
+        names, obs = observables(p4, self.objects)
+        if self.rep is None:
+            return names, obs
+        feats = self.rep.feature_names()
+        keep = [i for i, f in enumerate(feats) if not f.endswith(("_cos", "_sin"))]
+        x = self.rep.to_features(p4)[:, keep]
+        return names + [f"feature:{feats[i]}" for i in keep], np.concatenate([obs, x], axis=1)
+
+    def inside(self, p4: np.ndarray) -> np.ndarray:
+        """(N,) bool: finite and inside the support."""
+        ok = np.isfinite(p4).all(axis=(1, 2))
+        out = np.zeros(len(p4), dtype=bool)
+        if ok.any():
+            with np.errstate(all="ignore"):
+                values = self._values(p4[ok])[1]
+            out[ok] = self.support.inside(values) & np.isfinite(values).all(axis=1)
+        return out
+
+    def sample(self, draw: Callable[[int, int], np.ndarray], n: int, seed: int,
+               max_rounds: int = 100) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+        """``n`` candidates of ``draw(m, seed)`` inside the support, and what it took.
+
+        Round 0 is ``draw(n, seed)``; round r >= 1 draws about twice the missing count
+        with the seed ``child_seed(seed, r)`` and fills the slots outside, in order.
+        Returns (p4 (n, k, 4), {"outside_first": fraction of the first draw outside,
+        "drawn": candidates drawn in all, "unresolved": slots still outside}).
+        """
+        from vaeaug.sampling.noise import child_seed
+
+        p4 = np.array(draw(n, seed), dtype=np.float64)
+        todo = np.flatnonzero(~self.inside(p4))
+        first, drawn = len(todo) / max(n, 1), n
+        for round_ in range(1, max_rounds + 1):
+            if not len(todo):
+                break
+            m = max(64, 2 * len(todo))
+            new = np.asarray(draw(m, child_seed(seed, round_)), dtype=np.float64)
+            drawn += m
+            good = new[self.inside(new)][: len(todo)]
+            p4[todo[: len(good)]] = good
+            todo = todo[len(good) :]
+        return p4, {"outside_first": first, "drawn": drawn, "unresolved": int(len(todo))}
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowConfig:
+    """A spline flow's settings; optimisation otherwise vaeaug's TrainConfig defaults."""
+
+    transforms: int = 5  # autoregressive spline transforms
+    hidden: int = 128  # width of the two hidden layers of each transform's network
+    bins: int = 8  # spline bins
+    learning_rate: float = 1e-3  # peak AdamW learning rate
+
+    def label(self) -> str:
+        return f"T{self.transforms}-H{self.hidden}-B{self.bins}-lr{self.learning_rate:g}"
+
+
+#: The tuning grid (docs/dev/nsf-tuning.md): the project's earlier NSF settings
+#: (5 transforms, 128 wide, 8 bins, lr 1e-3) and one change at a time around them.
+FLOW_GRID: list[FlowConfig] = [
+    FlowConfig(),
+    FlowConfig(learning_rate=3e-3),
+    FlowConfig(transforms=3),
+    FlowConfig(hidden=64),
+    FlowConfig(bins=16),
+    FlowConfig(transforms=3, hidden=64, learning_rate=3e-3),
+]
+
+
+class _FlowAsVAE(nn.Module):
+    """A zuko NSF behind the interface of :func:`vaeaug.training.train_vae`.
+
+    loss(x (B, D), w (B,) or None, kl_weight) -> (loss, nll, kl) with kl = 0;
+    generate(eps (M, D) standard normals) -> features (M, D); noise_width = D.
+    """
+
+    def __init__(self, d: int, config: FlowConfig) -> None:
+        import zuko
+
+        super().__init__()
+        self.flow = zuko.flows.NSF(d, transforms=config.transforms, bins=config.bins,
+                                   hidden_features=(config.hidden, config.hidden))  # fmt: skip
+        self.noise_width = d
+
+    def loss(self, x, w, kl_weight):
+        nll = -self.flow().log_prob(x)
+        nll = nll.mean() if w is None else (nll * w).sum() / w.sum()
+        return nll, nll, torch.zeros((), device=x.device)
+
+    def generate(self, eps: torch.Tensor) -> torch.Tensor:
+        return self.flow().transform.inv(eps)
+
+
+class FlowPeer:
+    """A neural spline flow on vaeaug's decay representation, trained by vaeaug's trainer."""
+
+    name = "nsf"
+
+    def __init__(self, objects: Sequence[str], masses: Sequence[float],
+                 config: FlowConfig = FlowConfig()) -> None:  # fmt: skip
+        self.objects, self.masses, self.config = list(objects), list(masses), config
+
+    def fit(self, p4: np.ndarray, *, seed: int) -> FlowPeer:
+        from vaeaug.model.standardize import Standardizer
+        from vaeaug.representations import make_representation
+        from vaeaug.training import TrainConfig, train_vae
+
+        self.rep = make_representation("decay", len(self.objects), masses=self.masses,
+                                       object_names=self.objects)  # fmt: skip
+        x = self.rep.to_features(p4)
+        self.standardizer = Standardizer.fit(x)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.module = _FlowAsVAE(x.shape[1], self.config)
+            history = train_vae(self.module, self.standardizer.transform(x),
+                                TrainConfig(learning_rate=self.config.learning_rate),
+                                seed=seed, device=torch.device("cpu"), progress=False)  # fmt: skip
+        self.epochs_run = len(history["val"])
+        return self
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """(n, k, 4) GeV; a non-finite feature row decodes to a non-finite candidate."""
+        gen = torch.Generator().manual_seed(int(seed))
+        eps = torch.randn(n, self.module.noise_width, generator=gen)
+        self.module.eval()
+        with torch.no_grad():
+            x = self.module.generate(eps).double().numpy()
+        x = self.standardizer.inverse(x)
+        bad = ~np.isfinite(x).all(axis=1)
+        x[bad] = 0.0
+        with np.errstate(all="ignore"):
+            p4 = self.rep.from_features(x)
+        p4[bad] = np.nan
+        return p4
+
+
+#: The fidelity benchmark's datasets: training file, reference file and their layout
+#: (``bench/_common.py:load_dataset`` arguments). ``dplus`` is the shared pair; the others
+#: are made by ``examples/decays_pythia.py`` (seeds 21/22) and ``bench/real_pairs.py``.
+DATASETS: dict[str, dict[str, Any]] = {
+    "dplus": {"objects": ["K1", "pi1", "pi2"], "identical": ["pi1,pi2"], "tree": "signal"},
+    "lambdac": {"objects": ["p", "K", "pi"], "identical": []},
+    "d0_k3pi": {"objects": ["K", "pi1", "pi2", "pi3"], "identical": ["pi1,pi2"]},
+    "dplus_5body": {"objects": ["K", "pi1", "pi2", "pi3", "pi4"], "identical": ["pi1,pi2,pi3"]},
+    "dimuon": {"objects": ["mu1", "mu2"], "identical": ["mu1,mu2"],
+               "resonances": ["J/psi(1S)", "Upsilon(1S)", "Z0"]},
+    "hzz_mumu": {"objects": ["l1", "l2"], "identical": ["l1,l2"],
+                 "masses": [0.1056583755, 0.1056583755], "resonances": ["Z0"]},
+}  # fmt: skip
+
+
+def dataset_args(name: str, samples: str, data: str | None, *, reference: bool) -> dict[str, Any]:
+    """``load_dataset`` keyword arguments of dataset ``name``; with ``reference=False`` the
+    training file stands in for the reference file, so that nothing reads it."""
+    from _common import data_dir
+
+    spec = dict(DATASETS[name])
+    spec.pop("resonances", None)
+    if name == "dplus":
+        folder = data_dir(data)
+        train, ref = folder / "dplus_kpipi_train.root", folder / "dplus_kpipi_reference.root"
+    else:
+        train = Path(samples) / f"{name}_train.root"
+        ref = Path(samples) / f"{name}_reference.root"
+    return {"data": str(train), "reference": str(ref if reference else train), "name": name,
+            **spec}  # fmt: skip

@@ -1,0 +1,164 @@
+"""The sealed judging: every generator against the reference files, once per release.
+
+This is the one script that reads the reference files. Model selection
+(``bench/model_selection.py``, ``bench/tune_flow.py``) never imports it. For each dataset
+of :data:`fair.DATASETS`, training size and seed, the same N candidates of the training
+file train vaeaug (its defaults) and the spline-flow peer (the configuration
+``bench/tune_flow.py`` chose on validation splits); each generates 4N candidates with
+and without the support guard (vaeaug's own; :class:`fair.Guard` for the flow: the same
+support on the same observables), and every sample is judged against the whole reference
+file by the C2ST of two classifier families (histogram boosting and a neural network),
+each beside its real-vs-real floor, and by the mass peak, the correlations, the 1-D
+distances and the amplification of ``_common.fidelity_metrics``::
+
+    OMP_NUM_THREADS=1 python bench/judge.py --sizes 1000 --jobs 2 --tag 1k
+
+writes ``bench/results/judged_fidelity_<tag>/latest.json`` (and a line of its
+``history.jsonl``) with the commit, the hash of ``src/``, the command, the date and the
+machine. ``--datasets`` and ``--seeds`` narrow a run; the HZZ pairs are trained at
+N = 500 whatever ``--sizes`` says (the file holds 741).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import fidelity_metrics, load_dataset, one_thread
+from _record import RESULTS, record
+from fair import DATASETS, FlowConfig, FlowPeer, Guard, dataset_args
+
+__all__ = ["GENERATORS", "main"]
+
+#: Generators: (family, guarded). Each family is trained once per row.
+GENERATORS = ("vaeaug", "nsf")
+FACTOR = 4  # generated candidates per training candidate
+HZZ_SIZE = 500
+
+
+def chosen_flow() -> FlowConfig:
+    """The configuration of the last tuning run (``flow_tuning/latest.json``)."""
+    chosen = json.loads((RESULTS / "flow_tuning" / "latest.json").read_text())["chosen"]
+    for config in _grid():
+        if config.label() == chosen:
+            return config
+    raise SystemExit(f"flow_tuning chose {chosen!r}, which is not in fair.FLOW_GRID")
+
+
+def _grid():
+    from fair import FLOW_GRID
+
+    return FLOW_GRID
+
+
+def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
+                    flow: FlowConfig) -> list[tuple[str, np.ndarray, dict[str, Any]]]:  # fmt: skip
+    """[(generator label, generated (4N, k, 4) GeV, row fields)] guarded and unguarded."""
+    import vaeaug
+
+    n = FACTOR * size
+    t0 = time.perf_counter()
+    if family == "vaeaug":
+        model = vaeaug.fit(training, objects=ds.objects, masses=ds.masses, seed=seed,
+                           device="cpu", progress=False)  # fmt: skip
+        fit_s, epochs = time.perf_counter() - t0, model.provenance["epochs_run"]
+        out = []
+        for label, mode in (("vaeaug", "reject"), ("vaeaug, no guard", "off")):
+            t1 = time.perf_counter()
+            gen = model.sample(n, seed=seed + 1, support=mode)
+            extra = {"sample_s": time.perf_counter() - t1}
+            report = getattr(gen, "support_report", None)
+            if report is not None and mode == "reject":
+                extra["outside_first"] = report.to_dict()["outside_fraction"]
+            out.append((label, ds.order(gen.p4), extra))
+    else:
+        peer = FlowPeer(ds.objects, ds.masses, flow).fit(training, seed=seed)
+        fit_s, epochs = time.perf_counter() - t0, peer.epochs_run
+        guard = Guard(training, ds.objects, ds.masses, seed=seed)
+        t1 = time.perf_counter()
+        raw = ds.order(peer.sample(n, seed + 1))
+        raw_s = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        guarded, report = guard.sample(lambda m, s: ds.order(peer.sample(m, s)), n, seed + 1)
+        out = [("nsf", guarded, {"sample_s": time.perf_counter() - t1, **report}),
+               ("nsf, no guard", raw, {"sample_s": raw_s})]  # fmt: skip
+    return [(label, p4, {"fit_s": fit_s, "epochs": epochs, **extra})
+            for label, p4, extra in out]  # fmt: skip
+
+
+def one_task(task: tuple) -> list[dict[str, Any]]:
+    """Train one generator family on one (dataset, size, seed) and judge its samples."""
+    from vaeaug.validation import feature_table
+    from vaeaug.validation.c2st import c2st
+
+    one_thread()
+    name, size, seed, family, samples, data, flow = task
+    ds = load_dataset(**dataset_args(name, samples, data, reference=True))
+    rng = np.random.default_rng([seed, size])
+    perm = rng.permutation(len(ds.train))
+    training = ds.train[perm[:size]]
+    same = ds.train[perm[: min(FACTOR * size, len(ds.train))]]  # the floor's real sample
+    _, fr = feature_table(ds.reference, ds.objects)
+    _, fs = feature_table(same, ds.objects)
+    mlp_floor = c2st(fr, fs, seed=seed, n_bootstrap=50, max_events=40_000, n_threads=1,
+                     family="mlp")  # fmt: skip
+    rows = []
+    for label, generated, extra in _fit_and_sample(family, ds, training, size, seed, flow):
+        row = {"dataset": name, "n_train": size, "seed": seed, "generator": label, **extra}
+        row["sample_rate"] = FACTOR * size / row["sample_s"]
+        row.update(fidelity_metrics(generated, training, ds.reference, same, seed=seed,
+                                    objects=ds.objects, masses=ds.masses,
+                                    resonances=DATASETS[name].get("resonances", ())))  # fmt: skip
+        finite = generated[np.isfinite(generated).all(axis=(1, 2))]
+        _, fg = feature_table(finite, ds.objects)
+        test = c2st(fr, fg, seed=seed, n_bootstrap=50, max_events=40_000, n_threads=1,
+                    family="mlp")  # fmt: skip
+        row["c2st_mlp"], row["c2st_mlp_err"] = test["auc"], test["auc_err"]
+        row["c2st_mlp_floor"], row["c2st_mlp_floor_err"] = mlp_floor["auc"], mlp_floor["auc_err"]
+        print(f"{name:>11} N={size:>5} s={seed} {label:>16}: hgb {row['c2st_auc']:.3f} "
+              f"mlp {row['c2st_mlp']:.3f} fit {row['fit_s']:.0f} s", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
+    parser.add_argument("--data", default=None, help="folder of the shared files")
+    parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
+    parser.add_argument("--tag", required=True, help="results go to judged_fidelity_<tag>/")
+    args = parser.parse_args(argv)
+    flow = chosen_flow()
+    sizes = {name: ([HZZ_SIZE] if name == "hzz_mumu" else args.sizes) for name in args.datasets}
+    tasks = [(name, size, seed, family, args.samples, args.data, flow)
+             for name in args.datasets for size in sizes[name] for seed in args.seeds
+             for family in GENERATORS]  # fmt: skip
+    # the longest trainings first, so that two workers end together
+    tasks.sort(key=lambda t: (-t[1], t[3] != "vaeaug"))
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            rows = [r for rs in pool.imap(one_task, tasks, chunksize=1) for r in rs]
+    else:
+        rows = [r for t in tasks for r in one_task(t)]
+    path = record(f"judged_fidelity_{args.tag}", {
+        "factor": FACTOR, "flow_config": flow.label(), "datasets": args.datasets,
+        "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv)  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

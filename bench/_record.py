@@ -56,6 +56,7 @@ def record(benchmark: str, result: dict[str, Any], *, argv: Sequence[str] = sys.
     """Write ``result`` with its provenance to ``<benchmark>/latest.json``; append it to
     ``<benchmark>/history.jsonl``. Returns the path of latest.json."""
     from _common import write_json
+
     from vaeaug.validation.report import jsonable
 
     folder = RESULTS / benchmark

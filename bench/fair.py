@@ -1,11 +1,9 @@
 """The fair yardsticks: one support guard for every generator, and a spline flow trained
 by vaeaug's own trainer (same steps, stopping and score).
 
-- :class:`Guard`: the training support of :mod:`vaeaug.model.support`, fitted on the
-  lab-frame observables and the decay features that any (N, k, 4) GeV sample has, and
-  the redraws: candidates outside are replaced by inside ones of later draws of the same
-  generator (seeded by ``(seed, round)``), so a guarded sample depends only on
-  ``(seed, n)``.
+- the guard for any generator is :class:`vaeaug.sampling.guard.SupportGuard` (the
+  library's; ``Guard`` here is its name in the benchmarks): vaeaug's training support on
+  the observables any (N, k, 4) GeV sample has, and the redraws.
 - :class:`FlowPeer`: a zuko neural spline flow on vaeaug's decay representation,
   standardized as vaeaug standardizes, trained by :func:`vaeaug.training.train_vae`
   (AdamW, at least 16 steps an epoch, early stopping on the same validation sample score
@@ -19,7 +17,7 @@ Used by ``bench/tune_flow.py`` (validation splits of the training files) and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,72 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaeaug.sampling.guard import SupportGuard as Guard
+
 __all__ = ["DATASETS", "FLOW_GRID", "FlowConfig", "FlowPeer", "Guard", "dataset_args"]
-
-
-class Guard:
-    """The training support of a sample of (N, k, 4) GeV candidates, for any generator."""
-
-    def __init__(self, train: np.ndarray, objects: Sequence[str],
-                 masses: Sequence[float] | None, *, seed: int = 0) -> None:  # fmt: skip
-        from vaeaug.model.support import Support
-
-        self.objects = list(objects)
-        self.rep = None
-        if masses is not None and len(objects) >= 2:
-            from vaeaug.representations import make_representation
-
-            self.rep = make_representation("decay", len(objects), masses=list(masses),
-                                           object_names=self.objects)  # fmt: skip
-        names, values = self._values(train)
-        self.support = Support.fit(values, names, seed=seed)
-
-    def _values(self, p4: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """(names, values (N, O)): lab-frame observables, then the non-angular decay features."""
-        from vaeaug.model.support import observables
-
-        names, obs = observables(p4, self.objects)
-        if self.rep is None:
-            return names, obs
-        feats = self.rep.feature_names()
-        keep = [i for i, f in enumerate(feats) if not f.endswith(("_cos", "_sin"))]
-        x = self.rep.to_features(p4)[:, keep]
-        return names + [f"feature:{feats[i]}" for i in keep], np.concatenate([obs, x], axis=1)
-
-    def inside(self, p4: np.ndarray) -> np.ndarray:
-        """(N,) bool: finite and inside the support."""
-        ok = np.isfinite(p4).all(axis=(1, 2))
-        out = np.zeros(len(p4), dtype=bool)
-        if ok.any():
-            with np.errstate(all="ignore"):
-                values = self._values(p4[ok])[1]
-            out[ok] = self.support.inside(values) & np.isfinite(values).all(axis=1)
-        return out
-
-    def sample(self, draw: Callable[[int, int], np.ndarray], n: int, seed: int,
-               max_rounds: int = 100) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
-        """``n`` candidates of ``draw(m, seed)`` inside the support, and what it took.
-
-        Round 0 is ``draw(n, seed)``; round r >= 1 draws about twice the missing count
-        with the seed ``child_seed(seed, r)`` and fills the slots outside, in order.
-        Returns (p4 (n, k, 4), {"outside_first": fraction of the first draw outside,
-        "drawn": candidates drawn in all, "unresolved": slots still outside}).
-        """
-        from vaeaug.sampling.noise import child_seed
-
-        p4 = np.array(draw(n, seed), dtype=np.float64)
-        todo = np.flatnonzero(~self.inside(p4))
-        first, drawn = len(todo) / max(n, 1), n
-        for round_ in range(1, max_rounds + 1):
-            if not len(todo):
-                break
-            m = max(64, 2 * len(todo))
-            new = np.asarray(draw(m, child_seed(seed, round_)), dtype=np.float64)
-            drawn += m
-            good = new[self.inside(new)][: len(todo)]
-            p4[todo[: len(good)]] = good
-            todo = todo[len(good) :]
-        return p4, {"outside_first": first, "drawn": drawn, "unresolved": int(len(todo))}
 
 
 @dataclasses.dataclass(frozen=True)

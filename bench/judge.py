@@ -123,8 +123,11 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
                     family="mlp")  # fmt: skip
         row["c2st_mlp"], row["c2st_mlp_err"] = test["auc"], test["auc_err"]
         row["c2st_mlp_floor"], row["c2st_mlp_floor_err"] = mlp_floor["auc"], mlp_floor["auc_err"]
-        print(f"{name:>11} N={size:>5} s={seed} {label:>16}: hgb {row['c2st_auc']:.3f} "
-              f"mlp {row['c2st_mlp']:.3f} fit {row['fit_s']:.0f} s", flush=True)
+        print(
+            f"{name:>11} N={size:>5} s={seed} {label:>16}: hgb {row['c2st_auc']:.3f} "
+            f"mlp {row['c2st_mlp']:.3f} fit {row['fit_s']:.0f} s",
+            flush=True,
+        )
         rows.append(row)
     return rows
 

@@ -52,6 +52,7 @@ def _dataset(name: str, samples: str, data: str | None, load_dataset):
 def one_row(task: tuple) -> dict[str, Any]:
     """Train one configuration on one row and judge it on the validation part."""
     from fair import FlowPeer, Guard
+
     from vaeaug.validation import feature_table
     from vaeaug.validation.c2st import c2st
 

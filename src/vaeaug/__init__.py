@@ -30,6 +30,7 @@ from .errors import InputError, ModelFileError
 from .integrations.awkward import candidates
 from .io import Candidates, read_candidates, write_candidates
 from .model.vae import VAEConfig
+from .sampling.guard import SupportGuard
 from .training import TrainConfig
 from .trainsets import TrainingSet, augment_training_set
 
@@ -39,6 +40,7 @@ __all__ = [
     "InputError",
     "Model",
     "ModelFileError",
+    "SupportGuard",
     "TrainConfig",
     "TrainingSet",
     "VAEConfig",

@@ -64,6 +64,7 @@ class Stream(enum.IntEnum):
     SUBSAMPLE_ORIGINAL = 0x5EED_0109  # validation's subsample of the original sample
     SUBSAMPLE_GENERATED = 0x5EED_010A  # validation's subsample of the generated sample
     DEMO_REFERENCE = 0x5EED_0201  # the demo's independent reference sample
+    GUARD_REDRAW = 0x5EED_0007  # (GUARD_REDRAW, round): SupportGuard's redraws
     TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
 
 

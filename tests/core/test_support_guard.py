@@ -63,7 +63,7 @@ def test_guarded_sample_is_inside_counts_the_first_draw_and_is_seeded(train):
 def test_a_generator_that_never_lands_inside_is_reported_unresolved(train):
     guard = vaeaug.SupportGuard(train, OBJECTS, MASSES)
     pool = dplus_kpipi(500, seed=2)
-    p4, report = guard.sample(_mixture(pool, 1.0), 100, seed=1, max_rounds=3)
+    _, report = guard.sample(_mixture(pool, 1.0), 100, seed=1, max_rounds=3)
     assert report["outside_first"] == 1.0 and report["unresolved"] == 100
     assert report["drawn"] == 100 + 3 * 200  # three rounds of twice the missing count
 

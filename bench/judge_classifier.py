@@ -147,7 +147,7 @@ def _generated(method: str, s, b, seed: int, timing: dict[str, float]):
         else:
             peer = FlowPeer(OBJECTS, MASSES, chosen_flow()).fit(real, seed=fit_seed)
             guard = Guard(real, OBJECTS, MASSES, seed=fit_seed)
-            p4, _ = guard.sample(lambda m, sd: peer.sample(m, sd), n, fit_seed + 1)
+            p4, _ = guard.sample(peer.sample, n, fit_seed + 1)
         out.append(canonical_order(p4, [(1, 2)]))
         timing[f"{method.split()[0]}_{'sb'[label]}_s"] = time.perf_counter() - t0
     return out

@@ -52,16 +52,26 @@ def provenance(argv: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def record(benchmark: str, result: dict[str, Any], *, argv: Sequence[str] = sys.argv) -> Path:
-    """Write ``result`` with its provenance to ``<benchmark>/latest.json``; append it to
-    ``<benchmark>/history.jsonl``. Returns the path of latest.json."""
+def record(
+    benchmark: str,
+    result: dict[str, Any],
+    *,
+    argv: Sequence[str] = sys.argv,
+    results: Path = RESULTS,
+    started: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``result`` with its provenance to ``<results>/<benchmark>/latest.json``; append
+    it to ``<results>/<benchmark>/history.jsonl``. Returns the path of latest.json.
+
+    ``started``: the :func:`provenance` taken when the run began (a long run's commit is
+    the one it started on, whatever is committed while it runs); default: taken now."""
     from _common import write_json
 
     from vaeaug.validation.report import jsonable
 
-    folder = RESULTS / benchmark
+    folder = Path(results) / benchmark
     folder.mkdir(parents=True, exist_ok=True)
-    full = {"benchmark": benchmark, "provenance": provenance(argv), **result}
+    full = {"benchmark": benchmark, "provenance": started or provenance(argv), **result}
     write_json(folder / "latest.json", full)
     with open(folder / "history.jsonl", "a") as f:
         f.write(json.dumps(jsonable(full), allow_nan=False, separators=(",", ":")) + "\n")

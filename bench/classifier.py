@@ -35,12 +35,11 @@ the gain of a set over the gain of the oracle with the same totals.
 
 The whole study (hours on one CPU core; pieces can run in parallel and be merged)::
 
-    OMP_NUM_THREADS=1 python bench/classifier.py --out bench/results/classifier.json \\
-        --figures docs/figures
+    OMP_NUM_THREADS=1 python bench/classifier.py --figures docs/figures   # -> bench/results/classifier/
 
 In pieces: ``--sizes``, ``--reps``/``--first-rep``, ``--methods``, ``--classifiers`` and
 ``--features`` restrict a run; ``--from-json A.json B.json ...`` merges runs (``--append``
-merges into ``--out``). ``--quick`` is the CI smoke test (a minute; the numbers mean
+merges into the record's ``latest.json``). ``--quick`` is the CI smoke test (a minute; the numbers mean
 nothing).
 """
 
@@ -67,6 +66,7 @@ from _common import (  # the bench folder is not a package: found via sys.path
     one_thread,
     write_json,
 )
+from _record import record
 
 from vaeaug.datasets import KAON_MASS, PION_MASS  # PDG, via the particle package
 
@@ -547,7 +547,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the generated pions in the models' order (no pT ordering)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="seeds subsets, models, classifiers")
     parser.add_argument("--device", default="cpu", help="where to fit the models (default cpu)")
-    parser.add_argument("--out", default="bench/results/classifier.json", help="JSON results path")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
+    )
+    parser.add_argument(
+        "--benchmark", default="classifier", help="the record's folder name (default classifier)"
+    )
     parser.add_argument("--figures", default=None, help="folder for the PNG plots (none if unset)")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--quick", action="store_true",
@@ -555,10 +562,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
                         help="do not train: merge the results of earlier runs, write tables and plots")  # fmt: skip
     parser.add_argument("--append", action="store_true",
-                        help="merge into the records already in --out")  # fmt: skip
+                        help="merge into the records of <results>/<benchmark>/latest.json")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
+    folder = Path(args.results) / args.benchmark
     if args.from_json:
         results = merge([json.loads(Path(f).read_text()) for f in args.from_json])
     else:
@@ -576,17 +584,23 @@ def main(argv: list[str] | None = None) -> int:
             data=args.data,
             device=args.device,
             progress=not args.no_progress,
-            partial=Path(args.out).with_suffix(".partial.json"),
+            partial=folder / "partial.json",
         )
-    out = Path(args.out)
+    out = folder / "latest.json"
     if args.append and out.exists():
         results = merge([json.loads(out.read_text()), results])
+    for key in ("benchmark", "provenance"):  # this run's, written by record()
+        results.pop(key, None)
     md = tables(results)
     print(md)
-    write_json(out, results)
-    out.with_suffix(".md").write_text(md + "\n")
-    Path(args.out).with_suffix(".partial.json").unlink(missing_ok=True)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    record(
+        args.benchmark,
+        results,
+        results=Path(args.results),
+        argv=["bench/classifier.py", *(sys.argv[1:] if argv is None else argv)],
+    )
+    (folder / "partial.json").unlink(missing_ok=True)
+    print(f"wrote {out}")
     if args.figures:
         for path in plots(results, Path(args.figures)):
             print(f"wrote {path}")

@@ -25,7 +25,7 @@ component, with components below 1e-5 of the event's summed energy compared on t
 scale (as ``tests/representations/test_decay_torch.py`` does), for these events and
 for 2- to 5-body decays from random features. Command::
 
-    OMP_NUM_THREADS=1 python bench/conversion.py --out bench/results/conversion.json
+    OMP_NUM_THREADS=1 python bench/conversion.py   # -> bench/results/conversion/latest.json
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ from _common import (
     machine,
     markdown_table,
     one_thread,
-    write_json,
 )
+from _record import record
 
 FLOOR = 1e-5
 VARIANTS = ("numpy, 65,536-row slices", "torch float64, 65,536-row slices", "numpy, whole array",
@@ -149,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default="bench/results/conversion.json")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/conversion/latest.json and history.jsonl",
+    )
     args = parser.parse_args(argv)
     one_thread()
     import torch
@@ -218,9 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         "precision": precision_table(100_000, args.seed),
         "gpu": "owed: no GPU was lent",
     }
-    write_json(args.out, result)
-    Path(args.out).with_suffix(".md").write_text(markdown(result))
+    path = record(
+        "conversion",
+        result,
+        results=Path(args.results),
+        argv=["bench/conversion.py", *(sys.argv[1:] if argv is None else argv)],
+    )
+    print(markdown(result))
     print(json.dumps({k: result[k] for k in ("best_rate", "torch_over_numpy")}, indent=1))
+    print(f"-> {path}")
     return 0
 
 

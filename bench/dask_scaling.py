@@ -1,8 +1,8 @@
 """Scaling of ``vaeaug generate --dask`` with the number of local workers, as a ratio to one.
 
-    python bench/dask_scaling.py                          # full run -> bench/results/dask-scaling.json/.md
+    python bench/dask_scaling.py                          # full run -> bench/results/dask-scaling/latest.json
     python bench/dask_scaling.py --model M.vaeaug.safetensors --workers 1 2 4 8
-    python bench/dask_scaling.py --n 20000 --partition-size 5000 --workers 1 2 --out /tmp/dasksmoke
+    python bench/dask_scaling.py --n 20000 --partition-size 5000 --workers 1 2 --results /tmp/dasksmoke
 
 For each K of ``--workers``: the local cluster that ``vaeaug generate --dask local:K``
 starts (``vaeaug.integrations.dask.client``: K worker processes, one thread each), the model
@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread, write_json
+from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread
+from _record import record
 
 TARGET = 1.7  # events/s with 2 workers over 1 worker
 
@@ -179,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="timed repeats, best kept (2)")
     p.add_argument("--device", default="cpu", help="device of the workers and the plain run")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="output folder (default: bench/results)")
+    p.add_argument(
+        "--results",
+        default=str(Path(__file__).parent / "results"),
+        help="results folder: writes <results>/dask-scaling/latest.json and history.jsonl",
+    )
     p.add_argument("--tmp", help="folder for the generated files (default: the system's)")
     args = p.parse_args(argv)
     args.n = int(args.n)
@@ -192,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore", SupportWarning)
     import dask
 
-    out = Path(args.out) if args.out else Path(__file__).parent / "results"
     res: dict[str, Any] = {
         "command": " ".join(["python bench/dask_scaling.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {**machine(), "usable_cores": len(os.sched_getaffinity(0))},
@@ -217,10 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     res["rate_1_worker"] = None if one is None else one["rate"]
     for r in [*res["dask"], res["plain"]]:
         r["ratio_to_1_worker"] = None if one is None else r["rate"] / one["rate"]
-    write_json(out / "dask-scaling.json", res)
-    md = markdown(res)
-    (out / "dask-scaling.md").write_text(md)
-    print(md)
+    path = record(
+        "dask-scaling",
+        res,
+        results=Path(args.results),
+        argv=["bench/dask_scaling.py", *(sys.argv[1:] if argv is None else argv)],
+    )
+    print(markdown(res))
+    print(f"-> {path}", file=sys.stderr)
     return 0
 
 

@@ -5,15 +5,15 @@ headline table of its validation report; README.md and docs/limitations.md
 quote its C2ST AUC. This script runs the demo in a subprocess, exactly as a
 user would (``vaeaug demo --out DIR``, one thread), and writes
 
-- ``bench/results/demo.json``: the command, the lines it printed (stdout), the
-  wall time, the machine, and the validation report's ``summary.json`` as written
-  by the demo;
-- ``bench/results/demo.md``: the printed lines and the report's headline table,
-  verbatim, as the quick start pastes them.
+``bench/results/demo/latest.json`` (and a line of ``history.jsonl``, through
+``_record.record``): the command, the lines it printed (stdout), the wall time, the
+machine, the report's headline table, and the validation report's ``summary.json``
+as written by the demo. It prints the lines and the headline table verbatim, as the
+quick start pastes them.
 
 ::
 
-    OMP_NUM_THREADS=1 python bench/demo_numbers.py --out bench/results/demo.json
+    OMP_NUM_THREADS=1 python bench/demo_numbers.py   # --results DIR: another folder
 
 ``--keep DIR`` keeps the demo's output folder (default: a temporary folder,
 removed afterwards); extra arguments after ``--`` go to ``vaeaug demo``.
@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, write_json
+from _common import machine
+from _record import record as write_record
 
 
 def headline_table(report_md: str) -> list[str]:
@@ -65,7 +66,11 @@ def run_demo(out_dir: Path, extra: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench/results/demo.json", help="JSON to write")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/demo/latest.json and history.jsonl",
+    )
     parser.add_argument("--keep", default=None, help="keep the demo's output folder here")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
@@ -87,12 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         headline_table=table,
         summary=summary,
     )
-    out = Path(args.out)
-    write_json(out, record)
+    out = write_record(
+        "demo",
+        record,
+        results=Path(args.results),
+        argv=["bench/demo_numbers.py", *(sys.argv[1:] if argv is None else argv)],
+    )
     md = ["```text", *record["stdout"], "```", "", *table, ""]
-    out.with_suffix(".md").write_text("\n".join(md))
     print("\n".join(md))
-    print(f"demo: {record['wall_s']} s -> {out}, {out.with_suffix('.md')}")
+    print(f"demo: {record['wall_s']} s -> {out}")
     return 0
 
 

@@ -4,7 +4,7 @@ For each seed and training size N, every peer is trained on the same N candidate
 the training file, generates 4N candidates, and is judged against the whole tree of
 the independent reference file::
 
-    OMP_NUM_THREADS=1 python bench/fidelity.py --out bench/results/fidelity.json
+    OMP_NUM_THREADS=1 python bench/fidelity.py   # -> bench/results/fidelity/latest.json
 
 runs on the shared Pythia D+ files (``$VAEAUG_TESTDATA``, tree ``signal``; ``--data DIR``
 for another folder holding them); any other decay is a training/reference pair of
@@ -12,12 +12,13 @@ ROOT files with flat ``<object>_px/_py/_pz/_E`` branches::
 
     OMP_NUM_THREADS=1 python bench/fidelity.py --data lc_train.root \
         --reference lc_reference.root --tree signal --objects p K pi --name lambdac \
-        --seeds 1 2 3 --out bench/results/fidelity_lambdac.json
+        --seeds 1 2 3 --benchmark fidelity_lambdac
 
 The daughters' masses are inferred from the training file unless ``--masses`` gives
 them (GeV); ``--identical pi1,pi2`` names identical particles that the files order by
 decreasing pT (the D+ default), and every generated sample is put in that order.
-Writes the JSON results and a Markdown table beside them (``fidelity.md``).
+Records the results (``bench/results/<benchmark>/latest.json`` and a line of
+``history.jsonl``, through ``_record.record``) and prints them as a Markdown table.
 ``--quick`` is a CI-sized run (seconds, tiny models; the numbers mean nothing).
 """
 
@@ -42,8 +43,8 @@ from _common import (  # the bench folder is not a package: found via sys.path
     machine,
     markdown_table,
     one_thread,
-    write_json,
 )
+from _record import record
 
 __all__ = ["main", "run", "seed_summary", "table"]
 
@@ -297,7 +298,14 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", type=int, nargs="+", default=None,
         help="several seeds in one run (rows keyed by seed; overrides --seed)",
     )  # fmt: skip
-    parser.add_argument("--out", default="bench/results/fidelity.json", help="JSON results path")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
+    )
+    parser.add_argument(
+        "--benchmark", default="fidelity", help="the record's folder name (default fidelity)"
+    )
     data = parser.add_argument_group(
         "dataset", "default: the shared D+ -> K- pi+ pi+ files of $VAEAUG_TESTDATA"
     )
@@ -350,13 +358,15 @@ def main(argv: list[str] | None = None) -> int:
         help="do not train: merge the results of earlier runs and write the table",
     )
     parser.add_argument(
-        "--append", action="store_true", help="merge into the rows already in --out"
+        "--append",
+        action="store_true",
+        help="merge into the rows of <results>/<benchmark>/latest.json",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     one_thread()
     sizes = [500] if args.quick else args.sizes
-    out = Path(args.out)
+    out = Path(args.results) / args.benchmark / "latest.json"
     if args.from_json:
         # No training: merge earlier runs (e.g. peers run in parallel); later files win.
         runs = [json.loads(Path(f).read_text()) for f in args.from_json]
@@ -389,11 +399,16 @@ def main(argv: list[str] | None = None) -> int:
     kept = [r for r in previous if _key(r) not in done]
     results["rows"] = sorted(kept + results["rows"], key=_sort_key)
     results["seed_summary"] = seed_summary(results["rows"])
-    md = table(results)
-    print(md)
-    write_json(out, results)
-    out.with_suffix(".md").write_text(md + "\n")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    for key in ("benchmark", "provenance"):  # this run's, written by record()
+        results.pop(key, None)
+    print(table(results))
+    record(
+        args.benchmark,
+        results,
+        results=Path(args.results),
+        argv=["bench/fidelity.py", *(sys.argv[1:] if argv is None else argv)],
+    )
+    print(f"wrote {out}")
     return 0
 
 

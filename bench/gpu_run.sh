@@ -4,8 +4,8 @@
 #     bash bench/gpu_run.sh            # device tool: carry [".whl", ".data"]
 #
 # It installs the carried wheels, then runs `bench/perf.py --device cuda --quick`, which writes
-# ONE results JSON (perf-cuda-quick.json, with perf-cuda-quick.md and the log) into $OUT
-# (default bench/results). perf.py keeps itself to a 300 s budget (--budget); `timeout 560`
+# ONE results record (perf-cuda-quick/latest.json and history.jsonl, through bench/_record.py)
+# and the log (gpu_run.log) into $OUT (default bench/results). perf.py keeps itself to a 300 s budget (--budget); `timeout 560`
 # is the hard stop.
 #
 # Before the run, on the machine with the checkout (both folders git-ignored):
@@ -30,5 +30,5 @@ export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
 data=${VAEAUG_TESTDATA:-.data}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu_run.log"
 set -o pipefail
-timeout 560 python3 bench/perf.py --device cuda --quick --data "$data" --out "$out" 2>&1 \
+timeout 560 python3 bench/perf.py --device cuda --quick --data "$data" --results "$out" 2>&1 \
     | tee -a "$out/gpu_run.log"

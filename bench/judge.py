@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fidelity_metrics, load_dataset, one_thread
-from _record import RESULTS, record
+from _record import RESULTS, provenance, record
 from fair import DATASETS, FlowConfig, FlowPeer, Guard, dataset_args
 
 __all__ = ["GENERATORS", "main"]
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
     parser.add_argument("--tag", required=True, help="results go to judged_fidelity_<tag>/")
     args = parser.parse_args(argv)
+    started = provenance(sys.argv)
     flow = chosen_flow()
     sizes = {name: ([HZZ_SIZE] if name == "hzz_mumu" else args.sizes) for name in args.datasets}
     tasks = [(name, size, seed, family, args.samples, args.data, flow)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for t in tasks for r in one_task(t)]
     path = record(f"judged_fidelity_{args.tag}", {
         "factor": FACTOR, "flow_config": flow.label(), "datasets": args.datasets,
-        "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv)  # fmt: skip
+        "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv, started=started)  # fmt: skip
     print(f"wrote {path}")
     return 0
 

@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import OBJECTS, canonical_order, data_dir, load_p4, one_thread
-from _record import record
+from _record import provenance, record
 from classifier import evaluate, smear
 
 __all__ = ["GRID", "main"]
@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="folder of the shared files")
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
+    started = provenance(sys.argv)
     tasks = [(t, rep, args.n_sig, args.seed, args.data) for t in args.tasks
              for rep in range(args.reps)]  # fmt: skip
     if args.jobs > 1:
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     path = record("judged_classifier", {
         "n_sig": args.n_sig, "n_bkg": 3 * args.n_sig, "factor": FACTOR, "reps": args.reps,
         "grid": GRID, "primary_metric": "eff_1pct", "summary": summarise(rows),
-        "rows": rows}, argv=sys.argv)  # fmt: skip
+        "rows": rows}, argv=sys.argv, started=started)  # fmt: skip
     print(f"wrote {path}")
     return 0
 

@@ -17,7 +17,7 @@ misses regions of latent space ("holes"); ``refit`` shows how much a post-hoc
 prior recovers::
 
     OMP_NUM_THREADS=1 python bench/latent_prior.py --datasets dplus \\
-        --out bench/results/latent_prior_dplus.json
+        --benchmark latent_prior_dplus   # -> bench/results/latent_prior_dplus/latest.json
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, markdown_table, one_thread, write_json
+from _common import machine, markdown_table, one_thread
+from _record import record
 from model_selection import judge, load_dataset
 
 from vaeaug.model.flows import flow_inverse
@@ -167,14 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=10_000, help="validation candidates")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--epochs", type=int, default=None, help="cap (smoke runs)")
-    parser.add_argument("--out", default="bench/results/latent_prior.json")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
+    )
+    parser.add_argument(
+        "--benchmark",
+        default="latent_prior",
+        help="the record's folder name (default latent_prior)",
+    )
     args = parser.parse_args(argv)
     one_thread()
     rows = run(args.datasets, args.size, args.seed, args.val, args.data, args.epochs)
-    write_json(args.out, {"benchmark": "latent_prior", "machine": machine(), "rows": rows})
-    md = table(rows)
-    Path(args.out).with_suffix(".md").write_text(md + "\n")
-    print(md)
+    path = record(
+        args.benchmark,
+        {"machine": machine(), "rows": rows},
+        results=Path(args.results),
+        argv=["bench/latent_prior.py", *(sys.argv[1:] if argv is None else argv)],
+    )
+    print(table(rows))
+    print(f"-> {path}")
     return 0
 
 

@@ -5,7 +5,7 @@ and its samples are judged against *other* candidates of the same training file
 (the validation part); no reference file is read. Several datasets take part,
 so that a default is not tuned to one decay::
 
-    OMP_NUM_THREADS=1 python bench/model_selection.py --out bench/results/model_selection.json \\
+    OMP_NUM_THREADS=1 python bench/model_selection.py --benchmark model_selection \\
         --variants default prior=standard beta=0.03 --datasets dplus dimuon
 
 A variant is ``default`` or ``key=value[;key=value]`` overrides of
@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, markdown_table, one_thread, write_json
+from _record import record
 
 __all__ = [
     "judge",
@@ -276,18 +277,31 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the C2ST with identical daughters sorted by pT in both "
                              "samples (c2st_auc_sorted), as the judged benchmark compares them")  # fmt: skip
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
-    parser.add_argument("--out", default="bench/results/model_selection.json")
-    parser.add_argument("--append", action="store_true", help="add to the rows in --out")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
+    )
+    parser.add_argument(
+        "--benchmark",
+        default="model_selection",
+        help="the record's folder name (default model_selection)",
+    )
+    parser.add_argument(
+        "--append", action="store_true", help="add to the rows of <results>/<benchmark>/latest.json"
+    )
     parser.add_argument("--from-json", nargs="+", metavar="JSON",
                         help="do not train: print the table of earlier runs' rows")  # fmt: skip
-    parser.add_argument("--summary", metavar="JSON",
-                        help="with --from-json: write the rule's means (summarize) there")  # fmt: skip
+    parser.add_argument("--summary", metavar="NAME",
+                        help="with --from-json: record the rule's means (summarize) as "
+                             "<results>/NAME/latest.json")  # fmt: skip
     parser.add_argument("--score", default="c2st_auc", choices=("c2st_auc", "c2st_auc_sorted"),
                         help="with --summary: the rule's score (row_score)")  # fmt: skip
     parser.add_argument("--rename", nargs="+", default=[], metavar="OLD:NEW",
                         help="with --from-json: call the rows of variant OLD variant NEW (e.g. "
                              "the earlier rounds' rows of what is now the previous default)")  # fmt: skip
     args = parser.parse_args(argv)
+    command = ["bench/model_selection.py", *(sys.argv[1:] if argv is None else argv)]
     if args.from_json:
         import json
 
@@ -299,12 +313,17 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         if args.summary:
             summary = summarize(rows, args.score)
-            write_json(args.summary, {"benchmark": "model_selection_summary",
-                                      "from": list(args.from_json), "variants": summary})  # fmt: skip
+            record(
+                args.summary,
+                {"from": list(args.from_json), "variants": summary},
+                results=Path(args.results),
+                argv=command,
+            )
             print(json.dumps(summary, indent=1))
         return 0
     one_thread()
-    out = Path(args.out)
+    folder = Path(args.results) / args.benchmark
+    out = folder / "latest.json"
     previous = []
     if args.append and out.exists():
         import json
@@ -312,15 +331,19 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(out.read_text())["rows"]
 
     def save(rows: list[dict[str, Any]]) -> None:  # after every row: a long run keeps its rows
-        write_json(out, {"benchmark": "model_selection", "machine": machine(),
-                         "rows": previous + rows})  # fmt: skip
+        write_json(folder / "partial.json", {"machine": machine(), "rows": previous + rows})
 
     rows = previous + run(args.variants or ["default"], args.datasets, args.sizes, args.seeds, args.val,
                           args.data, args.support, on_row=save,
                           sorted_c2st=args.sorted_c2st)  # fmt: skip
-    md = table(rows)
-    out.with_suffix(".md").write_text(md + "\n")
-    print(md)
+    record(
+        args.benchmark,
+        {"machine": machine(), "rows": rows},
+        results=Path(args.results),
+        argv=command,
+    )
+    (folder / "partial.json").unlink(missing_ok=True)
+    print(table(rows))
     return 0
 
 

@@ -1,10 +1,10 @@
 """Performance of vaeaug generation, each figure as a ratio to a ceiling measured in the same run.
 
-    python bench/perf.py                      # full CPU run (~25 min on 2 shared cores) -> bench/results/
+    python bench/perf.py                      # full CPU run (~25 min on 2 shared cores) -> bench/results/perf-cpu/
     python bench/perf.py --quick              # CI-sized smoke test (< 40 s)
     python bench/perf.py --device cuda        # on a GPU machine
     python bench/perf.py --device cuda --quick  # the prepared GPU run (< 6 min on an H200; bench/gpu_run.sh)
-    python bench/perf.py --rows coffea --model M.vaeaug.safetensors   # -> perf-cpu-coffea.json
+    python bench/perf.py --rows coffea --model M.vaeaug.safetensors   # -> perf-cpu-coffea/
 
 Rows (see docs/performance.md):
 
@@ -59,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OBJECTS, data_dir, load_p4, machine, markdown_table, one_thread, write_json
+from _record import record
 
 ROWS = ("ceilings", "in_memory", "copies", "root", "memory", "coffea", "tvae")
 #: Precisions measured: fp32, tf32 (CUDA matmuls in TensorFloat-32; the engine runs "fp32"
@@ -1035,7 +1036,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI-sized smoke test (small N, tiny model)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--out", help="output folder (default: bench/results)")
+    p.add_argument(
+        "--results",
+        default=str(Path(__file__).parent / "results"),
+        help="results folder: writes <results>/<run>/latest.json and history.jsonl "
+        "(<run>: perf-cpu, perf-cpu-coffea, perf-cuda-quick...)",
+    )
     p.add_argument(
         "--data",
         help="folder with the D+ files (default $VAEAUG_TESTDATA, else ../shared/data beside "
@@ -1161,8 +1167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     res: dict[str, Any] = {"quick": args.quick, "device": args.device, "machine": machine(),
                            "command": " ".join(["python bench/perf.py", *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
-    out = Path(args.out) if args.out else Path(__file__).parent / "results"
-    # a run of some rows gets its own files (perf-cpu-coffea.json), not the full run's
+    out = Path(args.results)
+    # a run of some rows gets its own record (perf-cpu-coffea/), not the full run's
     partial = (
         "" if set(args.rows) == set(ROWS) else "-" + "-".join(r for r in ROWS if r in args.rows)
     )
@@ -1178,10 +1184,8 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> str:
         # after every row, so that a long run's finished rows are never lost
         res["seconds"] = time.perf_counter() - t0
-        write_json(out / f"{stem}.json", res)
-        md = markdown(res)
-        (out / f"{stem}.md").write_text(md)
-        return md
+        write_json(out / stem / "partial.json", res)
+        return markdown(res)
 
     rows = set(args.rows)
     if args.model:
@@ -1234,8 +1238,12 @@ def main(argv: list[str] | None = None) -> int:
     if "tvae" in rows and "training" in res:
         row_tvae(args, train, res["training"])
     md = save()
+    path = record(
+        stem, res, results=out, argv=["bench/perf.py", *(sys.argv[1:] if argv is None else argv)]
+    )
+    (out / stem / "partial.json").unlink(missing_ok=True)
     print(md)
-    print(json.dumps({"seconds": res["seconds"]}))
+    print(json.dumps({"seconds": res["seconds"], "record": str(path)}))
     return 0
 
 

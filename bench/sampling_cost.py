@@ -29,7 +29,7 @@ the versions, so that a busy machine slows them alike::
 
     git worktree add /tmp/vaeaug-v1 2a12acd
     OMP_NUM_THREADS=1 python bench/sampling_cost.py --v1-src /tmp/vaeaug-v1/src \\
-        --out bench/results/sampling_cost.json
+        --results bench/results   # -> bench/results/sampling_cost/latest.json
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import data_dir, machine, one_thread, write_json
+from _common import data_dir, machine, one_thread
+from _record import record
 
 _V1_SCRIPT = """
 import json, sys, time, warnings
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-n", type=int, default=10_000,
                         help="training candidates of each model (the tests use fewer)")  # fmt: skip
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
-    parser.add_argument("--out", default="bench/results/sampling_cost.json")
+    parser.add_argument(
+        "--results",
+        default="bench/results",
+        help="results folder: writes <results>/sampling_cost/latest.json and history.jsonl",
+    )
     args = parser.parse_args(argv)
     one_thread()
     import warnings
@@ -149,12 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         "sampling_speedup_of_pass_by_pass_inverse": best["v2 (support off)"]
         / best["v2, zuko inverse (support off)"],
     }
-    write_json(args.out, result)
+    path = record(
+        "sampling_cost",
+        result,
+        results=Path(args.results),
+        argv=["bench/sampling_cost.py", *(sys.argv[1:] if argv is None else argv)],
+    )
     print(json.dumps({k: result[k] for k in ("best_rate", "ratio_to_v1", "train_seconds",
                                              "train_speedup_of_vaeaug_spline",
                                              "sampling_speedup_of_vaeaug_spline",
                                              "sampling_speedup_of_pass_by_pass_inverse")},
                      indent=1))  # fmt: skip
+    print(f"-> {path}")
     return 0
 
 

@@ -9,7 +9,7 @@ off, and counts, per observable, the fraction below and above its interval, next
 validation sample's::
 
     OMP_NUM_THREADS=1 python bench/support_tails.py --datasets dplus --sizes 1000 --seeds 1 \\
-        --val 10000 --out bench/results/support_tails_dplus.json
+        --val 10000 --benchmark support_tails_dplus   # -> bench/results/support_tails_dplus/
 
 Dataset specs as in ``bench/model_selection.py``.
 """
@@ -26,7 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, markdown_table, one_thread, write_json
+from _common import machine, markdown_table, one_thread
+from _record import record
 from model_selection import load_dataset, parse_variant, split, training_subset
 
 __all__ = ["main", "tails"]
@@ -112,14 +113,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--variant", default="default", help="key=value[;key=value] config overrides")
     p.add_argument("--data", help="folder of the shared files (default: $VAEAUG_TESTDATA)")
-    p.add_argument("--out", type=Path, required=True, help="results JSON (a .md beside it)")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("bench/results"),
+        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
+    )
+    p.add_argument(
+        "--benchmark",
+        default="support_tails",
+        help="the record's folder name (default support_tails)",
+    )
     args = p.parse_args(argv)
     one_thread()
     rows = run(args.datasets, args.sizes, args.seeds, args.val, args.n_gen, args.variant, args.data)
-    write_json(args.out, {"benchmark": "support_tails", "machine": machine(),
-                          "command": " ".join(sys.argv), "rows": rows})  # fmt: skip
-    args.out.with_suffix(".md").write_text(markdown(rows))
+    path = record(
+        args.benchmark,
+        {"machine": machine(), "rows": rows},
+        results=args.results,
+        argv=["bench/support_tails.py", *(sys.argv[1:] if argv is None else argv)],
+    )
     print(markdown(rows))
+    print(f"-> {path}")
     return 0
 
 

@@ -14,10 +14,12 @@ PERF = Path(__file__).resolve().parents[2] / "bench" / "perf.py"
 
 def test_perf_quick_reports_every_row(testdata, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(PERF), "--quick", "--out", str(tmp_path), "--data", str(testdata)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, timeout=300)
-    res = json.loads((tmp_path / "perf-cpu-quick.json").read_text())
-    md = (tmp_path / "perf-cpu-quick.md").read_text()
+    cmd = [sys.executable, str(PERF), "--quick", "--results", str(tmp_path)]
+    cmd += ["--data", str(testdata)]
+    run = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, timeout=300)
+    res = json.loads((tmp_path / "perf-cpu-quick" / "latest.json").read_text())
+    md = run.stdout  # the tables are printed; the record is JSON
+    assert not (tmp_path / "perf-cpu-quick" / "partial.json").exists()
 
     for row in (res["in_memory"]["fp32"], res["in_memory"]["bf16"], res["root"]):
         assert row["rate"] > 0 and math.isfinite(row["ratio"]) and row["ratio"] > 0
@@ -49,6 +51,6 @@ def test_perf_quick_reports_every_row(testdata, tmp_path):
 def test_perf_help_shows_no_machine_path():
     out = subprocess.run([sys.executable, str(PERF), "--help"], check=True, capture_output=True,
                          text=True, timeout=120).stdout  # fmt: skip
-    assert "--out OUT" in out
+    assert "--results RESULTS" in out
     # the repository's and its parent's absolute paths are this machine's, not a default to show
     assert str(PERF.parents[1]) not in out and str(PERF.parents[2]) + "/" not in out

@@ -1,0 +1,174 @@
+"""Summaries and Markdown tables of the sealed judging runs (no data is read, no model trained).
+
+    python bench/summarize_judged.py fidelity 1k     # judged_fidelity_1k -> judged_fidelity_1k_summary
+    python bench/summarize_judged.py classifier      # the table of judged_classifier
+
+The summary is a results record of its own (``<source>_summary/latest.json``, with the
+source's provenance inside), so that every number of the tables in docs/benchmarks.md
+cites one value of one file; the tables are printed with those citations
+(``0.579<!--@#/datasets/dplus/vaeaug/c2st_hgb/mean-->``), ready to paste.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _record import RESULTS, record
+
+__all__ = ["classifier_table", "fidelity_summary", "fidelity_tables", "main"]
+
+GENERATORS = ("vaeaug", "vaeaug, no guard", "nsf", "nsf, no guard")
+KEYS = {"c2st_hgb": "c2st_auc", "c2st_mlp": "c2st_mlp", "floor_hgb": "c2st_floor",
+        "floor_mlp": "c2st_mlp_floor", "fit_s": "fit_s", "sample_rate": "sample_rate",
+        "amplification": "amplification", "peak_shift_mev": "peak_shift_mev",
+        "width_ratio": "width_ratio", "outside_first": "outside_first",
+        "epochs": "epochs"}  # fmt: skip
+DATASET_LABELS = {"dplus": "D⁺ → K⁻π⁺π⁺", "lambdac": "Λc⁺ → pK⁻π⁺", "d0_k3pi": "D⁰ → K⁻π⁺π⁺π⁻",
+                  "dplus_5body": "D⁺ → K⁻π⁺π⁺π⁺π⁻", "dimuon": "dimuon spectrum",
+                  "hzz_mumu": "HZZ muon pairs"}  # fmt: skip
+
+
+def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
+    """Per dataset and generator, over the seeds: mean, min and max of each key; the
+    number of seeds where each generator has the lowest C2ST of each judge family; and
+    per row the ratios of vaeaug's training time and sampling rate to the flow's."""
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r["dataset"] for r in source["rows"]):
+        rows = [r for r in source["rows"] if r["dataset"] == name]
+        entry: dict[str, Any] = {"n_train": rows[0]["n_train"],
+                                 "seeds": sorted({r["seed"] for r in rows})}  # fmt: skip
+        for gen in GENERATORS:
+            mine = [r for r in rows if r["generator"] == gen]
+            stats = {}
+            for key, field in KEYS.items():
+                v = np.array([r[field] for r in mine if r.get(field) is not None], dtype=float)
+                if len(v):
+                    stats[key] = {"mean": float(v.mean()), "min": float(v.min()),
+                                  "max": float(v.max())}  # fmt: skip
+            entry[gen] = stats
+        for family, field in (("hgb", "c2st_auc"), ("mlp", "c2st_mlp")):
+            wins = dict.fromkeys(GENERATORS, 0)
+            for seed in entry["seeds"]:
+                best = min((r for r in rows if r["seed"] == seed), key=lambda r: r[field])
+                wins[best["generator"]] += 1
+            entry[f"lowest_{family}"] = wins
+        fit, rate = [], []
+        for seed in entry["seeds"]:
+            by = {r["generator"]: r for r in rows if r["seed"] == seed}
+            fit.append(by["vaeaug"]["fit_s"] / by["nsf"]["fit_s"])
+            rate.append(by["vaeaug"]["sample_rate"] / by["nsf"]["sample_rate"])
+        entry["fit_ratio_vaeaug_to_nsf"] = float(np.mean(fit))
+        entry["sample_rate_ratio_vaeaug_to_nsf"] = float(np.mean(rate))
+        out[name] = entry
+    return out
+
+
+def _cite(value: float, pointer: str, spec: str, suffix: str = "") -> str:
+    """``value`` printed with ``spec`` and ``suffix`` ("%": the value is a fraction, printed
+    x100), then its citation: the JSON pointer of the value in the summary file."""
+    shown = 100 * value if suffix == "%" else value
+    return f"{shown:{spec}}{suffix}<!--@#{pointer}-->"
+
+
+def fidelity_tables(summary: dict[str, Any]) -> str:
+    """Two Markdown tables with a citation after every number: C2ST by both judges, and
+    peak, amplification and cost."""
+    ds = summary["datasets"]
+    lines = ["| dataset (N) | floor: boosting / network | vaeaug | vaeaug, no guard | "
+             "spline flow, guarded | spline flow, no guard |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, e in ds.items():
+        p = f"/datasets/{name}"
+        cells = [f"{DATASET_LABELS.get(name, name)} ({e['n_train']:,})",
+                 _cite(e["vaeaug"]["floor_hgb"]["mean"], f"{p}/vaeaug/floor_hgb/mean", ".3f")
+                 + " / " + _cite(e["vaeaug"]["floor_mlp"]["mean"],
+                                 f"{p}/vaeaug/floor_mlp/mean", ".3f")]  # fmt: skip
+        best = {f: min(GENERATORS, key=lambda g: e[g][f"c2st_{f}"]["mean"]) for f in ("hgb", "mlp")}
+        for gen in GENERATORS:
+            q = f"{p}/{gen}"
+            parts = []
+            for f in ("hgb", "mlp"):
+                text = _cite(e[gen][f"c2st_{f}"]["mean"], f"{q}/c2st_{f}/mean", ".3f")
+                parts.append(f"**{text}**" if best[f] == gen else text)
+            cells.append(" / ".join(parts))
+        lines.append("| " + " | ".join(cells) + " |")
+    out = "\n".join(lines) + "\n\n"
+    lines = ["| dataset | generator | peak − ref [MeV] | width / ref | amplification | "
+             "first draws redrawn | fit time, vaeaug / flow | sampling rate, vaeaug / flow |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, e in ds.items():
+        p = f"/datasets/{name}"
+        for i, gen in enumerate(("vaeaug", "nsf")):
+            q = f"{p}/{gen}"
+            redrawn = e[gen].get("outside_first")
+            cells = [DATASET_LABELS.get(name, name) if i == 0 else "",
+                     "vaeaug" if gen == "vaeaug" else "spline flow, guarded",
+                     _cite(e[gen]["peak_shift_mev"]["mean"], f"{q}/peak_shift_mev/mean", "+.2f"),
+                     _cite(e[gen]["width_ratio"]["mean"], f"{q}/width_ratio/mean", ".3f"),
+                     _cite(e[gen]["amplification"]["mean"], f"{q}/amplification/mean", ".2f"),
+                     "" if redrawn is None else
+                     _cite(redrawn["mean"], f"{q}/outside_first/mean", ".1f", "%")]  # fmt: skip
+            if i == 0:
+                cells += [_cite(e["fit_ratio_vaeaug_to_nsf"], f"{p}/fit_ratio_vaeaug_to_nsf",
+                                ".1f", "×"),
+                          _cite(e["sample_rate_ratio_vaeaug_to_nsf"],
+                                f"{p}/sample_rate_ratio_vaeaug_to_nsf", ".2f", "×")]  # fmt: skip
+            else:
+                cells += ["", ""]
+            lines.append("| " + " | ".join(cells) + " |")
+    return out + "\n".join(lines) + "\n"
+
+
+def classifier_table(result: dict[str, Any]) -> str:
+    """The classifier study's table: every set's mean efficiency at 1% background and its
+    paired gain over the real-only classifier, each task."""
+    lines = ["| task | training set | sig. eff. @ 1% bkg | gain over real | share of the oracle's gain "
+             "| ROC AUC |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for task, methods in result["summary"].items():
+        for i, (method, e) in enumerate(methods.items()):
+            p = f"/summary/{task}/{method}"
+            eff = e["eff_1pct"]
+            share = eff.get("oracle_share")
+            cells = [task if i == 0 else "", method,
+                     _cite(eff["mean"], f"{p}/eff_1pct/mean", ".3f") + " ± "
+                     + _cite(eff["sem"], f"{p}/eff_1pct/sem", ".3f"),
+                     "" if method == "real" else
+                     _cite(eff["gain"], f"{p}/eff_1pct/gain", "+.3f") + " ± "
+                     + _cite(eff["gain_sem"], f"{p}/eff_1pct/gain_sem", ".3f"),
+                     "" if share is None or method == "real" else
+                     _cite(share, f"{p}/eff_1pct/oracle_share", ".0f", "%"),
+                     _cite(e["auc"]["mean"], f"{p}/auc/mean", ".4f")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", choices=["fidelity", "classifier"])
+    parser.add_argument("tag", nargs="?", default="1k", help="fidelity: judged_fidelity_<tag>")
+    args = parser.parse_args(argv)
+    if args.study == "classifier":
+        result = json.loads((RESULTS / "judged_classifier" / "latest.json").read_text())
+        print("<!-- numbers: bench/results/judged_classifier/latest.json -->\n")
+        print(classifier_table(result))
+        return 0
+    name = f"judged_fidelity_{args.tag}"
+    source = json.loads((RESULTS / name / "latest.json").read_text())
+    summary = {"source": f"bench/results/{name}/latest.json",
+               "source_provenance": source["provenance"], "flow_config": source["flow_config"],
+               "datasets": fidelity_summary(source)}  # fmt: skip
+    path = record(f"{name}_summary", summary, argv=sys.argv)
+    print(f"<!-- numbers: {path.relative_to(RESULTS.parents[1]).as_posix()} -->\n")
+    print(fidelity_tables(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,35 +18,6 @@ from vaeaug.model.support import SupportWarning
 IGNORE_SUPPORT_WARNING = f"ignore::{SupportWarning.__module__}.{SupportWarning.__qualname__}"
 
 
-#: Tests of other areas' files that sample a tiny model and check something else: they get
-#: ``outside_support`` here until their files carry the marker themselves (then remove them
-#: from this table). A name no longer in its file is an error, so the table cannot go stale.
-OUTSIDE_SUPPORT = {
-    # the benchmarks' --quick runs train small models for seconds
-    "bench/test_bench_smoke.py": {
-        "test_fidelity_quick_end_to_end",
-        "test_fidelity_quick_generic_two_body_file",
-        "test_classifier_quick_end_to_end",
-    },
-    "core/test_model_api.py": {
-        "test_sample_shapes_physics_and_forms",
-        "test_same_seed_same_events_whatever_the_chunking",
-        "test_training_is_reproducible_from_the_seed",
-        "test_save_load_round_trip",
-        "test_collider_and_cartesian_representations_train_and_sample",
-    },
-    "test_generation.py": {
-        # the three users of the module's reference sample, whichever runs first
-        "test_events_do_not_depend_on_the_chunk_size",
-        "test_bf16_changes_the_decoder_arithmetic_not_the_physics",
-        "test_streamed_root_file_equals_the_in_memory_sample",
-        "test_compile_flag_compiles_the_decoder",
-        "test_default_chunk_is_the_devices",
-        "test_generate_command_end_to_end",
-    },
-}
-
-
 @pytest.hookimpl(trylast=True)  # after the folders' conftest.py files have marked their tests
 def pytest_collection_modifyitems(items):
     """``@pytest.mark.outside_support`` ignores the test's SupportWarning, and only that.
@@ -56,16 +27,7 @@ def pytest_collection_modifyitems(items):
     in the suite (pyproject's ``filterwarnings``): a test that samples one and checks
     something else takes the marker; a test of the warning uses ``pytest.warns``.
     """
-    here = Path(__file__).parent
     for item in items:
-        path = Path(item.path)
-        key = path.relative_to(here).as_posix() if path.is_relative_to(here) else None
-        listed = OUTSIDE_SUPPORT.get(key, set())
-        stale = sorted(name for name in listed if not hasattr(getattr(item, "module", None), name))
-        if stale:
-            raise pytest.UsageError(f"tests/conftest.py OUTSIDE_SUPPORT: {path} has no {stale}")
-        if item.originalname in listed:
-            item.add_marker(pytest.mark.outside_support)
         if item.get_closest_marker("outside_support"):
             item.add_marker(pytest.mark.filterwarnings(IGNORE_SUPPORT_WARNING))
 

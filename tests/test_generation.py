@@ -30,6 +30,7 @@ def reference(tiny_model) -> np.ndarray:
     return tiny_model.sample(N, seed=11).p4
 
 
+@pytest.mark.outside_support
 def test_events_do_not_depend_on_the_chunk_size(tiny_model, reference):
     assert reference.shape == (N, 3, 4) and np.isfinite(reference).all()
     chunks = list(tiny_model.iter_samples(N, seed=11, chunk_size=9_999))
@@ -66,6 +67,7 @@ def test_gaussian_decoder_noise_enters_as_loc_plus_scale_times_eps():
         torch.testing.assert_close(vae.generate(eps), loc + scale * eps[:, 3:])
 
 
+@pytest.mark.outside_support
 def test_bf16_changes_the_decoder_arithmetic_not_the_physics(tiny_model, reference):
     bf16 = tiny_model.sample(20_000, seed=11, precision="bf16").p4
     fp32 = reference[:20_000]
@@ -81,6 +83,7 @@ def test_bf16_changes_the_decoder_arithmetic_not_the_physics(tiny_model, referen
         tiny_model.sample(10, precision="fp16")
 
 
+@pytest.mark.outside_support
 def test_compile_flag_compiles_the_decoder(tiny_model, monkeypatch):
     compiled = []
 
@@ -94,6 +97,7 @@ def test_compile_flag_compiles_the_decoder(tiny_model, monkeypatch):
     np.testing.assert_array_equal(out, tiny_model.sample(1_000, seed=11).p4)
 
 
+@pytest.mark.outside_support
 def test_streamed_root_file_equals_the_in_memory_sample(tiny_model, reference, tmp_path):
     out = tmp_path / "gen.root"
     assert generate_to_root(tiny_model, N, out, seed=11, chunk_size=20_000) == N
@@ -159,6 +163,7 @@ def test_stream_bounds_the_chunks_in_flight(tiny_model, monkeypatch):
     assert len(made) == 3
 
 
+@pytest.mark.outside_support
 def test_default_chunk_is_the_devices(tiny_model, monkeypatch):
     # without chunk_size: DEFAULT_CHUNK (memory: docs/performance.md), or the device type's
     assert streaming.default_chunk("cpu") == streaming.DEFAULT_CHUNK
@@ -169,6 +174,7 @@ def test_default_chunk_is_the_devices(tiny_model, monkeypatch):
     assert [len(c) for c in tiny_model.iter_samples(1_500, seed=1)] == [700, 700, 100]
 
 
+@pytest.mark.outside_support
 def test_generate_command_end_to_end(tiny_model, tmp_path, capsys):
     model_file = tmp_path / "m.safetensors"
     tiny_model.save(model_file)

@@ -147,15 +147,26 @@ def test_smear_keeps_masses_and_widens_momenta():
     assert 0.003 < np.std(rel - 1) < 0.007
 
 
+@pytest.mark.outside_support
 @pytest.mark.testdata
-def test_fidelity_quick_end_to_end(testdata, tmp_path, capsys):
+def test_fidelity_quick_end_to_end(testdata, tmp_path, capsys, monkeypatch):
     need_module("zuko")  # the nsf-decay peer; CI installs the bench extra
+    import vaeaug
+
     fidelity = _load("fidelity")
-    out = tmp_path / "fid.json"
+    # the support reports of the samples drawn, to compare with what the record says
+    reports, sample = [], vaeaug.Model.sample
+
+    def recording_sample(self, *args, **kwargs):
+        out = sample(self, *args, **kwargs)
+        reports.append(out.support_report)
+        return out
+
+    monkeypatch.setattr(vaeaug.Model, "sample", recording_sample)
+    out = tmp_path / "fidelity" / "latest.json"
     peers = ["gaussian", "nsf-decay", "vaeaug"]
-    code = fidelity.main(
-        ["--quick", "--no-progress", "--data", str(testdata), "--out", str(out), "--peers", *peers]
-    )
+    argv = ["--quick", "--no-progress", "--data", str(testdata), "--results", str(tmp_path)]
+    code = fidelity.main([*argv, "--peers", *peers])
     assert code == 0
     res = json.loads(out.read_text())
     assert res["dataset"]["name"] == "dplus_kpipi" and res["seeds"] == [1]
@@ -174,10 +185,15 @@ def test_fidelity_quick_end_to_end(testdata, tmp_path, capsys):
     assert rows["gaussian"]["outside_acceptance_gen"] > 0.1
     assert all(r["outside_acceptance_real"] < 0.05 for r in rows.values())
     assert all(r["at_threshold_real"] == 0.0 for r in rows.values())
-    assert 0.0 <= rows["vaeaug"]["support_redrawn"] <= 1.0
-    md = out.with_suffix(".md").read_text()
+    # the vaeaug peer's sample is the last one drawn: its guard's counts, as fractions
+    report = reports[-1]
+    assert report.n == 2000 and report.outside > 0  # a quick model leaks: not vacuous
+    assert rows["vaeaug"]["support_redrawn"] == report.outside / report.n
+    assert rows["vaeaug"]["support_unresolved"] == report.unresolved
+    md = capsys.readouterr().out  # the table is printed; the record is JSON
     assert md.count("\n| dplus_kpipi | 500 | 1 |") == len(peers)
-    assert md in capsys.readouterr().out
+    assert res["provenance"]["command"].startswith("python bench/fidelity.py --quick")
+    assert len((out.parent / "history.jsonl").read_text().splitlines()) == 1
 
 
 def _write_pairs(path: Path, p4: np.ndarray) -> None:
@@ -192,22 +208,55 @@ def _write_pairs(path: Path, p4: np.ndarray) -> None:
         f.mktree("pairs", {k: np.float32 for k in branches}).extend(branches)
 
 
-def test_fidelity_quick_generic_two_body_file(tmp_path, capsys):
+def _outside_fractions(p4, training, threshold):
+    """(outside acceptance, outside support, at threshold) of ``p4`` (N, 2, 4), written out:
+    bounds of each daughter's pT and eta and of the pair's pT, eta and mass from
+    ``training``, widened by the mean spacing of the 10 outermost values."""
+
+    def columns(q):
+        pair = q.sum(axis=1)
+        pt, pair_pt = np.hypot(q[..., 0], q[..., 1]), np.hypot(pair[:, 0], pair[:, 1])
+        mass = np.sqrt(np.maximum(pair[:, 3] ** 2 - (pair[:, :3] ** 2).sum(-1), 0))
+        return np.column_stack([pt, np.arcsinh(q[..., 2] / pt), pair_pt,
+                                np.arcsinh(pair[:, 2] / pair_pt), mass])  # fmt: skip
+
+    t = np.sort(columns(training), axis=0)
+    lo, hi = t[0] - (t[10] - t[0]) / 10, t[-1] + (t[-1] - t[-11]) / 10
+    values = columns(p4)
+    out = (values < lo) | (values > hi)
+    return (
+        out[:, :4].any(1).mean(),
+        out.any(1).mean(),
+        np.mean(np.abs(values[:, 6] - threshold) < 1e-4),
+    )
+
+
+@pytest.mark.outside_support
+def test_fidelity_quick_generic_two_body_file(tmp_path, capsys, monkeypatch):
     """A 2-body decay on a continuum (mu1 mu2, no D+ anywhere), several seeds, the muons
     ordered by pT, masses inferred; the rows and the tables carry the dataset and seed."""
     from vaeaug.datasets import dimuon_continuum
+    from vaeaug.validation import c2st, feature_table
 
     fidelity = _load("fidelity")
+    # the samples each row judges, to recompute its figures here
+    judged, metrics = [], fidelity.fidelity_metrics
+
+    def recording_metrics(generated, training, reference, same, **kwargs):
+        judged.append((generated, training, reference, same, kwargs))
+        return metrics(generated, training, reference, same, **kwargs)
+
+    monkeypatch.setattr(fidelity, "fidelity_metrics", recording_metrics)
     # mu1 has the higher pT in both files (the identical group's convention)
     _write_pairs(tmp_path / "dimu_train.root", dimuon_continuum(1500, seed=11))
     _write_pairs(tmp_path / "dimu_ref.root", dimuon_continuum(2000, seed=12))
-    out = tmp_path / "fid_dimu.json"
+    out = tmp_path / "fidelity" / "latest.json"
     peers = ["gaussian", "nsf-decay", "vaeaug"]
     code = fidelity.main([
         "--quick", "--no-progress", "--data", str(tmp_path / "dimu_train.root"),
         "--reference", str(tmp_path / "dimu_ref.root"), "--tree", "pairs",
         "--objects", "mu1", "mu2", "--identical", "mu1,mu2", "--seeds", "3", "4",
-        "--peers", *peers, "--resonances", "J/psi(1S)", "--out", str(out),
+        "--peers", *peers, "--resonances", "J/psi(1S)", "--results", str(tmp_path),
     ])  # fmt: skip
     assert code == 0
     res = json.loads(out.read_text())
@@ -216,22 +265,33 @@ def test_fidelity_quick_generic_two_body_file(tmp_path, capsys):
     assert ds["name"] == "dimu" and ds["objects"] == ["mu1", "mu2"] and ds["tree"] == "pairs"
     np.testing.assert_allclose(ds["masses"], [0.10566] * 2, rtol=1e-3)
     assert [(r["seed"], r["peer"]) for r in res["rows"]] == [(s, p) for s in (3, 4) for p in peers]
-    for r in res["rows"]:
+    assert len(judged) == len(res["rows"])
+    for r, (generated, training, reference, same, kwargs) in zip(res["rows"], judged):
         assert r["dataset"] == "dimu" and r["n_train"] == 500 and r["n_nonfinite"] == 0
-        assert 0.4 < r["c2st_auc"] <= 1.0 and abs(r["c2st_floor"] - 0.5) < 0.06
-        for key in ("outside_acceptance", "outside_support", "at_threshold"):
-            assert 0.0 <= r[f"{key}_gen"] <= 1.0 and 0.0 <= r[f"{key}_real"] <= 1.0
+        # the C2ST of the reference against the generated sample, and against a real one
+        table = {k: feature_table(q, ["mu1", "mu2"])[1]
+                 for k, q in (("ref", reference), ("gen", generated), ("same", same))}  # fmt: skip
+        options = {"seed": r["seed"], "n_bootstrap": 10, "max_events": 40_000, "n_threads": 1}
+        assert r["c2st_auc"] == c2st(table["ref"], table["gen"], **options)["auc"]
+        assert r["c2st_floor"] == c2st(table["ref"], table["same"], **options)["auc"]
+        assert abs(r["c2st_floor"] - 0.5) < 0.06
+        threshold = sum(kwargs["masses"])
+        for key, p4 in (("gen", generated), ("real", reference)):
+            expected = _outside_fractions(p4, training, threshold)
+            got = [
+                r[f"{k}_{key}"] for k in ("outside_acceptance", "outside_support", "at_threshold")
+            ]
+            assert got == pytest.approx(expected, abs=1e-12), key
         assert r["at_threshold_real"] == 0.0 and r["outside_acceptance_real"] < 0.05
         assert np.isfinite(r["peak_mev"]) and np.isfinite(r["width_ratio"])
     gauss = [r for r in res["rows"] if r["peer"] == "gaussian"]
     assert all(r["outside_acceptance_gen"] > 0.05 for r in gauss)  # muons below pT 3 GeV
     assert {(s["peer"], s["n_seeds"]) for s in res["seed_summary"]} == {(p, 2) for p in peers}
-    md = out.with_suffix(".md").read_text()
+    md = capsys.readouterr().out  # the table is printed; the record is JSON
     # one row per peer in the main table and in the resonance table
     assert md.count("\n| dimu | 500 | 3 |") == 2 * len(peers)
     assert md.count("\n| dimu | 500 | 4 |") == 2 * len(peers)
     assert "C2ST AUC over seeds" in md and "Narrow resonances" in md
-    assert md in capsys.readouterr().out
 
 
 def test_fidelity_dataset_options_are_checked(tmp_path):
@@ -240,7 +300,7 @@ def test_fidelity_dataset_options_are_checked(tmp_path):
 
     train = tmp_path / "t.root"
     _write_pairs(train, dimuon_continuum(100, seed=1))
-    base = ["--quick", "--no-progress", "--out", str(tmp_path / "x.json"), "--data", str(train)]
+    base = ["--quick", "--no-progress", "--results", str(tmp_path), "--data", str(train)]
     with pytest.raises(SystemExit, match="--reference"):
         fidelity.main(base)
     with pytest.raises(SystemExit, match="not among the objects"):
@@ -290,12 +350,13 @@ def test_classifier_summary_pairs_gains_and_measures_the_gap_to_the_oracle():
     assert sorted(r["eff_1pct"] for r in both)[-1] == pytest.approx(0.5)
 
 
+@pytest.mark.outside_support
 @pytest.mark.testdata
-def test_classifier_quick_end_to_end(testdata, tmp_path):
+def test_classifier_quick_end_to_end(testdata, tmp_path, capsys):
     clf = _load("classifier")
-    out = tmp_path / "clf.json"
+    out = tmp_path / "classifier" / "latest.json"
     figures = tmp_path / "figures"
-    argv = ["--quick", "--no-progress", "--data", str(testdata), "--out", str(out),
+    argv = ["--quick", "--no-progress", "--data", str(testdata), "--results", str(tmp_path),
             "--figures", str(figures)]  # fmt: skip
     assert clf.main(argv) == 0
     res = json.loads(out.read_text())
@@ -309,8 +370,14 @@ def test_classifier_quick_end_to_end(testdata, tmp_path):
     assert n_train["oracle x5"] == n_train["smeared x5"] == n_train["both x5"]
     for r in res["summary"]:
         assert r["n_reps"] == 2
-        assert 0.0 < r["auc"] <= 1.0
-        assert 0.0 <= r["eff_0p1pct"] <= r["eff_1pct"] <= 1.0
+        # each summary figure is the mean over the two subsets' records
+        mine = [x for x in res["records"] if all(x[k] == r[k] for k in
+                ("method", "classifier", "features", "n_sig"))]  # fmt: skip
+        assert len(mine) == 2
+        for metric in ("auc", "eff_1pct", "eff_0p1pct"):
+            assert r[metric] == pytest.approx(np.mean([x[metric] for x in mine]), rel=1e-12)
+        # a tighter background working point keeps fewer signal candidates
+        assert all(x["eff_0p1pct"] <= x["eff_1pct"] for x in mine)
         if r["method"] == "real":
             assert r["eff_1pct_gain"] == 0.0
             # far better than guessing: the narrow signal mass peak is easy for a tree on
@@ -324,9 +391,9 @@ def test_classifier_quick_end_to_end(testdata, tmp_path):
         "classifier_gain.png",
         "classifier_roc.png",
     ]
-    md = out.with_suffix(".md").read_text()
+    md = capsys.readouterr().out  # the tables are printed; the record is JSON
     assert md.count("| 100 | 2 | both x5 |") == 4 and "gap closed" in md
-    assert not out.with_suffix(".partial.json").exists()
+    assert not (out.parent / "partial.json").exists()
 
 
 def test_real_pairs_splits_the_hzz_muon_pairs_by_event(testdata, tmp_path):
@@ -346,16 +413,16 @@ def test_real_pairs_splits_the_hzz_muon_pairs_by_event(testdata, tmp_path):
                                rtol=1e-6)  # fmt: skip
 
 
-def test_latent_prior_judges_three_latent_sources(tmp_path):
+def test_latent_prior_judges_three_latent_sources(tmp_path, capsys):
     latent_prior = _load("latent_prior")
-    out = tmp_path / "lp.json"
+    out = tmp_path / "latent_prior" / "latest.json"
     assert latent_prior.main(["--datasets", "dimuon-builtin", "--size", "400", "--val", "400",
-                              "--epochs", "2", "--out", str(out)]) == 0  # fmt: skip
+                              "--epochs", "2", "--results", str(tmp_path)]) == 0  # fmt: skip
     rows = json.loads(out.read_text())["rows"]
     assert [r["z_from"] for r in rows] == ["prior", "posterior", "refit"]
     assert all(np.isfinite([r["c2st_auc"], r["outside_gen"]]).all() for r in rows)
     assert rows[2]["epochs"] >= 1 and np.isfinite(rows[2]["best_nll"])
-    assert out.with_suffix(".md").read_text().count("| dimuon-builtin |") == 3
+    assert capsys.readouterr().out.count("| dimuon-builtin |") == 3
 
 
 def test_model_selection_summary_gives_the_rule_figures(tmp_path):
@@ -372,8 +439,9 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
                        "b": [row("dplus", 1, "default", 0.60), row("dplus", 1, "x", 0.57)]}.items():  # fmt: skip
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps({"rows": rows}))
-    out = tmp_path / "summary.json"
-    assert ms.main(["--from-json", *map(str, files), "--summary", str(out)]) == 0
+    out = tmp_path / "summary" / "latest.json"
+    summary = ["--summary", "summary", "--results", str(tmp_path)]
+    assert ms.main(["--from-json", *map(str, files), *summary]) == 0
     x = json.loads(out.read_text())["variants"]["x"]
     assert x["rows"] == 3 and x["mean"] == pytest.approx((0.60 + 0.66 + 0.57) / 3)
     assert x["datasets"] == pytest.approx({"mumu": 0.63, "dplus": 0.57})
@@ -381,7 +449,7 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
     assert x["vs_default"]["mean_difference"] == pytest.approx(0.61 - (0.63 + 0.61 + 0.60) / 3)
     assert x["vs_default"]["worst_dataset_difference"] == pytest.approx(0.63 - 0.62)
     # --variants keeps only the named variants' rows
-    assert ms.main(["--from-json", *map(str, files), "--summary", str(out),
+    assert ms.main(["--from-json", *map(str, files), *summary,
                     "--variants", "default"]) == 0  # fmt: skip
     assert set(json.loads(out.read_text())["variants"]) == {"default"}
     # --rename: earlier rounds' rows of the previous default compared with the new one; a
@@ -389,7 +457,7 @@ def test_model_selection_summary_gives_the_rule_figures(tmp_path):
     small = tmp_path / "c.json"
     small.write_text(json.dumps({"rows": [{**row("dplus", 1, "old", 0.70), "n_train": 1_000},
                                           {**row("dplus", 1, "new", 0.64), "n_train": 1_000}]}))  # fmt: skip
-    assert ms.main(["--from-json", str(files[1]), str(small), "--summary", str(out),
+    assert ms.main(["--from-json", str(files[1]), str(small), *summary,
                     "--rename", "x:new", "default:old"]) == 0  # fmt: skip
     new = json.loads(out.read_text())["variants"]["new"]
     assert new["datasets"] == pytest.approx({"dplus 10000": 0.57, "dplus 1000": 0.64})
@@ -413,9 +481,9 @@ def test_sampling_cost_reports_every_model_and_both_splines(testdata, tmp_path, 
     """bench/sampling_cost.py end to end, small: here the "v1" is this checkout's src/."""
     sc = _load("sampling_cost")
     src = BENCH.parent / "src"
-    out = tmp_path / "cost.json"
+    out = tmp_path / "sampling_cost" / "latest.json"
     assert sc.main(["--v1-src", str(src), "--n", "2000", "--repeats", "1", "--train-n", "1000",
-                    "--data", str(testdata), "--out", str(out)]) == 0  # fmt: skip
+                    "--data", str(testdata), "--results", str(tmp_path)]) == 0  # fmt: skip
     res = json.loads(out.read_text())
     expected = {"v1", "v2 (support off)", "v2 (support reject)", "v2, zuko spline (support off)",
                 "v2, zuko inverse (support off)", "v2-gaussian (support off)",

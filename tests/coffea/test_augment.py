@@ -160,9 +160,8 @@ def test_noise_decoding_matches_model_sample(toy_model):
     """Augment's counter-based noise gives the distribution of Model.sample."""
     model, _ = toy_model
     p4 = dplus_kpipi(4000, seed=3)
+    # (the keys' uniqueness and the normals' distribution: tests/core/test_keyed_rng.py)
     keys, eps = candidate_noise(p4, seed=1, factor=1, n_normal=model.noise_width)
-    assert len(np.unique(keys)) == len(keys)
-    assert stats.kstest(eps.ravel(), "norm").pvalue > 1e-3
     ours, _ = generate_from_noise(model, keys, eps)
     ref = model.sample(4000, seed=2).p4
     for obj in range(3):

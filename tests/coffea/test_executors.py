@@ -76,8 +76,13 @@ def test_dask_mode_on_a_local_cluster(example, hzz, augment, reference, cluster)
     out = example.run(hzz, augment, executor="dask", chunksize=500, keep_arrays=True,
                       scheduler=cluster.scheduler.address)  # fmt: skip
     _check_same(out, reference)
-    # the arrays came back from worker processes: the vector behavior came with them
-    assert ak.all((out["arrays"].mu1 + out["arrays"].mu2).mass >= 0)
+    # the arrays came back from worker processes: the vector behavior came with them, and
+    # its pair mass is the one of the summed 4-momenta
+    flat = ak.flatten(out["arrays"])
+    p4 = {c: ak.to_numpy(flat["mu1", c]).astype(np.float64) + ak.to_numpy(flat["mu2", c])
+          for c in ("px", "py", "pz", "E")}  # fmt: skip
+    expected = np.sqrt(p4["E"] ** 2 - p4["px"] ** 2 - p4["py"] ** 2 - p4["pz"] ** 2)
+    np.testing.assert_allclose(ak.to_numpy((flat.mu1 + flat.mu2).mass), expected, rtol=1e-4)
 
 
 def test_dask_mode_reads_only_the_needed_branches(example, hzz, augment):

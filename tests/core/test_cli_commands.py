@@ -21,7 +21,7 @@ from vaeaug.training import TrainConfig
 
 #: Tiny test models put many candidates outside the training support, and the warning says
 #: so; these tests check other behaviour (the support check's own tests use pytest.warns).
-pytestmark = pytest.mark.filterwarnings("ignore::vaeaug.model.support.SupportWarning")
+pytestmark = pytest.mark.outside_support
 
 
 @pytest.fixture(scope="module")

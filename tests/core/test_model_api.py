@@ -33,6 +33,7 @@ def test_auto_representation_is_decay_with_inferred_masses(tiny_model):
     assert len(tiny_model.history["val"]) == len(tiny_model.history["train"]) >= 1
 
 
+@pytest.mark.outside_support
 def test_sample_shapes_physics_and_forms(tiny_model):
     gen = tiny_model.sample(5_000, seed=1)
     assert gen.p4.shape == (5_000, 3, 4) and np.isfinite(gen.p4).all()
@@ -48,6 +49,7 @@ def test_sample_shapes_physics_and_forms(tiny_model):
     )
 
 
+@pytest.mark.outside_support
 def test_same_seed_same_events_whatever_the_chunking(tiny_model):
     # within one random-number block; across blocks: tests/test_generation.py
     a = tiny_model.sample(20_000, seed=11).p4
@@ -58,6 +60,7 @@ def test_same_seed_same_events_whatever_the_chunking(tiny_model):
     assert not np.array_equal(a[:1000], tiny_model.sample(1000, seed=12).p4)
 
 
+@pytest.mark.outside_support
 def test_training_is_reproducible_from_the_seed(toy_p4):
     a = _fit(toy_p4[:500], seed=5)
     b = _fit(toy_p4[:500], seed=5)
@@ -65,6 +68,7 @@ def test_training_is_reproducible_from_the_seed(toy_p4):
     assert a.history["val"] == b.history["val"]
 
 
+@pytest.mark.outside_support
 def test_save_load_round_trip(tiny_model, tmp_path):
     path = tmp_path / "m.safetensors"
     tiny_model.save(path)
@@ -120,6 +124,7 @@ def test_corrupt_and_foreign_model_files(tiny_model, tmp_path):
         vaeaug.load(newer)
 
 
+@pytest.mark.outside_support
 def test_collider_and_cartesian_representations_train_and_sample(toy_p4):
     for name in ("collider", "cartesian"):
         model = _fit(toy_p4[:600], representation=name)

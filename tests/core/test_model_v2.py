@@ -61,13 +61,23 @@ def test_support_learns_the_acceptance_from_the_data(tiny_model, toy_p4):
         assert pt[:, i].min() - 0.01 < lo <= pt[:, i].min() and hi >= pt[:, i].max()
         lo, hi = bounds[f"{obj}_eta"]
         assert -2.51 < lo <= eta[:, i].min() and eta[:, i].max() <= hi < 2.51
-    # a second real sample falls outside about as often as the stored rate says (the rate
-    # itself: test_support_rate_is_the_share_of_a_second_real_sample_outside)
-    assert 0 < support.expected_rate < 0.05
-    inside = support.inside(
-        tiny_model.support_values(toy_p4, tiny_model.representation.to_features(toy_p4))
-    )
-    assert inside.mean() > 0.99
+    values = tiny_model.support_values(toy_p4, tiny_model.representation.to_features(toy_p4))
+    assert support.inside(values).mean() > 0.99
+    # the stored real-vs-real rate is the share of one random half of the training sample
+    # outside the bounds of the other half: recomputed here on 50 other splits, with the
+    # margin written out (the mean spacing of the 10 outermost values), it agrees within
+    # 3 binomial sigma of one half (the estimator itself:
+    # test_support_rate_is_the_share_of_a_second_real_sample_outside)
+    rng = np.random.default_rng(0)
+    rates = []
+    for _ in range(50):
+        order = rng.permutation(len(values))
+        first, second = np.sort(values[order[:1000]], axis=0), values[order[1000:2000]]
+        lo = first[0] - (first[10] - first[0]) / 10
+        hi = first[-1] + (first[-1] - first[-11]) / 10
+        rates.append(np.mean(((second < lo) | (second > hi)).any(axis=1)))
+    rate = np.mean(rates)
+    assert abs(support.expected_rate - rate) < 3 * np.sqrt(rate * (1 - rate) / 1000)
 
 
 def test_reject_keeps_every_candidate_inside_the_acceptance(tiny_model):
@@ -77,15 +87,17 @@ def test_reject_keeps_every_candidate_inside_the_acceptance(tiny_model):
     with pytest.warns(SupportWarning, match="fell outside the training support"):
         warned = tiny_model.sample(20_000, seed=5, support="warn")
     np.testing.assert_array_equal(warned.p4, kept)
-    assert warned.support_report.outside_fraction > 0.02
     rejected = _sample(tiny_model, 20_000, seed=5)  # the default is "reject"
+    # only the candidates outside were redrawn: the others are the same events
+    redrawn = ~np.isclose(rejected.p4, kept).all(axis=(1, 2))
+    assert redrawn.mean() > 0.02  # the tiny model leaks: the counts below are not vacuous
+    # the report counts the first draws outside, whether kept ("warn") or redrawn
+    assert warned.support_report.outside == rejected.support_report.outside == redrawn.sum()
+    assert warned.support_report.outside_fraction == redrawn.sum() / 20_000
     # only the margins (a few MeV, a few 0.001 in eta: what a second real sample would
     # exceed) remain, ten times fewer than without the check
     assert _acceptance_violations(rejected.p4).mean() < 0.1 * _acceptance_violations(kept).mean()
     assert rejected.support_report.unresolved == 0
-    # only the candidates outside were redrawn: the others are the same events
-    same = ~np.isclose(rejected.p4, kept).all(axis=(1, 2))
-    assert same.sum() == rejected.support_report.outside
 
 
 def test_the_report_names_the_edges_crossed_most_often(tiny_model):
@@ -111,16 +123,24 @@ def test_the_report_names_the_edges_crossed_most_often(tiny_model):
     assert total.edges == {e: 2 * c for e, c in report.edges.items()}
 
 
-def test_augment_step_redraws_outside_the_support_deterministically(tiny_model, toy_p4):
-    from vaeaug.integrations.coffea import candidate_noise, generate_from_noise
+def test_redraws_outside_the_support_are_keyed_per_candidate(tiny_model):
+    """Given noise and one key per candidate (as the coffea step supplies them), the
+    candidates outside the support are redrawn from their keys' streams alone."""
+    from vaeaug.noise import index_keys, keyed_normals
 
-    keys, eps = candidate_noise(toy_p4[:500], seed=2, factor=4, n_normal=tiny_model.noise_width)
-    off, report_off = generate_from_noise(tiny_model, keys, eps, support="warn")
-    on, report = generate_from_noise(tiny_model, keys, eps)
+    keys = index_keys(2, np.arange(2_000))
+    eps = keyed_normals(keys, tiny_model.noise_width)
+
+    def decode(rows, mode="reject"):
+        p4, features = tiny_model.p4_from_noise(eps[rows])
+        return p4, tiny_model.enforce_support(p4, features, keys[rows], mode)
+
+    off, report_off = decode(slice(None), "warn")
+    on, report = decode(slice(None))
     assert report_off.outside == report.outside > 0
     assert _acceptance_violations(on).mean() < 0.1 * _acceptance_violations(off).mean()
     # redraws are keyed per candidate: any subset gives the same events
-    part, _ = generate_from_noise(tiny_model, keys[1::3], eps[1::3])
+    part, _ = decode(slice(1, None, 3))
     np.testing.assert_array_equal(part, on[1::3])
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vaeaug.validation.c2st import c2st_with_floor
+from vaeaug.validation.c2st import c2st, c2st_with_floor
 from vaeaug.validation.features import feature_table, pair_masses, parent_mass
 from vaeaug.validation.metrics import correlation_comparison, ks_test, one_d_metrics
 
@@ -61,11 +61,29 @@ def test_shifted_sample_is_flagged(toy, rng, objects):
     # A 3 MeV mass shift is a third of the resolution: small in 1D, obvious to C2ST.
     _, b = feature_table(toy(N, rng, mass_shift=0.003), objects)
     res = c2st_with_floor(a, b, seed=1, n_bootstrap=30, n_threads=1)
-    assert res["test"]["auc"] > 0.55
     assert not res["within_floor"]
+    # and no classifier beats the best possible one: the parent mass alone, a Gaussian
+    # shifted by delta = 3 MeV / 8 MeV of its width, AUC Phi(delta / sqrt 2)
+    from conftest import SIGMA_D
+
+    best = stats.norm.cdf(0.003 / SIGMA_D / np.sqrt(2))
+    assert res["test"]["auc"] < best + 3 * res["test"]["auc_err"]
     m = one_d_metrics(a, b, names)["m"]
     assert m["ks_pvalue"] < 1e-4
     assert not m["within_floor"]
+
+
+def test_c2st_auc_of_a_gaussian_mean_shift(rng):
+    """Two unit Gaussians delta apart are told apart with AUC Phi(delta / sqrt 2); a
+    classifier whose score is monotonic in x (the likelihood ratio is) reaches it within
+    a few bootstrap errors of the held-out half."""
+    delta = 0.5
+    a, b = rng.normal(size=(5_000, 1)), rng.normal(delta, 1, size=(5_000, 1))
+    res = c2st(a, b, seed=1, n_bootstrap=30, n_threads=1,
+               classifier_kwargs={"monotonic_cst": [1]})  # fmt: skip
+    assert res["n_test"] == 5_000
+    assert abs(res["auc"] - stats.norm.cdf(delta / np.sqrt(2))) < 3 * res["auc_err"]
+    assert 0.004 < res["auc_err"] < 0.012  # sqrt(AUC (1 - AUC) / 2,500)-ish: 0.007
 
 
 def test_decorrelated_sample_is_flagged(samples, rng):

@@ -262,19 +262,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data", default=None, help="folder of the shared files")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="time budget: subsets not finished by then are not run, and the "
+                             "record says how many were")  # fmt: skip
     args = parser.parse_args(argv)
     started = provenance(sys.argv)
-    tasks = [(t, rep, args.n_sig, args.seed, args.data) for t in args.tasks
-             for rep in range(args.reps)]  # fmt: skip
-    if args.jobs > 1:
-        import multiprocessing
+    # subsets alternate between the tasks, so that a time budget cuts both alike
+    tasks = [(t, rep, args.n_sig, args.seed, args.data) for rep in range(args.reps)
+             for t in args.tasks]  # fmt: skip
+    rows, deadline = [], None if args.minutes is None else time.time() + 60 * args.minutes
+    import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            rows = [r for rs in pool.imap(one_subset, tasks, chunksize=1) for r in rs]
-    else:
-        rows = [r for t in tasks for r in one_subset(t)]
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for subset_rows in pool.imap(one_subset, tasks, chunksize=1):
+            rows += subset_rows
+            if deadline is not None and time.time() > deadline:
+                pool.terminate()
+                break
+    done = sorted({(r["task"], r["rep"]) for r in rows})
     path = record("judged_classifier", {
         "n_sig": args.n_sig, "n_bkg": 3 * args.n_sig, "factor": FACTOR, "reps": args.reps,
+        "subsets_done": [list(d) for d in done], "time_budget_minutes": args.minutes,
         "grid": GRID, "primary_metric": "eff_1pct", "summary": summarise(rows),
         "rows": rows}, argv=sys.argv, started=started)  # fmt: skip
     print(f"wrote {path}")

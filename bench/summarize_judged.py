@@ -53,6 +53,10 @@ def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
                 if len(v):
                     stats[key] = {"mean": float(v.mean()), "min": float(v.min()),
                                   "max": float(v.max())}  # fmt: skip
+            for res in (mine[0].get("resonances") or {}) if mine else ():
+                v = np.array([r["resonances"][res]["ratio_gen"] for r in mine])
+                stats[f"share_ratio:{res}"] = {"mean": float(v.mean()), "min": float(v.min()),
+                                               "max": float(v.max())}  # fmt: skip
             entry[gen] = stats
         for family, field in (("hgb", "c2st_auc"), ("mlp", "c2st_mlp")):
             wins = dict.fromkeys(GENERATORS, 0)
@@ -71,11 +75,22 @@ def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _cite(value: float, pointer: str, spec: str, suffix: str = "") -> str:
+def _pointer(path: str | tuple[str, ...]) -> str:
+    """The RFC 6901 pointer, in URI-fragment form, of ``"/a/b c"`` or of the keys
+    ``("a", "J/psi(1S)")`` (a key holding "/" must come as a tuple)."""
+    from urllib.parse import quote
+
+    keys = path if isinstance(path, tuple) else tuple(path.strip("/").split("/"))
+    return "/" + "/".join(
+        quote(k.replace("~", "~0").replace("/", "~1"), safe="~:(),") for k in keys
+    )
+
+
+def _cite(value: float, pointer: str | tuple[str, ...], spec: str, suffix: str = "") -> str:
     """``value`` printed with ``spec`` and ``suffix`` ("%": the value is a fraction, printed
     x100), then its citation: the JSON pointer of the value in the summary file."""
     shown = 100 * value if suffix == "%" else value
-    return f"{shown:{spec}}{suffix}<!--@#{pointer}-->"
+    return f"{shown:{spec}}{suffix}<!--@#{_pointer(pointer)}-->"
 
 
 def fidelity_tables(summary: dict[str, Any]) -> str:
@@ -122,6 +137,17 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
                                 f"{p}/sample_rate_ratio_vaeaug_to_nsf", ".2f", "×")]  # fmt: skip
             else:
                 cells += ["", ""]
+            lines.append("| " + " | ".join(cells) + " |")
+    out += "\n".join(lines) + "\n\n"
+    lines = ["| dataset | resonance | vaeaug | vaeaug, no guard | spline flow, guarded | "
+             "spline flow, no guard |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, e in ds.items():
+        names = [k.split(":", 1)[1] for k in e["vaeaug"] if k.startswith("share_ratio:")]
+        for res in names:
+            key = f"share_ratio:{res}"
+            cells = [DATASET_LABELS.get(name, name), res] + [
+                _cite(e[gen][key]["mean"], ("datasets", name, gen, key, "mean"), ".2f")
+                for gen in GENERATORS]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return out + "\n".join(lines) + "\n"
 

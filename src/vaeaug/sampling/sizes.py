@@ -35,7 +35,7 @@ DECODE_ROWS = {"cpu": 1 << 14, "cuda": 1 << 20}
 #: Default events per chunk handed to the caller (and per ROOT basket):
 #: 131,072 events of 3 daughters are 12.6 MB of float64 4-momenta. Larger chunks
 #: cost memory (a few chunks are in flight, and the heap fragments around them)
-#: and gain no speed on the CPU (bench/results/perf-cpu-memory.json).
+#: and gain no speed on the CPU (bench/results/perf-cpu-memory/latest.json).
 DEFAULT_CHUNK = 1 << 17
 #: Device types with another default chunk. CUDA: 2**20 events, so that the
 #: device-side conversion (a few hundred kernel launches per chunk) and the copies

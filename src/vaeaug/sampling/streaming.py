@@ -34,7 +34,7 @@ memory: on a GPU the numpy conversion would otherwise be the whole cost. The
 events agree with the numpy path's to 1e-9 relative (tested; the differences are
 rounding, ~1e-16 of the event's energy), not bit for bit; they still depend only
 on ``(seed, n)`` and the device type. On the CPU numpy is faster
-(``bench/results/conversion.json``) and stays the default, bit for bit;
+(``bench/results/conversion/latest.json``) and stays the default, bit for bit;
 ``stream(..., convert_on_device=True)`` forces the device path anywhere.
 """
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import OBJECTS, canonical_order, data_dir, load_p4, one_thread
 from _record import provenance, record
-from classifier import evaluate, smear
+from classifier import smear
 
 __all__ = ["GRID", "main"]
 
@@ -210,21 +210,30 @@ def one_subset(task: tuple) -> list[dict[str, Any]]:
     return rows
 
 
+def efficiency_at(score_sig, score_bkg, w_bkg, eps: float) -> float:
+    """Signal efficiency where the (weighted) background efficiency is ``eps``, on the ROC
+    curve interpolated linearly across tied scores: a classifier whose top background
+    score is shared by many candidates gets the efficiency of the matching share of the
+    tie, not 0 (a strict cut) or 1."""
+    order = np.argsort(-score_bkg, kind="stable")
+    s_b, cum = score_bkg[order], np.cumsum(w_bkg[order]) / w_bkg.sum()
+    t = s_b[min(np.searchsorted(cum, eps), len(s_b) - 1)]  # the score where eps is reached
+    b_gt = w_bkg[score_bkg > t].sum() / w_bkg.sum()
+    b_ge = w_bkg[score_bkg >= t].sum() / w_bkg.sum()
+    s_gt, s_ge = np.mean(score_sig > t), np.mean(score_sig >= t)
+    share = (eps - b_gt) / (b_ge - b_gt) if b_ge > b_gt else 0.0
+    return float(s_gt + share * (s_ge - s_gt))
+
+
 def _weighted_evaluate(score_sig, score_bkg, w_bkg) -> dict[str, float]:
     """ROC AUC and signal efficiency at 1% and 0.1% background, the background weighted."""
     from sklearn.metrics import roc_auc_score
 
-    if np.allclose(w_bkg, 1.0):
-        res = evaluate(score_sig, score_bkg)
-        return {k: res[k] for k in ("auc", "eff_1pct", "eff_0p1pct")}
     y = np.concatenate([np.ones(len(score_sig)), np.zeros(len(score_bkg))])
     w = np.concatenate([np.ones(len(score_sig)), w_bkg])
     out = {"auc": float(roc_auc_score(y, np.concatenate([score_sig, score_bkg]), sample_weight=w))}
-    order = np.argsort(score_bkg)[::-1]
-    cum = np.cumsum(w_bkg[order]) / w_bkg.sum()
     for eps, name in ((0.01, "eff_1pct"), (0.001, "eff_0p1pct")):
-        threshold = score_bkg[order][np.searchsorted(cum, eps)]
-        out[name] = float((score_sig > threshold).mean())
+        out[name] = efficiency_at(score_sig, score_bkg, w_bkg, eps)
     return out
 
 

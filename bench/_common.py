@@ -27,6 +27,7 @@ __all__ = [
     "Dataset",
     "canonical_order",
     "data_dir",
+    "efficiency_at",
     "fidelity_metrics",
     "infer_masses",
     "load_dataset",
@@ -379,9 +380,13 @@ def resonance_fractions(
     for name in resonances:
         m0 = resonance_mass(name)
         frac = {k: float(np.mean(np.abs(m - m0) < window * m0)) for k, m in masses.items()}
-        out[name] = {"mass_gev": m0, "window": window, **{f"frac_{k}": v for k, v in frac.items()},
-                     "ratio_gen": frac["gen"] / frac["ref"] if frac["ref"] else float("nan"),
-                     "ratio_train": frac["train"] / frac["ref"] if frac["ref"] else float("nan")}
+        out[name] = {
+            "mass_gev": m0,
+            "window": window,
+            **{f"frac_{k}": v for k, v in frac.items()},
+            "ratio_gen": frac["gen"] / frac["ref"] if frac["ref"] else float("nan"),
+            "ratio_train": frac["train"] / frac["ref"] if frac["ref"] else float("nan"),
+        }
     return out
 
 
@@ -512,3 +517,18 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def efficiency_at(score_sig, score_bkg, w_bkg, eps: float) -> float:
+    """Signal efficiency where the (weighted) background efficiency is ``eps``, on the ROC
+    curve interpolated linearly across tied scores: a classifier whose top background
+    score is shared by many candidates gets the efficiency of the matching share of the
+    tie, not 0 (a strict cut) or 1."""
+    order = np.argsort(-score_bkg, kind="stable")
+    s_b, cum = score_bkg[order], np.cumsum(w_bkg[order]) / w_bkg.sum()
+    t = s_b[min(np.searchsorted(cum, eps), len(s_b) - 1)]  # the score where eps is reached
+    b_gt = w_bkg[score_bkg > t].sum() / w_bkg.sum()
+    b_ge = w_bkg[score_bkg >= t].sum() / w_bkg.sum()
+    s_gt, s_ge = np.mean(score_sig > t), np.mean(score_sig >= t)
+    share = (eps - b_gt) / (b_ge - b_gt) if b_ge > b_gt else 0.0
+    return float(s_gt + share * (s_ge - s_gt))

@@ -60,6 +60,7 @@ from _common import (  # the bench folder is not a package: found via sys.path
     OBJECTS,
     canonical_order,
     data_dir,
+    efficiency_at,
     load_p4,
     machine,
     markdown_table,
@@ -161,11 +162,11 @@ def evaluate(score_sig: np.ndarray, score_bkg: np.ndarray) -> dict[str, Any]:
 
     y = np.concatenate([np.ones(len(score_sig)), np.zeros(len(score_bkg))])
     out: dict[str, Any] = {"auc": float(roc_auc_score(y, np.concatenate([score_sig, score_bkg])))}
-    # the threshold that keeps a fraction eps of the background is its (1 - eps) quantile
+    # on the ROC curve interpolated across tied scores (_common.efficiency_at)
+    w = np.ones(len(score_bkg))
     for eps, name in WORKING_POINTS.items():
-        out[name] = float((score_sig > np.quantile(score_bkg, 1.0 - eps)).mean())
-    thresholds = np.quantile(score_bkg, 1.0 - ROC_GRID)
-    out["roc_tpr"] = (score_sig[None, :] > thresholds[:, None]).mean(axis=1)
+        out[name] = efficiency_at(score_sig, score_bkg, w, eps)
+    out["roc_tpr"] = np.array([efficiency_at(score_sig, score_bkg, w, e) for e in ROC_GRID])
     return out
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OBJECTS, canonical_order, data_dir, load_p4, one_thread
+from _common import OBJECTS, canonical_order, data_dir, efficiency_at, load_p4, one_thread
 from _record import provenance, record
 from classifier import smear
 
@@ -208,21 +208,6 @@ def one_subset(task: tuple) -> list[dict[str, Any]]:
             flush=True,
         )
     return rows
-
-
-def efficiency_at(score_sig, score_bkg, w_bkg, eps: float) -> float:
-    """Signal efficiency where the (weighted) background efficiency is ``eps``, on the ROC
-    curve interpolated linearly across tied scores: a classifier whose top background
-    score is shared by many candidates gets the efficiency of the matching share of the
-    tie, not 0 (a strict cut) or 1."""
-    order = np.argsort(-score_bkg, kind="stable")
-    s_b, cum = score_bkg[order], np.cumsum(w_bkg[order]) / w_bkg.sum()
-    t = s_b[min(np.searchsorted(cum, eps), len(s_b) - 1)]  # the score where eps is reached
-    b_gt = w_bkg[score_bkg > t].sum() / w_bkg.sum()
-    b_ge = w_bkg[score_bkg >= t].sum() / w_bkg.sum()
-    s_gt, s_ge = np.mean(score_sig > t), np.mean(score_sig >= t)
-    share = (eps - b_gt) / (b_ge - b_gt) if b_ge > b_gt else 0.0
-    return float(s_gt + share * (s_ge - s_gt))
 
 
 def _weighted_evaluate(score_sig, score_bkg, w_bkg) -> dict[str, float]:

@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="folder of the shared files")
     parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
     parser.add_argument("--tag", required=True, help="results go to judged_fidelity_<tag>/")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="time budget: tasks not finished by then are not run (the record "
+                             "holds the rows done)")  # fmt: skip
     args = parser.parse_args(argv)
     started = provenance(sys.argv)
     flow = chosen_flow()
@@ -148,15 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [(name, size, seed, family, args.samples, args.data, flow)
              for name in args.datasets for size in sizes[name] for seed in args.seeds
              for family in GENERATORS]  # fmt: skip
-    # the longest trainings first, so that two workers end together
-    tasks.sort(key=lambda t: (-t[1], t[3] != "vaeaug"))
-    if args.jobs > 1:
-        import multiprocessing
+    # seed by seed, each dataset's two generators side by side: a time budget cuts whole rows
+    tasks.sort(key=lambda t: (t[2], args.datasets.index(t[0]), -t[1], t[3] != "vaeaug"))
+    rows, deadline = [], None if args.minutes is None else time.time() + 60 * args.minutes
+    import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            rows = [r for rs in pool.imap(one_task, tasks, chunksize=1) for r in rs]
-    else:
-        rows = [r for t in tasks for r in one_task(t)]
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for task_rows in pool.imap(one_task, tasks, chunksize=1):
+            rows += task_rows
+            if deadline is not None and time.time() > deadline:
+                pool.terminate()
+                break
     path = record(f"judged_fidelity_{args.tag}", {
         "factor": FACTOR, "flow_config": flow.label(), "datasets": args.datasets,
         "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv, started=started)  # fmt: skip

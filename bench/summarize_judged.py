@@ -43,6 +43,12 @@ def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["dataset"] for r in source["rows"]):
         rows = [r for r in source["rows"] if r["dataset"] == name]
+        # a time-budgeted run can stop between a dataset's generators: only complete seeds
+        complete = [seed for seed in {r["seed"] for r in rows}
+                    if {r["generator"] for r in rows if r["seed"] == seed} >= set(GENERATORS)]  # fmt: skip
+        rows = [r for r in rows if r["seed"] in complete]
+        if not rows:
+            continue
         entry: dict[str, Any] = {"n_train": rows[0]["n_train"],
                                  "seeds": sorted({r["seed"] for r in rows})}  # fmt: skip
         for gen in GENERATORS:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "provenance", "record", "src_hash"]
+__all__ = ["RESULTS", "add_results_arguments", "provenance", "record", "run_tasks", "src_hash"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -76,3 +76,31 @@ def record(
     with open(folder / "history.jsonl", "a") as f:
         f.write(json.dumps(jsonable(full), allow_nan=False, separators=(",", ":")) + "\n")
     return folder / "latest.json"
+
+
+def add_results_arguments(parser, benchmark: str | None = None) -> None:
+    """``--results DIR`` (default bench/results) and, with a ``benchmark`` name, ``--benchmark``
+    (the record's folder name, defaulting to it)."""
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="results folder: writes <results>/<benchmark>/latest.json and "
+                             "history.jsonl")  # fmt: skip
+    if benchmark is not None:
+        parser.add_argument("--benchmark", default=benchmark,
+                            help=f"the record's folder name (default {benchmark})")  # fmt: skip
+
+
+def run_tasks(func, tasks: Sequence, jobs: int, minutes: float | None = None) -> list:
+    """``func(task)`` for every task in ``jobs`` spawned processes, results concatenated in
+    task order. With ``minutes``, no result is waited for once the budget is spent: the
+    pool is stopped and the results so far are returned."""
+    import multiprocessing
+    import time
+
+    out, deadline = [], None if minutes is None else time.time() + 60 * minutes
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        for result in pool.imap(func, tasks, chunksize=1):
+            out += result
+            if deadline is not None and time.time() > deadline:
+                pool.terminate()
+                break
+    return out

@@ -67,7 +67,7 @@ from _common import (  # the bench folder is not a package: found via sys.path
     one_thread,
     write_json,
 )
-from _record import record
+from _record import add_results_arguments, record
 
 from vaeaug.datasets import KAON_MASS, PION_MASS  # PDG, via the particle package
 
@@ -548,14 +548,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the generated pions in the models' order (no pT ordering)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="seeds subsets, models, classifiers")
     parser.add_argument("--device", default="cpu", help="where to fit the models (default cpu)")
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
-    )
-    parser.add_argument(
-        "--benchmark", default="classifier", help="the record's folder name (default classifier)"
-    )
+    add_results_arguments(parser, "classifier")
     parser.add_argument("--figures", default=None, help="folder for the PNG plots (none if unset)")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--quick", action="store_true",

@@ -49,7 +49,7 @@ from _common import (
     markdown_table,
     one_thread,
 )
-from _record import record
+from _record import add_results_arguments, record
 
 FLOOR = 1e-5
 VARIANTS = ("numpy, 65,536-row slices", "torch float64, 65,536-row slices", "numpy, whole array",
@@ -149,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/conversion/latest.json and history.jsonl",
-    )
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     one_thread()
     import torch

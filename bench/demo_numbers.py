@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine
+from _record import add_results_arguments
 from _record import record as write_record
 
 
@@ -66,11 +67,7 @@ def run_demo(out_dir: Path, extra: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/demo/latest.json and history.jsonl",
-    )
+    add_results_arguments(parser)
     parser.add_argument("--keep", default=None, help="keep the demo's output folder here")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]

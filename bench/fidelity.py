@@ -44,7 +44,7 @@ from _common import (  # the bench folder is not a package: found via sys.path
     markdown_table,
     one_thread,
 )
-from _record import record
+from _record import add_results_arguments, record
 
 __all__ = ["main", "run", "seed_summary", "table"]
 
@@ -298,14 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", type=int, nargs="+", default=None,
         help="several seeds in one run (rows keyed by seed; overrides --seed)",
     )  # fmt: skip
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
-    )
-    parser.add_argument(
-        "--benchmark", default="fidelity", help="the record's folder name (default fidelity)"
-    )
+    add_results_arguments(parser, "fidelity")
     data = parser.add_argument_group(
         "dataset", "default: the shared D+ -> K- pi+ pi+ files of $VAEAUG_TESTDATA"
     )

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fidelity_metrics, load_dataset, one_thread
-from _record import RESULTS, provenance, record
+from _record import RESULTS, provenance, record, run_tasks
 from fair import DATASETS, FlowConfig, FlowPeer, Guard, dataset_args
 
 __all__ = ["GENERATORS", "main"]
@@ -153,15 +153,7 @@ def main(argv: list[str] | None = None) -> int:
              for family in GENERATORS]  # fmt: skip
     # seed by seed, each dataset's two generators side by side: a time budget cuts whole rows
     tasks.sort(key=lambda t: (t[2], args.datasets.index(t[0]), -t[1], t[3] != "vaeaug"))
-    rows, deadline = [], None if args.minutes is None else time.time() + 60 * args.minutes
-    import multiprocessing
-
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        for task_rows in pool.imap(one_task, tasks, chunksize=1):
-            rows += task_rows
-            if deadline is not None and time.time() > deadline:
-                pool.terminate()
-                break
+    rows = run_tasks(one_task, tasks, args.jobs, args.minutes)
     path = record(f"judged_fidelity_{args.tag}", {
         "factor": FACTOR, "flow_config": flow.label(), "datasets": args.datasets,
         "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv, started=started)  # fmt: skip

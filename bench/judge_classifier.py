@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import OBJECTS, canonical_order, data_dir, efficiency_at, load_p4, one_thread
-from _record import provenance, record
+from _record import provenance, record, run_tasks
 from classifier import smear
 
 __all__ = ["GRID", "main"]
@@ -264,15 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     # subsets alternate between the tasks, so that a time budget cuts both alike
     tasks = [(t, rep, args.n_sig, args.seed, args.data) for rep in range(args.reps)
              for t in args.tasks]  # fmt: skip
-    rows, deadline = [], None if args.minutes is None else time.time() + 60 * args.minutes
-    import multiprocessing
-
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        for subset_rows in pool.imap(one_subset, tasks, chunksize=1):
-            rows += subset_rows
-            if deadline is not None and time.time() > deadline:
-                pool.terminate()
-                break
+    rows = run_tasks(one_subset, tasks, args.jobs, args.minutes)
     done = sorted({(r["task"], r["rep"]) for r in rows})
     path = record("judged_classifier", {
         "n_sig": args.n_sig, "n_bkg": 3 * args.n_sig, "factor": FACTOR, "reps": args.reps,

@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, markdown_table, one_thread
-from _record import record
+from _record import add_results_arguments, record
 from model_selection import judge, load_dataset
 
 from vaeaug.model.flows import flow_inverse
@@ -106,8 +106,14 @@ def _decode(model, z: torch.Tensor, seed: int) -> np.ndarray:
     return p4
 
 
-def run(datasets: list[str], size: int, seed: int, n_val: int, data: str | None,
-        epochs: int | None = None) -> list[dict]:
+def run(
+    datasets: list[str],
+    size: int,
+    seed: int,
+    n_val: int,
+    data: str | None,
+    epochs: int | None = None,
+) -> list[dict]:
     import vaeaug
 
     rows = []
@@ -168,16 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=10_000, help="validation candidates")
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
     parser.add_argument("--epochs", type=int, default=None, help="cap (smoke runs)")
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
-    )
-    parser.add_argument(
-        "--benchmark",
-        default="latent_prior",
-        help="the record's folder name (default latent_prior)",
-    )
+    add_results_arguments(parser, "latent_prior")
     args = parser.parse_args(argv)
     one_thread()
     rows = run(args.datasets, args.size, args.seed, args.val, args.data, args.epochs)

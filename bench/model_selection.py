@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, markdown_table, one_thread, write_json
-from _record import record
+from _record import add_results_arguments, record
 
 __all__ = [
     "judge",
@@ -277,16 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the C2ST with identical daughters sorted by pT in both "
                              "samples (c2st_auc_sorted), as the judged benchmark compares them")  # fmt: skip
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
-    )
-    parser.add_argument(
-        "--benchmark",
-        default="model_selection",
-        help="the record's folder name (default model_selection)",
-    )
+    add_results_arguments(parser, "model_selection")
     parser.add_argument(
         "--append", action="store_true", help="add to the rows of <results>/<benchmark>/latest.json"
     )

@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import data_dir, machine, one_thread
-from _record import record
+from _record import add_results_arguments, record
 
 _V1_SCRIPT = """
 import json, sys, time, warnings
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-n", type=int, default=10_000,
                         help="training candidates of each model (the tests use fewer)")  # fmt: skip
     parser.add_argument("--data", default=None, help="folder of the shared ROOT files")
-    parser.add_argument(
-        "--results",
-        default="bench/results",
-        help="results folder: writes <results>/sampling_cost/latest.json and history.jsonl",
-    )
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     one_thread()
     import warnings

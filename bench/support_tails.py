@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, markdown_table, one_thread
-from _record import record
+from _record import add_results_arguments, record
 from model_selection import load_dataset, parse_variant, split, training_subset
 
 __all__ = ["main", "tails"]
@@ -113,17 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--variant", default="default", help="key=value[;key=value] config overrides")
     p.add_argument("--data", help="folder of the shared files (default: $VAEAUG_TESTDATA)")
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=Path("bench/results"),
-        help="results folder: writes <results>/<benchmark>/latest.json and history.jsonl",
-    )
-    p.add_argument(
-        "--benchmark",
-        default="support_tails",
-        help="the record's folder name (default support_tails)",
-    )
+    add_results_arguments(p, "support_tails")
     args = p.parse_args(argv)
     one_thread()
     rows = run(args.datasets, args.sizes, args.seeds, args.val, args.n_gen, args.variant, args.data)

@@ -66,6 +66,11 @@ class Stream(enum.IntEnum):
     DEMO_REFERENCE = 0x5EED_0201  # the demo's independent reference sample
     GUARD_REDRAW = 0x5EED_0007  # (GUARD_REDRAW, round): SupportGuard's redraws
     TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
+    REFINE_FIT = 0x5EED_0401  # refinement: the classifier's generated class
+    REFINE_CALIBRATE = 0x5EED_0402  # refinement: the sample that sets the clip
+    REFINE_CLASSIFIER = 0x5EED_0403  # refinement: the classifier's random_state
+    REFINE_DRAW = 0x5EED_0404  # (REFINE_DRAW, round): refinement's draws
+    REFINE_ACCEPT = 0x5EED_0405  # (REFINE_ACCEPT, round): their acceptance uniforms
 
 
 def mix(x: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from ..model.support import observables
 from ..noise import Stream, child_seed
 from ..representations import make_representation
 
-__all__ = ["CLASSIFIER_DEFAULTS", "MODES", "Refiner", "RefineReport"]
+__all__ = ["CLASSIFIER_DEFAULTS", "MODES", "RefineReport", "Refiner"]
 
 MODES = ("reject", "weight")
 #: HistGradientBoostingClassifier settings: shallow trees, a slow rate and early stopping
@@ -172,8 +172,7 @@ class Refiner:
         wr = np.ones(len(real)) if real_weights is None else np.asarray(real_weights, float)
         if wr.shape != (len(real),) or not np.isfinite(wr).all() or (wr < 0).any() or wr.sum() <= 0:
             raise ValueError(
-                f"real_weights must be {len(real)} finite, non-negative weights with a "
-                "positive sum"
+                f"real_weights must be {len(real)} finite, non-negative weights with a positive sum"
             )
         m = n_generated or max(GENERATED_PER_REAL * len(real), MIN_GENERATED)
         rep = _decay_representation(list(objects), masses)
@@ -279,7 +278,9 @@ def _features(p4: np.ndarray, objects: Sequence[str], rep) -> np.ndarray:
 def _checked_p4(p4: np.ndarray, k: int, name: str) -> np.ndarray:
     p4 = np.asarray(p4, dtype=np.float64)
     if p4.ndim != 3 or p4.shape[1:] != (k, 4):
-        raise ValueError(f"{name} must have shape (N, {k}, 4) (px, py, pz, E in GeV), got {p4.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, {k}, 4) (px, py, pz, E in GeV), got {p4.shape}"
+        )
     if not np.isfinite(p4).all():
         raise ValueError(f"{name} holds non-finite 4-momenta")
     return p4

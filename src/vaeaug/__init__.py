@@ -6,6 +6,7 @@ Public API::
     table = vaeaug.read_candidates("dplus.root", tree="signal")
     model = vaeaug.fit(table, seed=1)
     generated = model.sample(100_000, seed=2)
+    refined = vaeaug.refine(model, table, 100_000, seed=3)  # a classifier's density ratio
     model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
     ts = vaeaug.augment_training_set(train_signal, train_background, factor=5, seed=3)
     X, y, w = ts.features("physics")   # a classifier's multiplied training set
@@ -25,12 +26,13 @@ with :mod:`vaeaug.kinematics` (shared kinematics), :mod:`vaeaug.errors` and
 from __future__ import annotations
 
 from ._version import __version__
-from .api import Model, fit, load
+from .api import Model, fit, load, refine
 from .errors import InputError, ModelFileError
 from .integrations.awkward import candidates
 from .io import Candidates, read_candidates, write_candidates
 from .model.vae import VAEConfig
 from .sampling.guard import SupportGuard
+from .sampling.refine import Refiner
 from .training import TrainConfig
 from .trainsets import TrainingSet, augment_training_set
 
@@ -40,6 +42,7 @@ __all__ = [
     "InputError",
     "Model",
     "ModelFileError",
+    "Refiner",
     "SupportGuard",
     "TrainConfig",
     "TrainingSet",
@@ -50,6 +53,7 @@ __all__ = [
     "fit",
     "load",
     "read_candidates",
+    "refine",
     "write_candidates",
 ]
 

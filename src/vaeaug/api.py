@@ -31,7 +31,7 @@ from .io.coerce import as_candidates
 from .io.layout import Layout
 from .io.modelfile import check_model_meta, check_model_tensors, read_model_file, write_model_file
 from .model.standardize import Standardizer
-from .model.support import Support, SupportReport, observables
+from .model.support import Support, SupportReport, SupportWarning, observables
 from .model.symmetry import (
     EXCHANGE_CHOICES,
     PHI_TEST_LEVEL,
@@ -50,11 +50,13 @@ from .representations.choice import (  # noqa: F401 (RepresentationWarning, infe
 )
 from .sampling import decode, streaming
 from .sampling.options import SamplingOptions
+from .sampling.refine import MODES as REFINE_MODES
+from .sampling.refine import Refiner
 from .sampling.sizes import NOISE_BATCH_ROWS
 from .settings import SEED_MAX, check_settings
 from .training import TrainConfig, choose_device, train_vae
 
-__all__ = ["SEED_MAX", "ConstantFeatureWarning", "Model", "check_settings", "fit", "load"]
+__all__ = ["SEED_MAX", "ConstantFeatureWarning", "Model", "check_settings", "fit", "load", "refine"]
 
 
 class ConstantFeatureWarning(UserWarning):
@@ -393,3 +395,56 @@ def fit(
     return Model(vae, rep, standardizer, table.layout, learned=learned, phi_uniform=phi_uniform,
                  exchange=groups, support=support, train_config=train, provenance=provenance,
                  history=history)  # fmt: skip
+
+
+def refine(model: Model, real, n: int, *, seed: int = 0, mode: str = "reject",
+           weights=None, support: str = "reject", **options) -> Candidates:  # fmt: skip
+    """``n`` generated candidates of ``model``, refined against the real sample ``real``.
+
+    A classifier trained to tell ``real`` from the model's candidates gives each new
+    candidate its density ratio real/generated (:class:`~vaeaug.sampling.refine.Refiner`);
+    ``mode="reject"`` keeps candidates with probability proportional to it (unweighted
+    output), ``mode="weight"`` keeps all and sets ``weights`` (summing to ``n``). Give the
+    training sample as ``real``, and judge the result on real candidates it never saw.
+
+    Args:
+        model: a trained :class:`Model`.
+        real: the real candidates: :class:`~vaeaug.io.Candidates` (their weights are used)
+            or 4-momenta (N, k, 4) GeV with the model's k daughters in its order.
+        n: candidates to return.
+        seed: seeds everything: the classifier's draws, its calibration and the
+            candidates returned (sub-streams ``Stream.REFINE_*``).
+        weights: per-candidate weights of ``real`` (N,), replacing those it carries.
+        support: the model's support check for every draw (:meth:`Model.sample`).
+        options: ``clip_quantile``, ``n_generated``, ``classifier_kwargs`` of
+            :meth:`Refiner.fit`.
+
+    Returns :class:`~vaeaug.io.Candidates`, p4 (n, k, 4) GeV, with ``refine_report``.
+    """
+    if mode not in REFINE_MODES:
+        raise InputError(f"refinement mode must be one of {', '.join(REFINE_MODES)}, got {mode!r}")
+    table = as_candidates(real, model.objects, weights=weights)
+    if table.p4.shape[1] != len(model.objects):
+        raise InputError(
+            f"the real sample has {table.p4.shape[1]} daughters per candidate, the model "
+            f"{len(model.objects)} ({', '.join(model.objects)})"
+        )
+    masses = model.representation.masses
+
+    def draw(m: int, s: int) -> np.ndarray:
+        return model.sample(m, seed=s, support=support).p4
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SupportWarning)
+        refiner = Refiner.fit(draw, table.p4, model.objects, masses, seed=seed,
+                              real_weights=table.weights, **options)  # fmt: skip
+        p4, w, report = refiner.sample(n, seed=seed, mode=mode)
+    support_warnings = [c for c in caught if issubclass(c.category, SupportWarning)]
+    for c in caught:
+        if not issubclass(c.category, SupportWarning):
+            warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+    if support_warnings:
+        # one warning for the whole run (each of its draws checks the support)
+        warnings.warn(f"{len(support_warnings)} of refinement's draws: "
+                      f"{support_warnings[0].message}", SupportWarning, stacklevel=2)  # fmt: skip
+    return Candidates(p4, model.layout, w, refine_report=report)

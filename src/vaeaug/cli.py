@@ -105,15 +105,33 @@ def _cmd_generate(args) -> str:
     from .io import check_output_path, refuse_overwriting_inputs
     from .io.paths import check_free_space
 
+    if (args.refine is None) != (args.refine_with is None):
+        raise InputError("--refine MODE and --refine-with FILE go together: refinement needs "
+                         "the real candidates (the training file) and a mode (reject or weight)")  # fmt: skip
     if args.dask is not None:
+        if args.refine is not None:
+            raise InputError("--refine cannot be combined with --dask: refinement runs in one "
+                             "process; generate without --dask")  # fmt: skip
         return _generate_dask(args)
     if args.partition_size is not None:
         raise InputError("--partition-size needs --dask (it sets the events per file written "
                          "by a worker); a plain generate writes one file")  # fmt: skip
-    refuse_overwriting_inputs(args.output, [args.model])
+    refuse_overwriting_inputs(args.output, [args.model, *filter(None, [args.refine_with])])
     check_output_path(args.output, overwrite=args.overwrite)
     model = load(args.model, device=args.device)
     check_free_space(model.layout, args.n, args.output, "-n")
+    if args.refine is not None:
+        from .io import read_candidates
+
+        real = read_candidates(args.refine_with, tree=model.layout.tree,
+                               **_layout_selection(model.layout))  # fmt: skip
+        _output_format(model, args.format)
+        start = time.perf_counter()
+        n, note = _write_refined(model, real, args.n, args.output, seed=args.seed,
+                                 mode=args.refine, support=args.support, tree=args.tree)  # fmt: skip
+        dt = time.perf_counter() - start
+        return (f"generated {n} refined candidates in {dt:.1f} s ({model.device.type}; {note}) "
+                f"-> {args.output} ({model.layout.format})")  # fmt: skip
     _output_format(model, args.format)
     start = time.perf_counter()
     n, note = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
@@ -221,7 +239,10 @@ def _cmd_augment(args) -> str:
     _output_format(model, args.format)
     # the model trained with --seed; its sample draws from a sub-stream of it
     seed = child_seed(args.seed, Stream.GENERATED)
-    if args.combined:
+    if args.refine is not None:
+        written, note = _write_refined(model, table, n, args.output, seed=seed, mode=args.refine,
+                                       support=args.support, combined=args.combined)  # fmt: skip
+    elif args.combined:
         written, note = _write_combined(model, table, n, args.output, seed=seed,
                                         quiet=args.quiet, support=args.support)  # fmt: skip
     else:
@@ -246,18 +267,46 @@ def _cmd_augment(args) -> str:
             f"{note})")  # fmt: skip
 
 
+def _layout_selection(layout) -> dict:
+    """``read_candidates`` arguments that read the branches of ``layout``."""
+    if layout.kind == "jagged":
+        return {"collection": layout.collection, "n_objects": layout.n_objects}
+    if layout.branches:
+        return {"daughters": dict(layout.branches)}
+    return {"objects": list(layout.objects)}
+
+
 def _read_back(path: str, layout, first: int, n: int = 100_000) -> np.ndarray:
     """Up to ``n`` candidates written to ``path`` with ``layout``, from entry ``first``: (n, k, 4) GeV."""
     from .io import read_candidates
 
-    if layout.kind == "jagged":
-        select = {"collection": layout.collection, "n_objects": layout.n_objects}
-    elif layout.branches:
-        select = {"daughters": dict(layout.branches)}
-    else:
-        select = {"objects": list(layout.objects)}
     return read_candidates(path, tree=layout.tree, entry_start=first, entry_stop=first + n,
-                           **select).p4  # fmt: skip
+                           **_layout_selection(layout)).p4  # fmt: skip
+
+
+def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, support: str,
+                   combined: bool = False, tree: str | None = None) -> tuple[int, str]:  # fmt: skip
+    """Write ``n`` candidates refined against ``real`` (:func:`vaeaug.refine`), held in memory.
+
+    With ``combined`` the originals come first and the weights follow the combined rule
+    (:func:`vaeaug.sampling.weights.combined_weights`), the generated weight times the
+    refinement weight (mean 1) in weight mode.
+    """
+    from .api import refine
+    from .io import write_candidates
+    from .sampling.weights import combined_weights
+
+    refined = refine(model, real, n, seed=seed, mode=mode, support=support)
+    weights = refined.weights
+    kwargs: dict = {}
+    if combined:
+        w = np.ones(len(real)) if real.weights is None else real.weights
+        real_w, generated_w = combined_weights(w, n)
+        kwargs = {"original": real.p4, "original_weights": real_w,
+                  "generated_weight": float(generated_w[0])}  # fmt: skip
+    written = write_candidates(out, refined.p4, model.layout, generated_weights=weights, tree=tree,
+                               **kwargs)  # fmt: skip
+    return written, refined.refine_report.summary()
 
 
 def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,

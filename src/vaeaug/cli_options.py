@@ -205,6 +205,22 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     _add_support_option(p)
 
 
+def _add_refine_option(p: argparse.ArgumentParser, *, real_file: bool) -> None:
+    from .sampling.refine import MODES
+
+    g = p.add_argument_group("refinement")
+    real = "the --refine-with file" if real_file else "the input"
+    g.add_argument("--refine", choices=MODES, metavar="MODE",
+                   help="refine the generated candidates with a classifier trained on "
+                   f"{real} against them: reject (keep each with probability proportional "
+                   "to its density ratio real/generated: unweighted) or weight (keep all, "
+                   "write the clipped ratio as the weight branch); default: no refinement")  # fmt: skip
+    if real_file:
+        g.add_argument("--refine-with", metavar="FILE",
+                       help="the real candidates for --refine: the training file (read with "
+                       "the model's branches and tree)")  # fmt: skip
+
+
 def _add_support_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--support", default="reject", choices=("reject", "warn", "off"),
                    help="candidates outside the training support (e.g. the detector acceptance): "
@@ -240,6 +256,7 @@ def _generate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tree", help="output tree name (default: the training input's)")
     _add_format_option(p)
     _add_generate_options(p)
+    _add_refine_option(p, real_file=True)
     g = p.add_argument_group("scale-out")
     g.add_argument("--dask", metavar="SCHEDULER",
                    help="generate on a Dask cluster: local:K (K worker processes here) or a "
@@ -278,6 +295,7 @@ def _augment_parser(sub) -> argparse.ArgumentParser:
     _add_read_options(p)
     _add_train_options(p)
     _add_support_option(p)
+    _add_refine_option(p, real_file=False)
     _add_common(p)
     return p
 
@@ -363,6 +381,10 @@ def _validate_parser(sub) -> argparse.ArgumentParser:
         help="plot formats (default png pdf)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the metrics' random draws")
+    p.add_argument("--resonance", action="append", metavar="NAME=LO:HI",
+                   help="a parent-mass window in GeV whose share of candidates the report "
+                   "compares, beside the peak and its tails; repeat per resonance, e.g. "
+                   "--resonance J/psi=2.9:3.3 --resonance Upsilon=9.2:9.7")  # fmt: skip
     return p
 
 

@@ -98,3 +98,51 @@ def test_validate_with_a_model_of_a_jagged_collection(testdata, tmp_path, capsys
     assert "validated 2000 generated vs 1413 original candidates" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["objects"] == ["Muon0", "Muon1"]
+
+
+@pytest.fixture
+def quick_validate(monkeypatch):
+    """``vaeaug validate`` without the per-feature plots and with few bootstrap replicas:
+    the tests below check the options and the report, not the metrics' precision."""
+    import functools
+
+    from vaeaug.validation import report
+
+    fast = functools.partial(report.validate, feature_plots=False, n_bootstrap=5, n_threads=1)
+    monkeypatch.setattr(report, "validate", fast)
+
+
+def test_validate_reports_the_named_resonances(toy_root, toy_p4, tmp_path, quick_validate):
+    from vaeaug.datasets import OBJECTS, dplus_kpipi
+    from vaeaug.io import Layout, write_candidates
+    from vaeaug.validation.features import parent_mass
+
+    generated = tmp_path / "gen.root"
+    write_candidates(generated, dplus_kpipi(2_000, seed=8), Layout.default(OBJECTS))
+    out = tmp_path / "report"
+    argv = ["validate", str(toy_root), str(generated), "--out", str(out), "--formats", "png",
+            "--resonance", "D+=1.86:1.88", "--resonance", "far=5:6"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    d = next(r for r in summary["mass_regions"]["regions"] if r["name"] == "D+")
+    m = parent_mass(toy_p4)
+    assert d["real_fraction"] == pytest.approx(((m >= 1.86) & (m < 1.88)).mean(), abs=1e-12)
+    report = (out / "report.md").read_text()
+    assert (
+        f"| D+ | 1.8600 – 1.8800 | {d['real_fraction']:.4f} ± {d['real_err']:.4f} "
+        f"| {d['generated_fraction']:.4f} ± {d['generated_err']:.4f} "
+        f"| {d['ratio']:.3f} ± {d['ratio_err']:.3f} |"
+    ) in report
+    # nothing near 5-6 GeV: listed as dropped, not compared
+    assert [r["name"] for r in summary["mass_regions"]["dropped"]][-1] == "far"
+    assert "far (5.0000 – 6.0000 GeV: original 0.0000" in report
+
+
+@pytest.mark.parametrize("spec", ["Jpsi=3.3", "Jpsi=3.3:2.9", "Jpsi:2.9:3.3"])
+def test_validate_refuses_a_malformed_resonance(toy_root, tmp_path, capsys, spec):
+    out = tmp_path / "report"
+    argv = ["validate", str(toy_root), str(toy_root), "--out", str(out), "--resonance", spec]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--resonance '{spec}' is not NAME=LO:HI" in err and "J/psi=2.9:3.3" in err
+    assert not out.exists()  # refused before any work

@@ -13,7 +13,7 @@ import uproot
 from vaeaug.io.atomic import part_name
 from vaeaug.validation import validate
 from vaeaug.validation.c2st import c2st
-from vaeaug.validation.features import feature_table
+from vaeaug.validation.features import feature_table, parent_mass
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,8 @@ def report(tmp_path_factory, samples):
 def test_every_file_is_written(report):
     out, summary = report
     expected = ["summary.json", "report.md", "histograms.root"]
-    for stem in ("mass", "dalitz", "loss", "amplification", "correlations_pearson", "features/m"):
+    for stem in ("mass", "mass_log", "dalitz", "loss", "amplification", "correlations_pearson",
+                 "features/m"):  # fmt: skip
         expected += [f"{stem}.png", f"{stem}.pdf"]
     for name in expected:
         assert (out / name).is_file(), name
@@ -89,6 +90,7 @@ def test_summary_json_has_every_metric(report, samples):
         "amplification",
         "memorisation",
         "floor_table",
+        "mass_regions",
     ):
         assert key in on_disk
     assert set(on_disk["one_d"]["m"]) >= {"w1", "w1_norm", "ks_stat", "ks_pvalue", "within_floor"}
@@ -129,3 +131,38 @@ def test_amplification_and_memorisation_say_not_available(tmp_path, toy, rng, ob
     assert summary["memorisation"]["available"] is False
     assert "Not available" in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "loss.png").exists()
+
+
+def test_mass_plot_and_regions_cover_a_tail_beyond_the_fit_window(tmp_path, toy, rng, objects):
+    """A real high tail far outside the fit window (median +- 6 half-widths) is drawn in
+    the mass histogram and counted in the regions; the generated sample lacks it."""
+    original, generated = toy(600, rng), toy(600, rng)
+    original[:30] *= 1.2  # scales the parent mass by 1.2: 5% of the original far above the peak
+    summary = validate(original, generated, objects, tmp_path, formats=("png",),
+                       resonances={"D+": (1.86, 1.88)}, n_bootstrap=5, n_threads=1,
+                       feature_plots=False, progress=False)  # fmt: skip
+    m = parent_mass(original)
+    assert m.max() > summary["mass"]["original"]["window_hi"] + 0.2
+    with uproot.open(tmp_path / "histograms.root") as f:
+        h = f["original/mass"]
+        edges = h.axis().edges()
+        assert edges[0] <= m.min() and edges[-1] > m.max()
+        assert h.values().sum() == len(m)  # nothing in the under- or overflow
+    regions = {r["name"]: r for r in summary["mass_regions"]["regions"]}
+    tail = regions["high tail"]
+    mg = parent_mass(generated)
+    assert tail["real_fraction"] == pytest.approx(np.mean(m >= tail["lo_gev"]), abs=1e-12)
+    assert tail["generated_fraction"] == pytest.approx(np.mean(mg >= tail["lo_gev"]), abs=1e-12)
+    # the 5% scaled up, and the few beyond 3 half-widths of a Gaussian peak
+    assert tail["real_fraction"] >= 30 / 600
+    assert tail["real_fraction"] - tail["generated_fraction"] > 4 * tail["real_err"]
+    d = regions["D+"]
+    assert d["real_fraction"] == pytest.approx(np.mean((m >= 1.86) & (m < 1.88)), abs=1e-12)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Mass regions" in md and "![Parent invariant mass, log scale](mass_log.png)" in md
+    row = (f"| D+ | 1.8600 – 1.8800 | {d['real_fraction']:.4f} ± {d['real_err']:.4f} "
+           f"| {d['generated_fraction']:.4f} ± {d['generated_err']:.4f} "
+           f"| {d['ratio']:.3f} ± {d['ratio_err']:.3f} |")  # fmt: skip
+    assert row in md
+    assert f"| high tail | ≥ {tail['lo_gev']:.4f} | {tail['real_fraction']:.4f} ± " in md
+    assert (tmp_path / "mass_log.png").is_file()

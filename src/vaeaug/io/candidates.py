@@ -34,6 +34,8 @@ class Candidates:
             branches, entry range, cut, counts (:func:`~vaeaug.io.read_candidates`).
         support_report: for generated candidates, what the support check saw
             (a :class:`~vaeaug.model.support.SupportReport`), else None.
+        refine_report: for refined candidates (:func:`vaeaug.refine`), what refinement
+            did (a :class:`~vaeaug.sampling.refine.RefineReport`), else None.
     """
 
     p4: np.ndarray
@@ -41,6 +43,7 @@ class Candidates:
     weights: np.ndarray | None = None
     source: dict = dataclasses.field(default_factory=dict)
     support_report: Any = None
+    refine_report: Any = None
 
     def __len__(self) -> int:
         return len(self.p4)

@@ -161,6 +161,7 @@ def write_candidates(
     original: np.ndarray | None = None,
     original_weights: np.ndarray | None = None,
     generated_weight: float | None = None,
+    generated_weights: np.ndarray | None = None,
     tree: str | None = None,
     chunk_size: int = 1_000_000,
     format: str | None = None,
@@ -178,6 +179,9 @@ def write_candidates(
             tree (default 1). ``vaeaug augment --combined`` passes the weights of
             :func:`vaeaug.sampling.weights.combined_weights`, so that the whole
             tree sums to the input's total weight.
+        generated_weights: a weight per generated candidate (N,), e.g. refinement's
+            (:func:`vaeaug.refine`); ``chunks`` must then be one array. They are written
+            as the ``weight`` branch (times ``generated_weight`` in a combined tree).
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
 
@@ -186,18 +190,31 @@ def write_candidates(
     """
     if isinstance(chunks, np.ndarray):
         array = chunks
+        if generated_weights is not None and np.shape(generated_weights) != (len(array),):
+            raise ValueError(f"generated_weights must have shape ({len(array)},), got "
+                             f"{np.shape(generated_weights)}")  # fmt: skip
         chunks = (array[i : i + chunk_size] for i in range(0, len(array), chunk_size))
+    elif generated_weights is not None:
+        raise ValueError("generated_weights needs the generated candidates as one array")
     extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
+    if generated_weights is not None:
+        extra[WEIGHT_BRANCH] = "float32"
+    gw = 1.0 if generated_weight is None else generated_weight
     with RootWriter(path, layout, tree=tree, extra=extra, format=format) as writer:
         if original is not None:
             w = np.ones(len(original)) if original_weights is None else original_weights
             for i in range(0, len(original), chunk_size):
                 sl = slice(i, i + chunk_size)
                 writer.write(original[sl], is_generated=np.zeros(len(original[sl])), weight=w[sl])
+        start = 0
         for p4 in chunks:
+            columns = {}
             if original is not None:
-                gw = 1.0 if generated_weight is None else generated_weight
-                writer.write(p4, is_generated=np.ones(len(p4)), weight=np.full(len(p4), gw))
-            else:
-                writer.write(p4)
+                columns[FLAG_BRANCH] = np.ones(len(p4))
+            if generated_weights is not None:
+                columns[WEIGHT_BRANCH] = gw * generated_weights[start : start + len(p4)]
+            elif original is not None:
+                columns[WEIGHT_BRANCH] = np.full(len(p4), gw)
+            writer.write(p4, **columns)
+            start += len(p4)
     return writer.n_written

@@ -11,6 +11,7 @@ from .features import dalitz_variables, feature_table, pair_masses, parent_mass
 from .massfit import fit_mass_peak, robust_peak
 from .memorisation import memorisation
 from .metrics import correlation_comparison, correlation_matrix, ks_test, one_d_metrics
+from .regions import mass_regions
 from .report import validate
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "feature_table",
     "fit_mass_peak",
     "ks_test",
+    "mass_regions",
     "memorisation",
     "one_d_metrics",
     "pair_masses",

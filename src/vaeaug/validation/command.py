@@ -55,7 +55,10 @@ def run_validate(args: argparse.Namespace) -> str:
         if given is not None:
             refuse_overwriting_inputs(args.out, [given])
     from ..io.layout import parse_daughters
+    from .regions import parse_resonances
 
+    # a malformed --resonance fails before any file is read
+    resonances = parse_resonances(getattr(args, "resonance", None) or [])
     out = check_output_dir(args.out, "--out")
     model = load(args.model) if args.model else None
     daughters = parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
@@ -91,6 +94,7 @@ def run_validate(args: argparse.Namespace) -> str:
         reference_p4=reference,
         training_p4=training,
         history=history,
+        resonances=resonances,
         style=args.style,
         seed=args.seed,
         formats=tuple(args.formats),

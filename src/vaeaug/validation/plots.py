@@ -223,12 +223,17 @@ def plot_mass(
     fit_generated: dict[str, Any] | None = None,
     *,
     style: str = "CMS",
+    log: bool = False,
 ):
-    """Parent invariant mass (GeV), original vs generated, with the fitted peaks in the legend."""
+    """Parent invariant mass (GeV), original vs generated, with the fitted peaks in the legend.
+
+    The histograms set the range drawn (the report's cover the whole original range);
+    each fit's curve is drawn over its own window. ``log`` draws the y axis on a log
+    scale, which shows the tails a linear axis flattens into the baseline.
+    """
     import mplhep as hep
 
     edges = h_original.axes[0].edges
-    x = np.linspace(edges[0], edges[-1], 400)
     with _style(style):
         fig = _figure(figsize=(9, 8), layout="constrained")
         ax = fig.subplots()
@@ -245,6 +250,8 @@ def plot_mass(
                     rf"fit: $\mu$ = {1e3 * fit['mean']:.2f} ± {1e3 * fit['mean_err']:.2f} MeV, "
                     rf"$\sigma$ = {1e3 * fit['sigma']:.2f} ± {1e3 * fit['sigma_err']:.2f} MeV"
                 )
+                x = np.linspace(fit["window_lo"], fit["window_hi"], 400)
+                # normalised like the histogram: by all its candidates, not the window's
                 ax.plot(
                     x,
                     _fit_density(x, fit, h.values().sum()),
@@ -255,9 +262,16 @@ def plot_mass(
                 )
         ax.set_xlabel(h_original.axes[0].label)
         ax.set_ylabel(r"$1/N\;dN/dm$ [1/GeV]")
-        ymax = max(np.max(_density(h_original)[0]), np.max(_density(h_generated)[0]))
-        # Headroom so that the four-line legend never covers the peak.
-        ax.set_ylim(0, 1.5 * ymax)
+        dens = np.concatenate([_density(h_original)[0], _density(h_generated)[0]])
+        ymax = max(float(np.max(dens)), 1e-300)
+        positive = dens[dens > 0]
+        if log and positive.size:
+            ax.set_yscale("log")
+            # two decades of headroom keep the four-line legend above the peak
+            ax.set_ylim(0.5 * float(np.min(positive)), 100 * ymax)
+        else:
+            # Headroom so that the four-line legend never covers the peak.
+            ax.set_ylim(0, 1.5 * ymax)
         ax.set_xlim(edges[0], edges[-1])
         ax.legend(loc="upper left", fontsize=14, frameon=False)
     return fig

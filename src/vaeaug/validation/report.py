@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from .features import check_sample, feature_label, feature_table, parent_mass
 from .massfit import default_window, fit_mass_peak
 from .memorisation import heldout_rows, memorisation
 from .metrics import correlation_comparison, one_d_metrics
+from .regions import check_resonances, mass_regions
 
 __all__ = ["validate"]
 
@@ -76,6 +77,7 @@ def validate(
     history: dict[str, list[float]] | None = None,
     original_weights: np.ndarray | None = None,
     generated_weights: np.ndarray | None = None,
+    resonances: Mapping[str, tuple[float, float]] | None = None,
     style: str = "CMS",
     seed: int = 0,
     formats: Sequence[str] = ("png", "pdf"),
@@ -94,6 +96,8 @@ def validate(
     check (held-out candidates are the rows of ``original_p4`` not in it);
     ``history`` is the loss per epoch {"train": [...], "val": [...]}. Weights
     are per candidate, (N,) and (M,); the amplification ignores weights.
+    ``resonances`` names mass windows ``{name: (lo_gev, hi_gev)}`` in GeV counted
+    beside the peak and the tails (:func:`~vaeaug.validation.regions.mass_regions`).
     ``n_bootstrap`` sets the C2ST bootstrap replicas, ``c2st_max_events`` caps its
     candidates per class and ``n_threads`` its OpenMP threads. ``feature_plots``
     picks the per-feature comparison plots: True for all, False for none, or a
@@ -106,7 +110,8 @@ def validate(
     ``correlations`` (:func:`~vaeaug.validation.metrics.correlation_comparison`),
     ``c2st`` (:func:`~vaeaug.validation.c2st.c2st_with_floor`), ``mass``
     (``original``/``generated`` fits of :func:`~vaeaug.validation.massfit.fit_mass_peak`
-    and their ``compatibility``), ``amplification``, ``memorisation``,
+    and their ``compatibility``), ``mass_regions``
+    (:func:`~vaeaug.validation.regions.mass_regions`), ``amplification``, ``memorisation``,
     ``floor_table`` (one row per headline metric with ``within_floor``) and
     ``files`` (every path written). Non-finite numbers are written as null.
     """
@@ -119,6 +124,7 @@ def validate(
     generated = check_sample(generated_p4, objects, name="generated_p4")
     wo = _checked_weights("original_weights", original_weights, len(original))
     wg = _checked_weights("generated_weights", generated_weights, len(generated))
+    resonances = check_resonances(resonances)
     _check_feature_plots(feature_plots, original, objects)
     out = Path(out_dir)
     (out / "features").mkdir(parents=True, exist_ok=True)
@@ -139,7 +145,8 @@ def validate(
                                "spread_definition": "IQR/1.349 of the original"}  # fmt: skip
     mass = _metrics(summary, original, generated, fo, fg, wo, wg, stage,
                     reference_p4=reference_p4, training_p4=training_p4, n_bootstrap=n_bootstrap,
-                    c2st_max_events=c2st_max_events, n_threads=n_threads)  # fmt: skip
+                    c2st_max_events=c2st_max_events, n_threads=n_threads,
+                    resonances=resonances)  # fmt: skip
 
     stage(7)
     figures = _Figures(out, formats, style, written)
@@ -167,7 +174,8 @@ def _metrics(summary: dict[str, Any], original: np.ndarray, generated: np.ndarra
              fo: np.ndarray, fg: np.ndarray, wo: np.ndarray | None, wg: np.ndarray | None,
              stage: Callable[[int], None], *, reference_p4: np.ndarray | None,
              training_p4: np.ndarray | None, n_bootstrap: int, c2st_max_events: int | None,
-             n_threads: int | None) -> _MassWindow:  # fmt: skip
+             n_threads: int | None,
+             resonances: dict[str, tuple[float, float]]) -> _MassWindow:  # fmt: skip
     """Stages 1-6 of :func:`validate`, into ``summary``: the metrics of the feature tables
     ``fo`` (N, F) and ``fg`` (M, F) of the samples ``original`` and ``generated``."""
     names, objects, seed = summary["features"], summary["objects"], summary["seed"]
@@ -197,6 +205,8 @@ def _metrics(summary: dict[str, Any], original: np.ndarray, generated: np.ndarra
         "generated": mass.fit_g,
         "compatibility": _mass_compatibility(mass.fit_o, mass.fit_g),
     }
+    summary["mass_regions"] = mass_regions(mass.mo, mass.mg, real_weights=wo,
+                                           generated_weights=wg, resonances=resonances)  # fmt: skip
     stage(5)
     ref = (
         None
@@ -262,7 +272,7 @@ def _memorisation(
 
 @dataclasses.dataclass
 class _MassWindow:
-    """The parent masses (GeV) of both samples, the fit window and both peak fits."""
+    """The parent masses (GeV) of both samples, the fit window (GeV) and both peak fits."""
 
     mo: np.ndarray
     mg: np.ndarray
@@ -278,6 +288,14 @@ class _MassWindow:
         fit_o = fit_mass_peak(mo, wo, window=window)
         fit_g = fit_mass_peak(mg, wg, window=window)
         return cls(mo, mg, window, fit_o, fit_g)
+
+    def edges(self, max_bins: int = 400) -> np.ndarray:
+        """Bin edges (B + 1,) in GeV over the whole real mass range (padded 5% each side),
+        as narrow as the fit's bins unless that takes more than ``max_bins`` bins."""
+        fit_width = (self.window[1] - self.window[0]) / self.fit_o["bins"]
+        span = 1.1 * float(np.ptp(self.mo))
+        bins = int(np.clip(np.ceil(span / fit_width), 20, max_bins))
+        return _plots().common_edges(self.mo, bins=bins, quantiles=(0.0, 1.0))
 
 
 @dataclasses.dataclass
@@ -330,18 +348,19 @@ class _Figures:
                 c["original"], c["generated"], names, style=style, method=method.capitalize()
             )
             self.save(fig, f"correlations_{method}")
-        mass_edges = np.linspace(mass.window[0], mass.window[1], mass.fit_o["bins"] + 1)
         hmo, hmg = plots.comparison_histograms(
             mass.mo,
             mass.mg,
-            mass_edges,
+            mass.edges(),
             name="m",
             label=feature_label("m", objects),
             original_weights=wo,
             generated_weights=wg,
         )
-        hists["original/mass_window"], hists["generated/mass_window"] = hmo, hmg
-        self.save(plots.plot_mass(hmo, hmg, mass.fit_o, mass.fit_g, style=style), "mass")
+        hists["original/mass"], hists["generated/mass"] = hmo, hmg
+        for log, stem in ((False, "mass"), (True, "mass_log")):
+            fig = plots.plot_mass(hmo, hmg, mass.fit_o, mass.fit_g, style=style, log=log)
+            self.save(fig, stem)
         if len(objects) == 3:
             fig, (hdo, hdg) = plots.plot_dalitz(
                 original, generated, objects, original_weights=wo, generated_weights=wg,
@@ -419,6 +438,46 @@ def _fmt(x: Any, spec: str = ".3g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def _bounds(lo: float | None, hi: float | None) -> str:
+    """A region [lo, hi) in GeV as the report prints it; None is unbounded (JSON's null)."""
+    if lo is None:
+        return f"< {hi:.4f}"
+    if hi is None:
+        return f"≥ {lo:.4f}"
+    return f"{lo:.4f} – {hi:.4f}"
+
+
+def _regions_markdown(r: dict[str, Any]) -> list[str]:
+    """The table of :func:`~vaeaug.validation.regions.mass_regions` (JSON form) and the
+    regions it dropped."""
+    lines = [
+        "",
+        "## Mass regions",
+        "",
+        f"Share of candidates per parent-mass region [lo, hi): the peak is the original's "
+        f"median ± {r['n_widths']:g} robust half-widths, the tails lie below and above it; "
+        "binomial errors (Kish effective counts with weights).",
+        "",
+        "| Region | Mass [GeV] | Original fraction | Generated fraction | Generated / original |",
+        "|---|---|---|---|---|",
+    ]
+    for g in r["regions"]:
+        lines.append(
+            f"| {g['name']} | {_bounds(g['lo_gev'], g['hi_gev'])} "
+            f"| {_fmt(g['real_fraction'], '.4f')} ± {_fmt(g['real_err'], '.4f')} "
+            f"| {_fmt(g['generated_fraction'], '.4f')} ± {_fmt(g['generated_err'], '.4f')} "
+            f"| {_fmt(g['ratio'], '.3f')} ± {_fmt(g['ratio_err'], '.3f')} |"
+        )
+    dropped = ", ".join(
+        f"{g['name']} ({_bounds(g['lo_gev'], g['hi_gev'])} GeV: original "
+        f"{_fmt(g['real_fraction'], '.4f')}, generated {_fmt(g['generated_fraction'], '.4f')})"
+        for g in r["dropped"]
+    )
+    lines += ["", f"Not compared, under {r['min_fraction']:.0%} of the original: "
+              f"{dropped or 'none'}."]  # fmt: skip
+    return lines
+
+
 def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
     ext = "png" if "png" in formats else formats[0]
     lines = [
@@ -454,6 +513,7 @@ def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
             f"| {_fmt(f['robust_median'], '.5f')} ± {_fmt(f['robust_median_err'], '.5f')} "
             f"| {_fmt(f['robust_half_width'], '.5f')} ± {_fmt(f['robust_half_width_err'], '.5f')} |"
         )
+    lines += _regions_markdown(s["mass_regions"])
 
     def amplification_line(a: dict) -> str:
         extra = " (extrapolated beyond the largest real subsample)" if a["extrapolated"] else ""
@@ -485,6 +545,7 @@ def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
     lines += ["", "## Plots", ""]
     for stem, title in (
         ("mass", "Parent invariant mass"),
+        ("mass_log", "Parent invariant mass, log scale"),
         ("dalitz", "Dalitz plot"),
         ("correlations_pearson", "Pearson correlations"),
         ("amplification", "Amplification"),

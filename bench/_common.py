@@ -361,32 +361,44 @@ def resonance_fractions(
     generated: np.ndarray,
     training: np.ndarray,
     reference: np.ndarray,
-    resonances: Sequence[str],
+    resonances: Sequence[str | tuple[str, float, float]],
     window: float = RESONANCE_WINDOW,
 ) -> dict[str, dict[str, float]]:
     """Share of candidates in each resonance's mass window, generated against real.
 
-    For each name in ``resonances`` (``particle`` names): the fractions of the
+    Each entry of ``resonances`` is a ``particle`` name (the window is ``window`` x its
+    PDG mass either side) or ``(label, lo_gev, hi_gev)``. Per window: the fractions of the
     generated (M, k, 4), training (N, k, 4) and reference (R, k, 4) candidates whose
-    parent mass lies within ``window`` x the PDG mass of it, and the ratios
-    generated/reference and training/reference (the real-vs-real scatter at the
-    training size).
+    parent mass lies in it, their binomial errors, and the ratios generated/reference and
+    training/reference (the real-vs-real scatter at the training size), counted by
+    :func:`vaeaug.validation.mass_regions`.
     """
+    from vaeaug.validation import mass_regions
     from vaeaug.validation.features import parent_mass
 
-    masses = {k: parent_mass(p4) for k, p4 in
-              (("gen", generated), ("train", training), ("ref", reference))}  # fmt: skip
+    windows: dict[str, tuple[float, float]] = {}
+    for entry in resonances:
+        if isinstance(entry, str):
+            m0 = resonance_mass(entry)
+            windows[entry] = (m0 * (1 - window), m0 * (1 + window))
+        else:
+            label, lo, hi = entry
+            windows[label] = (float(lo), float(hi))
+    ref = parent_mass(reference)
+    against = {k: {r["name"]: r for r in mass_regions(ref, parent_mass(p4), resonances=windows,
+                                                      min_fraction=0.0)["regions"]}
+               for k, p4 in (("gen", generated), ("train", training))}  # fmt: skip
     out: dict[str, dict[str, float]] = {}
-    for name in resonances:
-        m0 = resonance_mass(name)
-        frac = {k: float(np.mean(np.abs(m - m0) < window * m0)) for k, m in masses.items()}
+    for name, (lo, hi) in windows.items():
+        g, t = against["gen"][name], against["train"][name]
         out[name] = {
-            "mass_gev": m0,
-            "window": window,
-            **{f"frac_{k}": v for k, v in frac.items()},
-            "ratio_gen": frac["gen"] / frac["ref"] if frac["ref"] else float("nan"),
-            "ratio_train": frac["train"] / frac["ref"] if frac["ref"] else float("nan"),
-        }
+            "lo_gev": lo, "hi_gev": hi,
+            "frac_gen": g["generated_fraction"], "frac_gen_err": g["generated_err"],
+            "frac_train": t["generated_fraction"], "frac_train_err": t["generated_err"],
+            "frac_ref": g["real_fraction"], "frac_ref_err": g["real_err"],
+            "ratio_gen": g["ratio"], "ratio_gen_err": g["ratio_err"],
+            "ratio_train": t["ratio"], "ratio_train_err": t["ratio_err"],
+        }  # fmt: skip
     return out
 
 
@@ -401,7 +413,7 @@ def fidelity_metrics(
     masses: Sequence[float] | None = None,
     n_bootstrap: int = 50,
     c2st_max_events: int = 40_000,
-    resonances: Sequence[str] = (),
+    resonances: Sequence[str | tuple[str, float, float]] = (),
 ) -> dict[str, Any]:
     """Every fidelity metric of ``generated`` (M, k, 4) against ``reference`` (R, k, 4).
 

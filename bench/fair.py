@@ -27,7 +27,15 @@ from torch import nn
 
 from vaeaug.sampling.guard import SupportGuard as Guard
 
-__all__ = ["DATASETS", "FLOW_GRID", "FlowConfig", "FlowPeer", "Guard", "dataset_args"]
+__all__ = [
+    "DATASETS",
+    "FLOW_GRID",
+    "FlowConfig",
+    "FlowPeer",
+    "Guard",
+    "chosen_flow",
+    "dataset_args",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +139,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     "d0_k3pi": {"objects": ["K", "pi1", "pi2", "pi3"], "identical": ["pi1,pi2"]},
     "dplus_5body": {"objects": ["K", "pi1", "pi2", "pi3", "pi4"], "identical": ["pi1,pi2,pi3"]},
     "dimuon": {"objects": ["mu1", "mu2"], "identical": ["mu1,mu2"],
-               "resonances": ["J/psi(1S)", "Upsilon(1S)", "Z0"]},
+               "resonances": ["J/psi(1S)", "Upsilon(1S)", "Z0", ("m < 60 GeV", 0.0, 60.0)]},
     "hzz_mumu": {"objects": ["l1", "l2"], "identical": ["l1,l2"],
                  "masses": [0.1056583755, 0.1056583755], "resonances": ["Z0"]},
 }  # fmt: skip
@@ -152,3 +160,16 @@ def dataset_args(name: str, samples: str, data: str | None, *, reference: bool) 
         ref = Path(samples) / f"{name}_reference.root"
     return {"data": str(train), "reference": str(ref if reference else train), "name": name,
             **spec}  # fmt: skip
+
+
+def chosen_flow() -> FlowConfig:
+    """The configuration of the last tuning run (``flow_tuning/latest.json``)."""
+    import json
+
+    from _record import RESULTS
+
+    chosen = json.loads((RESULTS / "flow_tuning" / "latest.json").read_text())["chosen"]
+    for config in FLOW_GRID:
+        if config.label() == chosen:
+            return config
+    raise SystemExit(f"flow_tuning chose {chosen!r}, which is not in fair.FLOW_GRID")

@@ -6,7 +6,10 @@ of :data:`fair.DATASETS`, training size and seed, the same N candidates of the t
 file train vaeaug (its defaults) and the spline-flow peer (the configuration
 ``bench/tune_flow.py`` chose on validation splits); each generates 4N candidates with
 and without the support guard (vaeaug's own; :class:`fair.Guard` for the flow: the same
-support on the same observables), and every sample is judged against the whole reference
+support on the same observables) and, refined by rejection, 4N candidates of the guarded
+generator (:class:`vaeaug.sampling.refine.Refiner` with the setting ``bench/tune_refine.py``
+chose on validation splits, fitted on the same N training candidates; the C2ST of its
+weight mode is recorded beside them), and every sample is judged against the whole reference
 file by the C2ST of two classifier families (histogram boosting and a neural network),
 each beside its real-vs-real floor, and by the mass peak, the correlations, the 1-D
 distances and the amplification of ``_common.fidelity_metrics``::
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fidelity_metrics, load_dataset, one_thread
 from _record import RESULTS, provenance, record, run_tasks
-from fair import DATASETS, FlowConfig, FlowPeer, Guard, dataset_args
+from fair import DATASETS, FlowConfig, FlowPeer, Guard, chosen_flow, dataset_args
 
 __all__ = ["GENERATORS", "main"]
 
@@ -44,25 +47,26 @@ FACTOR = 4  # generated candidates per training candidate
 HZZ_SIZE = 500
 
 
-def chosen_flow() -> FlowConfig:
-    """The configuration of the last tuning run (``flow_tuning/latest.json``)."""
-    chosen = json.loads((RESULTS / "flow_tuning" / "latest.json").read_text())["chosen"]
-    for config in _grid():
-        if config.label() == chosen:
-            return config
-    raise SystemExit(f"flow_tuning chose {chosen!r}, which is not in fair.FLOW_GRID")
+def chosen_refinement() -> dict[str, Any]:
+    """The refinement setting of the last tuning run (``refine_tuning/latest.json``):
+    Refiner.fit keyword arguments and the mode."""
+    from tune_refine import CLASSIFIERS, GRID, label
 
-
-def _grid():
-    from fair import FLOW_GRID
-
-    return FLOW_GRID
+    chosen = json.loads((RESULTS / "refine_tuning" / "latest.json").read_text())["chosen"]
+    for q, c, mode in GRID:
+        if label((q, c, mode)) == chosen:
+            return {"label": chosen, "clip_quantile": q, "classifier_kwargs": CLASSIFIERS[c],
+                    "mode": mode}  # fmt: skip
+    raise SystemExit(f"refine_tuning chose {chosen!r}, which is not in tune_refine.GRID")
 
 
 def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
-                    flow: FlowConfig) -> list[tuple[str, np.ndarray, dict[str, Any]]]:  # fmt: skip
-    """[(generator label, generated (4N, k, 4) GeV, row fields)] guarded and unguarded."""
+                    flow: FlowConfig,
+                    refine: dict[str, Any]) -> list[tuple[str, np.ndarray, dict[str, Any]]]:  # fmt: skip
+    """[(generator label, generated (4N, k, 4) GeV, row fields)]: guarded, refined (the
+    guarded generator refined by rejection; the weight mode's C2ST beside it) and unguarded."""
     import vaeaug
+    from vaeaug.sampling.refine import Refiner
 
     n = FACTOR * size
     t0 = time.perf_counter()
@@ -79,6 +83,7 @@ def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
             if report is not None and mode == "reject":
                 extra["outside_first"] = report.to_dict()["outside_fraction"]
             out.append((label, ds.order(gen.p4), extra))
+        draw = lambda m, s: ds.order(model.sample(m, seed=s).p4)  # noqa: E731
     else:
         peer = FlowPeer(ds.objects, ds.masses, flow).fit(training, seed=seed)
         fit_s, epochs = time.perf_counter() - t0, peer.epochs_run
@@ -90,6 +95,19 @@ def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
         guarded, report = guard.sample(lambda m, s: ds.order(peer.sample(m, s)), n, seed + 1)
         out = [("nsf", guarded, {"sample_s": time.perf_counter() - t1, **report}),
                ("nsf, no guard", raw, {"sample_s": raw_s})]  # fmt: skip
+        draw = lambda m, s: guard.sample(lambda k, t: ds.order(peer.sample(k, t)), m, s)[0]  # noqa: E731
+    t1 = time.perf_counter()
+    refiner = Refiner.fit(draw, training, ds.objects, ds.masses, seed=seed + 2,
+                          clip_quantile=refine["clip_quantile"],
+                          classifier_kwargs=refine["classifier_kwargs"])  # fmt: skip
+    refit_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    refined, _, report = refiner.sample(n, seed=seed + 1, mode="reject")
+    extra = {"sample_s": time.perf_counter() - t1, "refine_fit_s": refit_s,
+             **{f"refine_{k}": v for k, v in report.to_dict().items() if k != "mode"}}  # fmt: skip
+    weighted, weights, _ = refiner.sample(n, seed=seed + 1, mode="weight")
+    extra["weighted"] = (weighted, weights)  # judged by one_task, not stored
+    out.insert(1, (f"{family}, refined", refined, extra))
     return [(label, p4, {"fit_s": fit_s, "epochs": epochs, **extra})
             for label, p4, extra in out]  # fmt: skip
 
@@ -100,7 +118,7 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
     from vaeaug.validation.c2st import c2st
 
     one_thread()
-    name, size, seed, family, samples, data, flow = task
+    name, size, seed, family, samples, data, flow, refine = task
     ds = load_dataset(**dataset_args(name, samples, data, reference=True))
     rng = np.random.default_rng([seed, size])
     perm = rng.permutation(len(ds.train))
@@ -111,7 +129,9 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
     mlp_floor = c2st(fr, fs, seed=seed, n_bootstrap=50, max_events=40_000, n_threads=1,
                      family="mlp")  # fmt: skip
     rows = []
-    for label, generated, extra in _fit_and_sample(family, ds, training, size, seed, flow):
+    for label, generated, extra in _fit_and_sample(family, ds, training, size, seed, flow,
+                                                   refine):  # fmt: skip
+        weighted = extra.pop("weighted", None)
         row = {"dataset": name, "n_train": size, "seed": seed, "generator": label, **extra}
         row["sample_rate"] = FACTOR * size / row["sample_s"]
         row.update(fidelity_metrics(generated, training, ds.reference, same, seed=seed,
@@ -123,6 +143,12 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
                     family="mlp")  # fmt: skip
         row["c2st_mlp"], row["c2st_mlp_err"] = test["auc"], test["auc_err"]
         row["c2st_mlp_floor"], row["c2st_mlp_floor_err"] = mlp_floor["auc"], mlp_floor["auc_err"]
+        if weighted is not None:  # the refiner's weight mode on the same draws' seed
+            _, fw = feature_table(weighted[0], ds.objects)
+            for family_, key in (("hgb", "c2st_auc_weighted"), ("mlp", "c2st_mlp_weighted")):
+                test = c2st(fr, fw, generated_weights=weighted[1], seed=seed, n_bootstrap=50,
+                            max_events=40_000, n_threads=1, family=family_)  # fmt: skip
+                row[key], row[f"{key}_err"] = test["auc"], test["auc_err"]
         print(
             f"{name:>11} N={size:>5} s={seed} {label:>16}: hgb {row['c2st_auc']:.3f} "
             f"mlp {row['c2st_mlp']:.3f} fit {row['fit_s']:.0f} s",
@@ -146,16 +172,17 @@ def main(argv: list[str] | None = None) -> int:
                              "holds the rows done)")  # fmt: skip
     args = parser.parse_args(argv)
     started = provenance(sys.argv)
-    flow = chosen_flow()
+    flow, refine = chosen_flow(), chosen_refinement()
     sizes = {name: ([HZZ_SIZE] if name == "hzz_mumu" else args.sizes) for name in args.datasets}
-    tasks = [(name, size, seed, family, args.samples, args.data, flow)
+    tasks = [(name, size, seed, family, args.samples, args.data, flow, refine)
              for name in args.datasets for size in sizes[name] for seed in args.seeds
              for family in GENERATORS]  # fmt: skip
     # seed by seed, each dataset's two generators side by side: a time budget cuts whole rows
     tasks.sort(key=lambda t: (t[2], args.datasets.index(t[0]), -t[1], t[3] != "vaeaug"))
     rows = run_tasks(one_task, tasks, args.jobs, args.minutes)
     path = record(f"judged_fidelity_{args.tag}", {
-        "factor": FACTOR, "flow_config": flow.label(), "datasets": args.datasets,
+        "factor": FACTOR, "flow_config": flow.label(), "refinement": refine["label"],
+        "datasets": args.datasets,
         "sizes": sizes, "seeds": args.seeds, "rows": rows}, argv=sys.argv, started=started)  # fmt: skip
     print(f"wrote {path}")
     return 0

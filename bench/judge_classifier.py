@@ -130,8 +130,7 @@ def parent_weights(sig: np.ndarray, bkg: np.ndarray) -> np.ndarray:
 
 def _generated(method: str, s, b, seed: int, timing: dict[str, float]):
     """(signal, background) generated for a multiplied set: (K N_sig, 3, 4), (3 K N_sig, 3, 4)."""
-    from fair import FlowPeer, Guard
-    from judge import chosen_flow
+    from fair import FlowPeer, Guard, chosen_flow
 
     import vaeaug
 

@@ -56,8 +56,7 @@ def _base_draw(base: str, train: np.ndarray, ds, seed: int):
         model = vaeaug.fit(train, objects=ds.objects, masses=ds.masses, seed=seed,
                            device="cpu", progress=False)  # fmt: skip
         return (lambda m, s: ds.order(model.sample(m, seed=s).p4)), time.perf_counter() - t0
-    from fair import FlowPeer, Guard
-    from judge import chosen_flow
+    from fair import FlowPeer, Guard, chosen_flow
 
     peer = FlowPeer(ds.objects, ds.masses, chosen_flow()).fit(train, seed=seed)
     guard = Guard(train, ds.objects, ds.masses, seed=seed)

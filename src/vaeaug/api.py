@@ -397,14 +397,15 @@ def fit(
                  history=history)  # fmt: skip
 
 
-def refine(model: Model, real, n: int, *, seed: int = 0, mode: str = "reject",
+def refine(model: Model, real, n: int, *, seed: int = 0, mode: str = "weight",
            weights=None, support: str = "reject", **options) -> Candidates:  # fmt: skip
     """``n`` generated candidates of ``model``, refined against the real sample ``real``.
 
     A classifier trained to tell ``real`` from the model's candidates gives each new
     candidate its density ratio real/generated (:class:`~vaeaug.sampling.refine.Refiner`);
+    ``mode="weight"`` (the default) keeps all and sets ``weights`` (summing to ``n``),
     ``mode="reject"`` keeps candidates with probability proportional to it (unweighted
-    output), ``mode="weight"`` keeps all and sets ``weights`` (summing to ``n``). Give the
+    output, about 1 / acceptance draws per candidate). Give the
     training sample as ``real``, and judge the result on real candidates it never saw.
 
     Args:

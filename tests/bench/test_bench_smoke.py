@@ -114,6 +114,10 @@ def test_resonance_fractions_count_the_mass_window():
     pairs[..., 3] = (mass / 2)[:, None]
     at_rest = common.resonance_fractions(pairs, pairs, pairs, ["J/psi(1S)"])["J/psi(1S)"]
     assert at_rest["frac_gen"] == 0.5 and at_rest["ratio_gen"] == 1.0
+    # a window given by its bounds: below 1.03 m0 holds three of the four pairs
+    below = common.resonance_fractions(pairs[:1], pairs, pairs, [("low", 0.0, 1.03 * m0)])["low"]
+    assert below["frac_ref"] == 0.75 and below["frac_gen"] == 1.0
+    assert below["ratio_train"] == 1.0 and below["frac_ref_err"] == np.sqrt(0.75 * 0.25 / 4)
     with pytest.raises(SystemExit, match="not one particle name"):
         common.resonance_mass("Jpsi")
 

@@ -95,11 +95,17 @@ def test_a_perfect_generator_is_left_nearly_alone_and_a_wrong_one_is_not(real, p
 
 def test_the_same_seed_gives_the_same_candidates(real, pool):
     draw = _generator(pool, wrong=0.3)
-    a = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4)[0]
-    b = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4)[0]
-    c = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=5)[0]
+    a = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4, mode="reject")[0]
+    b = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4, mode="reject")[0]
+    c = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=5, mode="reject")[0]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    # the weight mode's weights come from the seeded classifier: the same seed, the same
+    wa = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4)[1]
+    wb = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(2000, seed=4)[1]
+    wc = Refiner.fit(draw, real, OBJECTS, MASSES, seed=6).sample(2000, seed=4)[1]
+    np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(wa, wc)
 
 
 def test_real_weights_are_the_target(real, pool):
@@ -107,10 +113,10 @@ def test_real_weights_are_the_target(real, pool):
     draw = _generator(pool, wrong=0.5)
     eta = _eta(real)
     forward = np.where(eta > np.median(eta), 3.0, 1.0)
-    plain = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(6000, seed=4)[0]
+    plain = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3).sample(6000, seed=4, mode="reject")[0]
     weighted = Refiner.fit(draw, real, OBJECTS, MASSES, seed=3, real_weights=forward)
     target, _ = _weighted_mean_and_error(eta, forward)
-    got, err = _weighted_mean_and_error(_eta(weighted.sample(6000, seed=4)[0]))
+    got, err = _weighted_mean_and_error(_eta(weighted.sample(6000, seed=4, mode="reject")[0]))
     assert got > _eta(plain).mean() + 5 * err
     assert abs(got - target) < 0.25 * abs(target - eta.mean())
 

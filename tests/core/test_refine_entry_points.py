@@ -16,15 +16,15 @@ pytestmark = pytest.mark.outside_support  # tiny models: their support warnings 
 
 
 def test_refine_returns_weighted_candidates_with_a_report(tiny_model, toy_p4):
-    out = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4, mode="weight")
+    out = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4)  # weight mode, the default
     assert out.p4.shape == (3000, 3, 4) and out.layout == tiny_model.layout
     np.testing.assert_allclose(out.weights.sum(), 3000)
     assert out.refine_report.mode == "weight" and out.refine_report.n == 3000
-    again = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4, mode="weight")
+    again = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4)
     np.testing.assert_array_equal(out.p4, again.p4)
     np.testing.assert_array_equal(out.weights, again.weights)
     # the draws are the model's own: weight mode keeps every one, refinement only weights
-    rejected = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4)
+    rejected = vaeaug.refine(tiny_model, toy_p4, 3000, seed=4, mode="reject")
     assert rejected.weights is None and rejected.refine_report.drawn > 3000
 
 

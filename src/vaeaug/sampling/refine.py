@@ -47,12 +47,14 @@ __all__ = ["CLASSIFIER_DEFAULTS", "MODES", "RefineReport", "Refiner"]
 
 MODES = ("reject", "weight")
 #: HistGradientBoostingClassifier settings: shallow trees, a slow rate and early stopping
-#: on a validation split, for a few hundred to a few thousand real candidates.
+#: on a validation split, for a few hundred to a few thousand real candidates. Chosen with
+#: the clip quantile and the default mode on validation splits of the benchmark's training
+#: files, two base generators (``bench/tune_refine.py``, docs/dev/refine-plan.md).
 CLASSIFIER_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
     "max_iter": 400,
-    "max_leaf_nodes": 15,
-    "min_samples_leaf": 40,
+    "max_leaf_nodes": 7,
+    "min_samples_leaf": 80,
     "l2_regularization": 1.0,
     "early_stopping": True,
     "validation_fraction": 0.25,
@@ -216,7 +218,7 @@ class Refiner:
         return np.minimum(w, self.clip) if clipped else w
 
     def sample(self, n: int, *, seed: int = 0,
-               mode: str = "reject") -> tuple[np.ndarray, np.ndarray | None, RefineReport]:  # fmt: skip
+               mode: str = "weight") -> tuple[np.ndarray, np.ndarray | None, RefineReport]:  # fmt: skip
         """``n`` refined candidates: (p4 (n, k, 4) GeV, weights (n,) or None, report).
 
         ``mode="reject"``: draw in rounds (round r with ``child_seed(seed,

@@ -101,7 +101,8 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-objects", type=int, help="number of leading objects of --collection")
     g.add_argument("--entry-start", type=int, help="first entry read")
     g.add_argument("--entry-stop", type=int, help="entry after the last one read")
-    g.add_argument("--cut", help="uproot cut expression, e.g. 'K1_E > 2'")
+    g.add_argument("--cut", help="select entries, in uproot's cut syntax, on TTrees and RNTuples "
+                   "alike, e.g. 'K1_E > 2' or '(nMuon == 2) & (Muon_pt[:, 0] > 20)'")  # fmt: skip
     g.add_argument("--weight", metavar="BRANCH", help="branch with per-candidate training weights")
     g.add_argument(
         "--strict", action="store_true", help="refuse NaN/inf values instead of dropping them"

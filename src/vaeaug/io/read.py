@@ -2,8 +2,9 @@
 
 A TTree and an RNTuple are read the same way: ``file[name]`` gives either
 (an RNTuple is ``uproot.models.RNTuple.Model_ROOT_3a3a_RNTuple``) and both
-have ``keys()``, ``num_entries`` and ``arrays(expressions, cut=...,
-entry_start=..., entry_stop=...)``.
+have ``keys()``, ``num_entries`` and ``arrays(branches, entry_start=...,
+entry_stop=...)``. A cut is evaluated by :mod:`vaeaug.io.cut` for both (uproot's
+RNTuple reader accepts ``cut=`` and ignores it).
 
 Everything that can go wrong with user input raises :class:`~vaeaug.errors.InputError`
 with a message that names the bad input and the valid choices.
@@ -23,6 +24,7 @@ import uproot
 
 from ..errors import InputError, close_matches
 from .candidates import Candidates
+from .cut import cut_branches, evaluate_cut
 from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
 __all__ = ["NonFiniteWarning", "read_candidates"]
@@ -248,7 +250,9 @@ def read_candidates(
         path: the ROOT file.
         tree: the TTree or RNTuple name; may be omitted when the file holds one.
         entry_start, entry_stop: the entry range read.
-        cut: an uproot cut expression, e.g. ``"K1_E > 2"``.
+        cut: a selection of entries in uproot's cut syntax, e.g. ``"K1_E > 2"`` or
+            ``"(nMuon == 2) & (Muon_pt[:, 0] > 20)"``, evaluated by vaeaug on TTrees and
+            RNTuples alike (:mod:`vaeaug.io.cut`).
         weight: a branch holding per-candidate weights.
         strict: refuse (instead of dropping with a warning) non-finite values.
         daughters: daughter name -> its four branch names (see above).
@@ -279,10 +283,14 @@ def read_candidates(
             raise InputError(
                 f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}"
             )
-        arrays = ttree.arrays(
-            wanted + ([weight] if weight else []), cut=cut, entry_start=entry_start,
-            entry_stop=entry_stop, library="ak",
-        )  # fmt: skip
+        read = wanted + ([weight] if weight else [])
+        # the cut is evaluated here, on either format (uproot's RNTuple reader ignores cut=)
+        extra = [b for b in cut_branches(cut, all_names) if b not in read] if cut else []
+        arrays = ttree.arrays(read + extra, entry_start=entry_start, entry_stop=entry_stop,
+                              library="ak")  # fmt: skip
+        entries_in_range = len(arrays)
+        if cut:
+            arrays = arrays[evaluate_cut(cut, {b: arrays[b] for b in arrays.fields}, len(arrays))]
     except InputError:
         raise
     except Exception as err:
@@ -306,7 +314,8 @@ def read_candidates(
     source = {
         "file": str(path), "tree": tree, "format": fmt, "branches": wanted,
         "entry_start": entry_start, "entry_stop": entry_stop, "cut": cut,
-        "entries_read": len(arrays), "entries_with_objects": len(values),
+        "entries_in_range": entries_in_range, "entries_read": len(arrays),
+        "entries_with_objects": len(values),
         "non_finite_dropped": n_bad,
     }  # fmt: skip
     if mapped:

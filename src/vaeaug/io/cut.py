@@ -58,7 +58,9 @@ def _parse(cut: str) -> ast.Expression:
                 f"Jet_pt[:, 0] and the functions {', '.join(FUNCTIONS)}"
             )
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool)):
-            raise InputError(f"cut '{cut}': only numbers may appear as constants, got {node.value!r}")
+            raise InputError(
+                f"cut '{cut}': only numbers may appear as constants, got {node.value!r}"
+            )
         if isinstance(node, ast.Call) and (
             not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords
         ):

@@ -25,12 +25,28 @@ from _record import RESULTS, record
 
 __all__ = ["classifier_table", "fidelity_summary", "fidelity_tables", "main"]
 
-GENERATORS = ("vaeaug", "vaeaug, no guard", "nsf", "nsf, no guard")
+#: Every generator a judging run may hold, in table order; a run's own are those it has.
+GENERATORS = ("vaeaug", "vaeaug, refined", "vaeaug, no guard", "nsf", "nsf, refined",
+              "nsf, no guard")  # fmt: skip
+GENERATOR_LABELS = {"vaeaug": "vaeaug", "vaeaug, refined": "vaeaug, refined",
+                    "vaeaug, no guard": "vaeaug, no guard", "nsf": "spline flow, guarded",
+                    "nsf, refined": "spline flow, guarded, refined",
+                    "nsf, no guard": "spline flow, no guard"}  # fmt: skip
 KEYS = {"c2st_hgb": "c2st_auc", "c2st_mlp": "c2st_mlp", "floor_hgb": "c2st_floor",
         "floor_mlp": "c2st_mlp_floor", "fit_s": "fit_s", "sample_rate": "sample_rate",
         "amplification": "amplification", "peak_shift_mev": "peak_shift_mev",
         "width_ratio": "width_ratio", "outside_first": "outside_first",
-        "epochs": "epochs"}  # fmt: skip
+        "epochs": "epochs", "c2st_hgb_weighted": "c2st_auc_weighted",
+        "c2st_mlp_weighted": "c2st_mlp_weighted", "refine_ess": "refine_ess_fraction",
+        "refine_acceptance": "refine_acceptance", "refine_fit_s": "refine_fit_s"}  # fmt: skip
+
+
+def generators_of(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The generators of :data:`GENERATORS` that ``rows`` hold, in table order."""
+    present = {r["generator"] for r in rows}
+    return tuple(g for g in GENERATORS if g in present)
+
+
 DATASET_LABELS = {"dplus": "D⁺ → K⁻π⁺π⁺", "lambdac": "Λc⁺ → pK⁻π⁺", "d0_k3pi": "D⁰ → K⁻π⁺π⁺π⁻",
                   "dplus_5body": "D⁺ → K⁻π⁺π⁺π⁺π⁻", "dimuon": "dimuon spectrum",
                   "hzz_mumu": "HZZ muon pairs"}  # fmt: skip
@@ -41,17 +57,19 @@ def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
     number of seeds where each generator has the lowest C2ST of each judge family; and
     per row the ratios of vaeaug's training time and sampling rate to the flow's."""
     out: dict[str, Any] = {}
+    generators = generators_of(source["rows"])
     for name in dict.fromkeys(r["dataset"] for r in source["rows"]):
         rows = [r for r in source["rows"] if r["dataset"] == name]
         # a time-budgeted run can stop between a dataset's generators: only complete seeds
         complete = [seed for seed in {r["seed"] for r in rows}
-                    if {r["generator"] for r in rows if r["seed"] == seed} >= set(GENERATORS)]  # fmt: skip
+                    if {r["generator"] for r in rows if r["seed"] == seed} >= set(generators)]  # fmt: skip
         rows = [r for r in rows if r["seed"] in complete]
         if not rows:
             continue
         entry: dict[str, Any] = {"n_train": rows[0]["n_train"],
                                  "seeds": sorted({r["seed"] for r in rows})}  # fmt: skip
-        for gen in GENERATORS:
+        entry["generators"] = list(generators)
+        for gen in generators:
             mine = [r for r in rows if r["generator"] == gen]
             stats = {}
             for key, field in KEYS.items():
@@ -61,11 +79,15 @@ def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
                                   "max": float(v.max())}  # fmt: skip
             for res in (mine[0].get("resonances") or {}) if mine else ():
                 v = np.array([r["resonances"][res]["ratio_gen"] for r in mine])
+                err = np.array([r["resonances"][res].get("ratio_gen_err", np.nan) for r in mine])
+                # stat_err: the binomial error of the mean over the seeds
                 stats[f"share_ratio:{res}"] = {"mean": float(v.mean()), "min": float(v.min()),
-                                               "max": float(v.max())}  # fmt: skip
+                                               "max": float(v.max()),
+                                               "stat_err": float(np.sqrt(np.sum(err**2))
+                                                                 / len(err))}  # fmt: skip
             entry[gen] = stats
         for family, field in (("hgb", "c2st_auc"), ("mlp", "c2st_mlp")):
-            wins = dict.fromkeys(GENERATORS, 0)
+            wins = dict.fromkeys(generators, 0)
             for seed in entry["seeds"]:
                 best = min((r for r in rows if r["seed"] == seed), key=lambda r: r[field])
                 wins[best["generator"]] += 1
@@ -99,20 +121,27 @@ def _cite(value: float, pointer: str | tuple[str, ...], spec: str, suffix: str =
     return f"{shown:{spec}}{suffix}<!--@#{_pointer(pointer)}-->"
 
 
+def _generators(entry: dict[str, Any]) -> list[str]:
+    """A summary entry's generators (older summaries list none: those of GENERATORS it has)."""
+    return entry.get("generators") or [g for g in GENERATORS if g in entry]
+
+
 def fidelity_tables(summary: dict[str, Any]) -> str:
-    """Two Markdown tables with a citation after every number: C2ST by both judges, and
-    peak, amplification and cost."""
+    """Three Markdown tables with a citation after every number: C2ST by both judges;
+    peak, amplification, refinement and cost; resonance shares."""
     ds = summary["datasets"]
-    lines = ["| dataset (N) | floor: boosting / network | vaeaug | vaeaug, no guard | "
-             "spline flow, guarded | spline flow, no guard |", "|---|---|---|---|---|---|"]  # fmt: skip
+    gens = _generators(next(iter(ds.values())))
+    lines = ["| dataset (N) | floor: boosting / network | "
+             + " | ".join(GENERATOR_LABELS[g] for g in gens) + " |",
+             "|---|---|" + "---|" * len(gens)]  # fmt: skip
     for name, e in ds.items():
         p = f"/datasets/{name}"
         cells = [f"{DATASET_LABELS.get(name, name)} ({e['n_train']:,})",
                  _cite(e["vaeaug"]["floor_hgb"]["mean"], f"{p}/vaeaug/floor_hgb/mean", ".3f")
                  + " / " + _cite(e["vaeaug"]["floor_mlp"]["mean"],
                                  f"{p}/vaeaug/floor_mlp/mean", ".3f")]  # fmt: skip
-        best = {f: min(GENERATORS, key=lambda g: e[g][f"c2st_{f}"]["mean"]) for f in ("hgb", "mlp")}
-        for gen in GENERATORS:
+        best = {f: min(gens, key=lambda g: e[g][f"c2st_{f}"]["mean"]) for f in ("hgb", "mlp")}
+        for gen in gens:
             q = f"{p}/{gen}"
             parts = []
             for f in ("hgb", "mlp"):
@@ -121,21 +150,30 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
             cells.append(" / ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
     out = "\n".join(lines) + "\n\n"
+    shown = [g for g in gens if "no guard" not in g]
     lines = ["| dataset | generator | peak − ref [MeV] | width / ref | amplification | "
-             "first draws redrawn | fit time, vaeaug / flow | sampling rate, vaeaug / flow |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "first draws redrawn | refinement: acceptance / ESS | weighted C2ST "
+             "| fit time, vaeaug / flow | sampling rate, vaeaug / flow |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, e in ds.items():
         p = f"/datasets/{name}"
-        for i, gen in enumerate(("vaeaug", "nsf")):
-            q = f"{p}/{gen}"
-            redrawn = e[gen].get("outside_first")
-            cells = [DATASET_LABELS.get(name, name) if i == 0 else "",
-                     "vaeaug" if gen == "vaeaug" else "spline flow, guarded",
-                     _cite(e[gen]["peak_shift_mev"]["mean"], f"{q}/peak_shift_mev/mean", "+.2f"),
-                     _cite(e[gen]["width_ratio"]["mean"], f"{q}/width_ratio/mean", ".3f"),
-                     _cite(e[gen]["amplification"]["mean"], f"{q}/amplification/mean", ".2f"),
+        for i, gen in enumerate(shown):
+            q, g = f"{p}/{gen}", e[gen]
+            redrawn = g.get("outside_first")
+            refined = "refine_acceptance" in g
+            cells = [DATASET_LABELS.get(name, name) if i == 0 else "", GENERATOR_LABELS[gen],
+                     _cite(g["peak_shift_mev"]["mean"], f"{q}/peak_shift_mev/mean", "+.2f"),
+                     _cite(g["width_ratio"]["mean"], f"{q}/width_ratio/mean", ".3f"),
+                     _cite(g["amplification"]["mean"], f"{q}/amplification/mean", ".2f"),
                      "" if redrawn is None else
-                     _cite(redrawn["mean"], f"{q}/outside_first/mean", ".1f", "%")]  # fmt: skip
+                     _cite(redrawn["mean"], f"{q}/outside_first/mean", ".1f", "%"),
+                     "" if not refined else
+                     _cite(g["refine_acceptance"]["mean"], f"{q}/refine_acceptance/mean", ".2f")
+                     + " / " + _cite(g["refine_ess"]["mean"], f"{q}/refine_ess/mean", ".2f"),
+                     "" if not refined else
+                     _cite(g["c2st_hgb_weighted"]["mean"], f"{q}/c2st_hgb_weighted/mean", ".3f")
+                     + " / " + _cite(g["c2st_mlp_weighted"]["mean"],
+                                     f"{q}/c2st_mlp_weighted/mean", ".3f")]  # fmt: skip
             if i == 0:
                 cells += [_cite(e["fit_ratio_vaeaug_to_nsf"], f"{p}/fit_ratio_vaeaug_to_nsf",
                                 ".1f", "×"),
@@ -145,15 +183,20 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
                 cells += ["", ""]
             lines.append("| " + " | ".join(cells) + " |")
     out += "\n".join(lines) + "\n\n"
-    lines = ["| dataset | resonance | vaeaug | vaeaug, no guard | spline flow, guarded | "
-             "spline flow, no guard |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| dataset | window | " + " | ".join(GENERATOR_LABELS[g] for g in gens) + " |",
+             "|---|---|" + "---|" * len(gens)]  # fmt: skip
     for name, e in ds.items():
         names = [k.split(":", 1)[1] for k in e["vaeaug"] if k.startswith("share_ratio:")]
         for res in names:
             key = f"share_ratio:{res}"
-            cells = [DATASET_LABELS.get(name, name), res] + [
-                _cite(e[gen][key]["mean"], ("datasets", name, gen, key, "mean"), ".2f")
-                for gen in GENERATORS]  # fmt: skip
+            cells = [DATASET_LABELS.get(name, name), res]
+            for gen in gens:
+                v = e[gen][key]
+                text = _cite(v["mean"], ("datasets", name, gen, key, "mean"), ".2f")
+                if np.isfinite(v.get("stat_err", np.nan)):
+                    text += " ± " + _cite(v["stat_err"], ("datasets", name, gen, key, "stat_err"),
+                                          ".2f")  # fmt: skip
+                cells.append(text)
             lines.append("| " + " | ".join(cells) + " |")
     return out + "\n".join(lines) + "\n"
 
@@ -195,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     source = json.loads((RESULTS / name / "latest.json").read_text())
     summary = {"source": f"bench/results/{name}/latest.json",
                "source_provenance": source["provenance"], "flow_config": source["flow_config"],
+               "refinement": source.get("refinement"),
                "datasets": fidelity_summary(source)}  # fmt: skip
     path = record(f"{name}_summary", summary, argv=sys.argv)
     print(f"<!-- numbers: {path.relative_to(RESULTS.parents[1]).as_posix()} -->\n")

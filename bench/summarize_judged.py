@@ -52,55 +52,72 @@ DATASET_LABELS = {"dplus": "D⁺ → K⁻π⁺π⁺", "lambdac": "Λc⁺ → pK�
                   "hzz_mumu": "HZZ muon pairs"}  # fmt: skip
 
 
+BASE = ("vaeaug", "nsf")  # a seed counts when both base generators were judged on it
+
+
 def fidelity_summary(source: dict[str, Any]) -> dict[str, Any]:
-    """Per dataset and generator, over the seeds: mean, min and max of each key; the
-    number of seeds where each generator has the lowest C2ST of each judge family; and
-    per row the ratios of vaeaug's training time and sampling rate to the flow's."""
+    """Per dataset (and training size, keyed ``<dataset>_N<size>`` when a run has several)
+    and generator, over the seeds: mean, min and max of each key; the number of seeds where
+    each generator has the lowest C2ST of each judge family; and per row the ratios of
+    vaeaug's training time and sampling rate to the flow's.
+
+    A seed counts when both base generators were judged on it (a time budget can stop a
+    run between them); a generator that only some seeds have (runs merged from two
+    releases) is summarised over its own seeds, listed under its ``seeds``."""
     out: dict[str, Any] = {}
     generators = generators_of(source["rows"])
     for name in dict.fromkeys(r["dataset"] for r in source["rows"]):
-        rows = [r for r in source["rows"] if r["dataset"] == name]
-        # a time-budgeted run can stop between a dataset's generators: only complete seeds
-        complete = [seed for seed in {r["seed"] for r in rows}
-                    if {r["generator"] for r in rows if r["seed"] == seed} >= set(generators)]  # fmt: skip
-        rows = [r for r in rows if r["seed"] in complete]
-        if not rows:
-            continue
-        entry: dict[str, Any] = {"n_train": rows[0]["n_train"],
-                                 "seeds": sorted({r["seed"] for r in rows})}  # fmt: skip
-        entry["generators"] = list(generators)
-        for gen in generators:
-            mine = [r for r in rows if r["generator"] == gen]
-            stats = {}
-            for key, field in KEYS.items():
-                v = np.array([r[field] for r in mine if r.get(field) is not None], dtype=float)
-                if len(v):
-                    stats[key] = {"mean": float(v.mean()), "min": float(v.min()),
-                                  "max": float(v.max())}  # fmt: skip
-            for res in (mine[0].get("resonances") or {}) if mine else ():
-                v = np.array([r["resonances"][res]["ratio_gen"] for r in mine])
-                err = np.array([r["resonances"][res].get("ratio_gen_err", np.nan) for r in mine])
-                # stat_err: the binomial error of the mean over the seeds
-                stats[f"share_ratio:{res}"] = {"mean": float(v.mean()), "min": float(v.min()),
-                                               "max": float(v.max()),
-                                               "stat_err": float(np.sqrt(np.sum(err**2))
-                                                                 / len(err))}  # fmt: skip
-            entry[gen] = stats
-        for family, field in (("hgb", "c2st_auc"), ("mlp", "c2st_mlp")):
-            wins = dict.fromkeys(generators, 0)
-            for seed in entry["seeds"]:
-                best = min((r for r in rows if r["seed"] == seed), key=lambda r: r[field])
-                wins[best["generator"]] += 1
-            entry[f"lowest_{family}"] = wins
-        fit, rate = [], []
-        for seed in entry["seeds"]:
-            by = {r["generator"]: r for r in rows if r["seed"] == seed}
-            fit.append(by["vaeaug"]["fit_s"] / by["nsf"]["fit_s"])
-            rate.append(by["vaeaug"]["sample_rate"] / by["nsf"]["sample_rate"])
-        entry["fit_ratio_vaeaug_to_nsf"] = float(np.mean(fit))
-        entry["sample_rate_ratio_vaeaug_to_nsf"] = float(np.mean(rate))
-        out[name] = entry
+        sizes = sorted({r["n_train"] for r in source["rows"] if r["dataset"] == name})
+        for size in sizes:
+            key = name if len(sizes) == 1 else f"{name}_N{size}"
+            entry = _fidelity_entry([r for r in source["rows"]
+                                     if r["dataset"] == name and r["n_train"] == size],
+                                    generators)  # fmt: skip
+            if entry is not None:
+                out[key] = entry
     return out
+
+
+def _fidelity_entry(rows: list[dict[str, Any]], generators: tuple[str, ...]) -> dict | None:
+    """:func:`fidelity_summary`'s entry of one dataset and training size."""
+    complete = [seed for seed in {r["seed"] for r in rows}
+                if {r["generator"] for r in rows if r["seed"] == seed} >= set(BASE)]  # fmt: skip
+    rows = [r for r in rows if r["seed"] in complete]
+    if not rows:
+        return None
+    generators = tuple(g for g in generators if any(r["generator"] == g for r in rows))
+    entry: dict[str, Any] = {"n_train": rows[0]["n_train"], "seeds": sorted(complete),
+                             "generators": list(generators)}  # fmt: skip
+    for gen in generators:
+        mine = [r for r in rows if r["generator"] == gen]
+        stats: dict[str, Any] = {"seeds": sorted(r["seed"] for r in mine)}
+        for key, field in KEYS.items():
+            v = np.array([r[field] for r in mine if r.get(field) is not None], dtype=float)
+            if len(v):
+                stats[key] = {"mean": float(v.mean()), "min": float(v.min()),
+                              "max": float(v.max())}  # fmt: skip
+        for res in mine[0].get("resonances") or {}:
+            v = np.array([r["resonances"][res]["ratio_gen"] for r in mine])
+            err = np.array([r["resonances"][res].get("ratio_gen_err", np.nan) for r in mine])
+            # stat_err: the binomial error of the mean over the seeds
+            stats[f"share_ratio:{res}"] = {"mean": float(v.mean()), "min": float(v.min()),
+                                           "max": float(v.max()),
+                                           "stat_err": float(np.sqrt(np.sum(err**2)) / len(err))}  # fmt: skip
+        entry[gen] = stats
+    for family, field in (("hgb", "c2st_auc"), ("mlp", "c2st_mlp")):
+        wins = dict.fromkeys(generators, 0)
+        for seed in entry["seeds"]:
+            best = min((r for r in rows if r["seed"] == seed), key=lambda r: r[field])
+            wins[best["generator"]] += 1
+        entry[f"lowest_{family}"] = wins
+    fit, rate = [], []
+    for seed in entry["seeds"]:
+        by = {r["generator"]: r for r in rows if r["seed"] == seed}
+        fit.append(by["vaeaug"]["fit_s"] / by["nsf"]["fit_s"])
+        rate.append(by["vaeaug"]["sample_rate"] / by["nsf"]["sample_rate"])
+    entry["fit_ratio_vaeaug_to_nsf"] = float(np.mean(fit))
+    entry["sample_rate_ratio_vaeaug_to_nsf"] = float(np.mean(rate))
+    return entry
 
 
 def _pointer(path: str | tuple[str, ...]) -> str:
@@ -121,6 +138,13 @@ def _cite(value: float, pointer: str | tuple[str, ...], spec: str, suffix: str =
     return f"{shown:{spec}}{suffix}<!--@#{_pointer(pointer)}-->"
 
 
+def _label(key: str) -> str:
+    """The printed name of a summary entry (``dimuon_N400`` -> the dimuon spectrum's)."""
+    import re
+
+    return DATASET_LABELS.get(re.sub(r"_N\d+$", "", key), key)
+
+
 def _generators(entry: dict[str, Any]) -> list[str]:
     """A summary entry's generators (older summaries list none: those of GENERATORS it has)."""
     return entry.get("generators") or [g for g in GENERATORS if g in entry]
@@ -136,7 +160,7 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
              "|---|---|" + "---|" * len(gens)]  # fmt: skip
     for name, e in ds.items():
         p = f"/datasets/{name}"
-        cells = [f"{DATASET_LABELS.get(name, name)} ({e['n_train']:,})",
+        cells = [f"{_label(name)} ({e['n_train']:,})",
                  _cite(e["vaeaug"]["floor_hgb"]["mean"], f"{p}/vaeaug/floor_hgb/mean", ".3f")
                  + " / " + _cite(e["vaeaug"]["floor_mlp"]["mean"],
                                  f"{p}/vaeaug/floor_mlp/mean", ".3f")]  # fmt: skip
@@ -161,7 +185,7 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
             q, g = f"{p}/{gen}", e[gen]
             redrawn = g.get("outside_first")
             refined = "refine_acceptance" in g
-            cells = [DATASET_LABELS.get(name, name) if i == 0 else "", GENERATOR_LABELS[gen],
+            cells = [_label(name) if i == 0 else "", GENERATOR_LABELS[gen],
                      _cite(g["peak_shift_mev"]["mean"], f"{q}/peak_shift_mev/mean", "+.2f"),
                      _cite(g["width_ratio"]["mean"], f"{q}/width_ratio/mean", ".3f"),
                      _cite(g["amplification"]["mean"], f"{q}/amplification/mean", ".2f"),
@@ -189,7 +213,7 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
         names = [k.split(":", 1)[1] for k in e["vaeaug"] if k.startswith("share_ratio:")]
         for res in names:
             key = f"share_ratio:{res}"
-            cells = [DATASET_LABELS.get(name, name), res]
+            cells = [_label(name), res]
             for gen in gens:
                 v = e[gen][key]
                 text = _cite(v["mean"], ("datasets", name, gen, key, "mean"), ".2f")
@@ -227,19 +251,29 @@ def classifier_table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", choices=["fidelity", "classifier"])
-    parser.add_argument("tag", nargs="?", default="1k", help="fidelity: judged_fidelity_<tag>")
+    parser.add_argument("tags", nargs="*", default=["1k"],
+                        help="fidelity: judged_fidelity_<tag>; several tags merge their rows "
+                        "(e.g. seed 1 and seeds 2-3 of one size run apart)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.study == "classifier":
         result = json.loads((RESULTS / "judged_classifier" / "latest.json").read_text())
         print("<!-- numbers: bench/results/judged_classifier/latest.json -->\n")
         print(classifier_table(result))
         return 0
-    name = f"judged_fidelity_{args.tag}"
-    source = json.loads((RESULTS / name / "latest.json").read_text())
-    summary = {"source": f"bench/results/{name}/latest.json",
-               "source_provenance": source["provenance"], "flow_config": source["flow_config"],
-               "refinement": source.get("refinement"),
-               "datasets": fidelity_summary(source)}  # fmt: skip
+    names = [f"judged_fidelity_{tag}" for tag in args.tags]
+    sources = [json.loads((RESULTS / n / "latest.json").read_text()) for n in names]
+    name = "_".join([names[0], *args.tags[1:]])
+    merged = {"rows": [r for src in sources for r in src["rows"]]}
+    summary = {"source": [f"bench/results/{n}/latest.json" for n in names],
+               "source_provenance": [src["provenance"] for src in sources],
+               "flow_config": sources[0]["flow_config"],
+               "refinement": sources[-1].get("refinement"),
+               "datasets": fidelity_summary(merged)}  # fmt: skip
+    if len(names) == 1:  # the form of the records before merging existed
+        summary["source"], summary["source_provenance"] = (
+            summary["source"][0],
+            sources[0]["provenance"],
+        )
     path = record(f"{name}_summary", summary, argv=sys.argv)
     print(f"<!-- numbers: {path.relative_to(RESULTS.parents[1]).as_posix()} -->\n")
     print(fidelity_tables(summary))

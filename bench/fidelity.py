@@ -255,8 +255,8 @@ def table(results: dict[str, Any]) -> str:
     with_res = [r for r in results["rows"] if r.get("resonances")]
     if with_res:
         names = list(with_res[0]["resonances"])
-        md += ("\n\nNarrow resonances: % of candidates within "
-               f"{100 * with_res[0]['resonances'][names[0]]['window']:.0f}% of the PDG mass, "
+        md += ("\n\nNarrow resonances: % of candidates in each mass window (a particle's: "
+               f"{100 * RESONANCE_WINDOW:.0f}% of its PDG mass either side), "
                "generated (reference); in brackets after it, generated/reference and, for "
                "scale, training/reference:\n\n") + markdown_table(
             ["dataset", "N", "seed", "peer", *names],

@@ -138,11 +138,14 @@ def _cite(value: float, pointer: str | tuple[str, ...], spec: str, suffix: str =
     return f"{shown:{spec}}{suffix}<!--@#{_pointer(pointer)}-->"
 
 
-def _label(key: str) -> str:
-    """The printed name of a summary entry (``dimuon_N400`` -> the dimuon spectrum's)."""
+def _label(key: str, entry: dict[str, Any] | None = None) -> str:
+    """The printed name of a summary entry (``dimuon_N400`` -> the dimuon spectrum's); with
+    the ``entry`` of a key that names its size, the size too: "dimuon spectrum (400)"."""
     import re
 
-    return DATASET_LABELS.get(re.sub(r"_N\d+$", "", key), key)
+    base = re.sub(r"_N\d+$", "", key)
+    label = DATASET_LABELS.get(base, base)
+    return f"{label} ({entry['n_train']:,})" if entry is not None and base != key else label
 
 
 def _generators(entry: dict[str, Any]) -> list[str]:
@@ -185,7 +188,7 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
             q, g = f"{p}/{gen}", e[gen]
             redrawn = g.get("outside_first")
             refined = "refine_acceptance" in g
-            cells = [_label(name) if i == 0 else "", GENERATOR_LABELS[gen],
+            cells = [_label(name, e) if i == 0 else "", GENERATOR_LABELS[gen],
                      _cite(g["peak_shift_mev"]["mean"], f"{q}/peak_shift_mev/mean", "+.2f"),
                      _cite(g["width_ratio"]["mean"], f"{q}/width_ratio/mean", ".3f"),
                      _cite(g["amplification"]["mean"], f"{q}/amplification/mean", ".2f"),
@@ -213,7 +216,7 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
         names = [k.split(":", 1)[1] for k in e["vaeaug"] if k.startswith("share_ratio:")]
         for res in names:
             key = f"share_ratio:{res}"
-            cells = [_label(name), res]
+            cells = [_label(name, e), res]
             for gen in gens:
                 v = e[gen][key]
                 text = _cite(v["mean"], ("datasets", name, gen, key, "mean"), ".2f")

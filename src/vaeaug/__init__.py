@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .api import Model, fit, load, refine
-from .errors import InputError, ModelFileError
+from .errors import InputError, ModelFileError, SupportLimitError
 from .integrations.awkward import candidates
 from .io import Candidates, read_candidates, write_candidates
 from .model.vae import VAEConfig
@@ -44,6 +44,7 @@ __all__ = [
     "ModelFileError",
     "Refiner",
     "SupportGuard",
+    "SupportLimitError",
     "TrainConfig",
     "TrainingSet",
     "VAEConfig",

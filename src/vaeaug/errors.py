@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["InputError", "ModelFileError", "close_matches"]
+__all__ = ["InputError", "ModelFileError", "SupportLimitError", "close_matches"]
 
 
 class InputError(ValueError):
@@ -18,6 +18,11 @@ class InputError(ValueError):
 
 class ModelFileError(InputError):
     """A model file that is missing, corrupt, or from an incompatible version."""
+
+
+class SupportLimitError(InputError):
+    """Sampling with ``support="reject"`` could not bring every candidate inside the
+    training support: nothing is returned or written (``support="warn"`` keeps them)."""
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 5) -> str:

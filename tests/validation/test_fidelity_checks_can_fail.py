@@ -16,6 +16,7 @@ import pytest
 import torch
 from fidelity_check import MAX_AUC, c2st_auc, reference_sample
 
+from vaeaug.errors import SupportLimitError
 from vaeaug.model.support import SupportWarning
 
 
@@ -47,7 +48,7 @@ def test_an_untrained_model_is_rejected(tiny_model, reference):
     assert c2st_auc(generated, reference) > MAX_AUC
 
 
-@pytest.mark.parametrize("support", ["reject", "off"])
+@pytest.mark.parametrize("support", ["warn", "off"])
 def test_a_ten_times_too_wide_decoder_is_rejected(tiny_model, reference, support):
     wide = copy.deepcopy(tiny_model)
     wide.standardizer.scale = wide.standardizer.scale * 10.0
@@ -56,3 +57,6 @@ def test_a_ten_times_too_wide_decoder_is_rejected(tiny_model, reference, support
     with expected:
         generated = wide.sample(2_000, seed=1, support=support).p4
     assert c2st_auc(generated, reference) > MAX_AUC
+    # under "reject" such a model returns nothing: its redraws cannot fill the sample
+    with pytest.raises(SupportLimitError, match="still outside the training support"):
+        wide.sample(2_000, seed=1, support="reject")

@@ -69,11 +69,11 @@ class Candidates:
         for i, comp in enumerate(self.layout.components):
             if self.layout.kind == "jagged":
                 name = f"{self.layout.collection}_{comp}"
-                out[name] = values[:, :, i].astype(self.layout.dtypes.get(name, "float32"))
+                out[name] = values[:, :, i].astype(self.layout.output_dtype(name))
             else:
                 for j, obj in enumerate(self.layout.objects):
                     name = self.layout.branch(obj, i)
-                    out[name] = values[:, j, i].astype(self.layout.dtypes.get(name, "float32"))
+                    out[name] = values[:, j, i].astype(self.layout.output_dtype(name))
         if self.layout.kind == "flat":
             out = {name: out[name] for name in self.layout.branch_names()}
         return out

@@ -99,6 +99,18 @@ class Layout:
             return self.branches[obj][i]
         return f"{obj}_{self.components[i]}"
 
+    def output_dtype(self, name: str) -> str:
+        """The type branch ``name`` is written with: the input's when it is a float, float64
+        when the input held integers or booleans (generated momenta are not integers: an
+        int16 in MeV would wrap), float32 when unknown."""
+        dtype = np.dtype(self.dtypes.get(name, "float32"))
+        return dtype.name if dtype.kind == "f" else "float64"
+
+    def integer_branches(self) -> list[str]:
+        """The input branches of integer or boolean type (written as float64)."""
+        return [b for b in self.branch_names()
+                if np.dtype(self.dtypes.get(b, "float32")).kind != "f"]  # fmt: skip
+
     def branch_names(self) -> list[str]:
         """The input branch names, object-major (``K1_px, K1_py, ..., pi2_E``)."""
         if self.kind == "jagged":

@@ -27,11 +27,15 @@ from .candidates import Candidates
 from .cut import cut_branches, evaluate_cut
 from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
-__all__ = ["NonFiniteWarning", "read_candidates"]
+__all__ = ["IntegerBranchWarning", "NonFiniteWarning", "read_candidates"]
 
 
 class NonFiniteWarning(UserWarning):
     """Candidates with NaN or inf components were dropped."""
+
+
+class IntegerBranchWarning(UserWarning):
+    """Momentum branches of integer or boolean type: read as float64, written as float64."""
 
 
 #: uproot class names of the objects read as candidate tables, and their format.
@@ -311,6 +315,16 @@ def read_candidates(
 
     layout = Layout("jagged" if collection else "flat", layout_objects, comps, collection, dtypes,
                     tree, format=fmt, branches=mapped)  # fmt: skip
+    if integers := layout.integer_branches():
+        kinds = sorted({dtypes[b] for b in integers})
+        warnings.warn(
+            f"{len(integers)} momentum branches of '{path}' hold {'/'.join(kinds)} values "
+            f"({', '.join(integers[:4])}{', ...' if len(integers) > 4 else ''}): generated "
+            "candidates are written to them as float64, which holds any value (an integer "
+            "type would round or wrap them)",
+            IntegerBranchWarning,
+            stacklevel=2,
+        )
     source = {
         "file": str(path), "tree": tree, "format": fmt, "branches": wanted,
         "entry_start": entry_start, "entry_stop": entry_stop, "cut": cut,

@@ -93,13 +93,12 @@ class RootWriter:
 
     def _columns(self, p4: np.ndarray, extra: dict[str, np.ndarray]) -> dict:
         values = from_p4(p4, self.layout.components)
-        dtypes = self.layout.dtypes
         if self.layout.kind == "jagged":
             k = self.layout.n_objects
             fields = {}
             for i, comp in enumerate(self.layout.components):
                 name = f"{self.layout.collection}_{comp}"
-                flat = values[:, :, i].reshape(-1).astype(dtypes.get(name, "float32"))
+                flat = values[:, :, i].reshape(-1).astype(self.layout.output_dtype(name))
                 fields[comp] = ak.unflatten(flat, np.full(len(values), k))
             if self.format == "rntuple":
                 # an RNTuple stores a record field as one field with subfields;
@@ -113,7 +112,7 @@ class RootWriter:
             for j, obj in enumerate(self.layout.objects):
                 for i in range(4):
                     name = self.layout.branch(obj, i)
-                    columns[name] = values[:, j, i].astype(dtypes.get(name, "float32"))
+                    columns[name] = values[:, j, i].astype(self.layout.output_dtype(name))
         for name, dtype in self.extra.items():
             columns[name] = np.asarray(extra[name]).astype(dtype)
         return columns
@@ -146,7 +145,7 @@ def estimate_bytes(layout: Layout, n: int, extra: dict[str, str] | None = None) 
     saves little on generated floating-point values, so this is close to the
     file size.
     """
-    per = sum(np.dtype(layout.dtypes.get(b, "float32")).itemsize for b in layout.branch_names())
+    per = sum(np.dtype(layout.output_dtype(b)).itemsize for b in layout.branch_names())
     if layout.kind == "jagged":
         per = per * layout.n_objects + 8
     per += sum(np.dtype(d).itemsize for d in (extra or {}).values())

@@ -67,7 +67,8 @@ class SupportReport:
     Attributes:
         n: candidates generated (delivered).
         outside: of those, first draws outside the support.
-        unresolved: candidates still outside after the redraws (kept).
+        unresolved: candidates still outside after the redraws (kept); sampling with
+            ``support="reject"`` raises instead of keeping any, so it is 0 there.
         expected_rate: the fraction of a second real sample outside the support.
         edges: first draws beyond each edge, keyed ``"pi2_pt < 0.2456"`` (observable,
             side, bound; see :meth:`Support.edges_crossed`); a draw can cross several.
@@ -114,7 +115,7 @@ class SupportReport:
             return
         action = (
             "they were redrawn"
-            if mode == "reject" and not self.unresolved
+            if mode == "reject"
             else "they are in the output; use support='reject' (--support reject) to redraw them"
         )
         warnings.warn(f"{self.summary()}; {action}", SupportWarning, stacklevel=stacklevel)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, SupportLimitError
 from ..model.support import SupportReport, observables
 from ..model.symmetry import order_by_pt
 from ..noise import keyed_normals
@@ -37,8 +37,8 @@ __all__ = [
     "to_p4",
 ]
 
-#: Redraws of a candidate outside the training support before it is kept as it is
-#: (and counted as ``unresolved`` in the :class:`~vaeaug.model.support.SupportReport`).
+#: Redraws of a candidate outside the training support before sampling with "reject" gives
+#: up (:class:`~vaeaug.errors.SupportLimitError`; "warn" keeps such candidates).
 MAX_REDRAW_ROUNDS = 100
 
 
@@ -156,10 +156,15 @@ def enforce_support(model: SamplingModel, p4: np.ndarray, features: np.ndarray,
             ``i`` uses only ``keys[i]`` and ``r``, so the result is independent of
             how the sample is cut into chunks.
         mode: one of :data:`~vaeaug.model.support.SUPPORT_MODES`. With ``"reject"`` a
-            candidate is redrawn up to :data:`MAX_REDRAW_ROUNDS` times, then kept.
+            candidate is redrawn up to :data:`MAX_REDRAW_ROUNDS` times.
 
     Returns:
         The :class:`~vaeaug.model.support.SupportReport` of these rows.
+
+    Raises:
+        SupportLimitError: with ``"reject"``, candidates still outside after
+            :data:`MAX_REDRAW_ROUNDS` redraws each: an out-of-support candidate is never
+            returned under ``"reject"``.
     """
     support = model.support
     report = SupportReport(n=len(p4), expected_rate=support.expected_rate if support else 0.0)
@@ -179,5 +184,12 @@ def enforce_support(model: SamplingModel, p4: np.ndarray, features: np.ndarray,
             ok = support.inside(support_values(model, new_p4, new_f))
             p4[todo[ok]], features[todo[ok]] = new_p4[ok], new_f[ok]
             todo = todo[~ok]
-    report.unresolved = len(todo) if mode == "reject" else 0
+        if len(todo):
+            raise SupportLimitError(
+                f"{len(todo)} of {len(p4)} generated candidates are still outside the training "
+                f"support after {MAX_REDRAW_ROUNDS} redraws each ({report.summary()}): the "
+                "model does not cover its own training sample there. Retrain it (more epochs, "
+                "the representation 'decay' for fixed daughter masses), or keep such "
+                "candidates with support='warn' (--support warn) and look at them"
+            )
     return report

@@ -117,6 +117,18 @@ def _fidelity_entry(rows: list[dict[str, Any]], generators: tuple[str, ...]) -> 
         rate.append(by["vaeaug"]["sample_rate"] / by["nsf"]["sample_rate"])
     entry["fit_ratio_vaeaug_to_nsf"] = float(np.mean(fit))
     entry["sample_rate_ratio_vaeaug_to_nsf"] = float(np.mean(rate))
+    for base in BASE:  # refinement's cost, side by side with its base generator's
+        refined = f"{base}, refined"
+        seeds = [seed for seed in entry["seeds"]
+                 if any(r["seed"] == seed and r["generator"] == refined for r in rows)]  # fmt: skip
+        if seeds:
+            by = [{r["generator"]: r for r in rows if r["seed"] == seed} for seed in seeds]
+            # per candidate: refined sampling (rejection included) against the plain sample's
+            entry[f"refine_slowdown:{base}"] = float(np.mean(
+                [b[base]["sample_rate"] / b[refined]["sample_rate"] for b in by]))  # fmt: skip
+            # the refiner's fit (its draws, classifier and calibration) against the model's fit
+            entry[f"refine_fit_share:{base}"] = float(np.mean(
+                [b[refined]["refine_fit_s"] / b[base]["fit_s"] for b in by]))  # fmt: skip
     return entry
 
 

@@ -113,6 +113,15 @@ def _select(names: list[str], patterns: Sequence[str] | None) -> list[str]:
 def _named_daughters(daughters: Mapping[str, Sequence[str]], all_names: list[str], tree: str
                      ) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]]]:  # fmt: skip
     """(objects, components, object -> its four branches) of ``daughters=``."""
+    used: dict[str, str] = {}
+    for obj, bnames in daughters.items():
+        for b in bnames:
+            if b in used:
+                raise InputError(
+                    f"branch '{b}' is given to two daughters ('{used[b]}' and '{obj}'): each "
+                    "daughter needs its own four branches (check the --daughter options)"
+                )
+            used[b] = obj
     systems, mapped = {}, {}
     for obj, bnames in daughters.items():
         bnames = tuple(bnames)
@@ -164,6 +173,7 @@ def _flat_objects(names: list[str], all_names: list[str], objects: Sequence[str]
                 f"branches in tree '{tree}'{close_matches((missing or list(objects))[0], found or all_names)}"
             )
         return tuple(objects), comps
+    _refuse_incomplete(names, found, tree)
     if not found:
         raise InputError(
             f"no 4-momentum branches found in tree '{tree}' (looked for <object>_px/py/pz/E or "
@@ -171,6 +181,24 @@ def _flat_objects(names: list[str], all_names: list[str], objects: Sequence[str]
             + (" ..." if len(all_names) > 20 else "")
         )
     return found, comps
+
+
+def _refuse_incomplete(names: list[str], found: Sequence[str], tree: str) -> None:
+    """Refuse an object with three of the four components of a set but not the fourth
+    (``pi2_px/py/pz`` without ``pi2_E``): left out, it would silently lose a daughter."""
+    present = set(names)
+    for comps in COMPONENT_SETS:
+        prefixes = {n.rpartition("_")[0] for n in names if n.rpartition("_")[2] in comps}
+        for prefix in sorted(prefixes - set(found)):
+            have = [c for c in comps if f"{prefix}_{c}" in present]
+            if len(have) == 3:
+                (lacking,) = (c for c in comps if c not in have)
+                raise InputError(
+                    f"object '{prefix}' in tree '{tree}' has {', '.join(f'{prefix}_{c}' for c in have)} "
+                    f"but no {prefix}_{lacking}: every daughter needs its four components. Pick "
+                    "the complete ones with --objects / objects=, or name the branches with "
+                    "--daughter / daughters="
+                )
 
 
 def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,

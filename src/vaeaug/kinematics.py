@@ -26,6 +26,7 @@ __all__ = [
     "invariant_mass_torch",
     "pair_masses",
     "summed",
+    "unphysical_rows",
 ]
 
 #: The order of the last axis of every ``p4`` array.
@@ -72,3 +73,27 @@ def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:
         f"m{i + 1}{j + 1}": np.asarray((vecs[i] + vecs[j]).mass, dtype=np.float64)
         for i, j in combinations(range(len(vecs)), 2)
     }
+
+
+#: Above this |component| in GeV a daughter is no collision product (the LHC beams carry
+#: 6,800 GeV; 1e5 leaves room for any unit mistake short of MeV read as GeV twice).
+MAX_COMPONENT_GEV = 1e5
+
+
+def unphysical_rows(p4: np.ndarray) -> dict[str, np.ndarray]:
+    """Candidates no detector records, by reason: {reason: mask (N,)} of finite ``p4``
+    (N, k, 4) GeV. A daughter with E < 0; a spacelike daughter, m^2 = E^2 - |p|^2 below
+    -(1e-6 E^2 + 1e-6 GeV^2) (beyond float32 rounding); a daughter with all four components
+    zero; a component beyond :data:`MAX_COMPONENT_GEV`. Only reasons that occur are keys."""
+    p4 = np.asarray(p4, dtype=np.float64)
+    e, p2 = p4[..., 3], np.square(p4[..., :3]).sum(axis=-1)
+    with np.errstate(all="ignore"):
+        reasons = {
+            "negative energy": (e < 0).any(axis=1),
+            "spacelike": (e**2 - p2 < -(1e-6 * e**2 + 1e-6)).any(axis=1),
+            "all components zero": (p4 == 0).all(axis=2).any(axis=1),
+            f"a component beyond {MAX_COMPONENT_GEV:g} GeV": (np.abs(p4) > MAX_COMPONENT_GEV).any(
+                axis=(1, 2)
+            ),
+        }
+    return {k: v for k, v in reasons.items() if v.any()}

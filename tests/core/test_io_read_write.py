@@ -93,7 +93,7 @@ def test_non_finite_rows_are_dropped_with_a_warning_or_refused(tmp_path, toy_p4)
     write_candidates(path, p4, Layout.default(OBJECTS))
     with pytest.warns(NonFiniteWarning, match="dropped 2 of 50"):
         table = read_candidates(path)
-    assert len(table) == 48 and table.source["non_finite_dropped"] == 2
+    assert len(table) == 48 and table.source["dropped"] == 2
     with pytest.raises(InputError, match="2 of 50"):
         read_candidates(path, strict=True)
 

@@ -9,16 +9,18 @@ from .atomic import (
 from .candidates import Candidates
 from .coerce import as_candidates
 from .layout import Layout
-from .read import NonFiniteWarning, read_candidates
+from .read import IntegerBranchWarning, NonFiniteWarning, UnphysicalWarning, read_candidates
 from .write import FLAG_BRANCH, WEIGHT_BRANCH, RootWriter, estimate_bytes, write_candidates
 
 __all__ = [
     "FLAG_BRANCH",
     "WEIGHT_BRANCH",
     "Candidates",
+    "IntegerBranchWarning",
     "Layout",
     "NonFiniteWarning",
     "RootWriter",
+    "UnphysicalWarning",
     "as_candidates",
     "atomic_output",
     "check_output_dir",

@@ -23,15 +23,21 @@ import numpy as np
 import uproot
 
 from ..errors import InputError, close_matches
+from ..kinematics import unphysical_rows
 from .candidates import Candidates
 from .cut import cut_branches, evaluate_cut
 from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
-__all__ = ["IntegerBranchWarning", "NonFiniteWarning", "read_candidates"]
+__all__ = ["IntegerBranchWarning", "NonFiniteWarning", "UnphysicalWarning", "read_candidates"]
 
 
 class NonFiniteWarning(UserWarning):
     """Candidates with NaN or inf components were dropped."""
+
+
+class UnphysicalWarning(UserWarning):
+    """Candidates with an unphysical daughter (negative energy, spacelike, all zero, a
+    component beyond 1e5 GeV) were dropped."""
 
 
 class IntegerBranchWarning(UserWarning):
@@ -221,29 +227,41 @@ def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,
     return values, w[ak.to_numpy(keep)] if keep is not None else w
 
 
-def _drop_non_finite(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool
-                     ) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
-    """(p4, weights, how many dropped) without the candidates with a NaN or inf value.
+def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool
+                   ) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
+    """(p4, weights, how many dropped) without the candidates with a NaN or inf value or an
+    unphysical daughter (:func:`vaeaug.kinematics.unphysical_rows`).
 
-    ``strict``: refuse them instead (InputError); otherwise a :class:`NonFiniteWarning`.
+    ``strict``: refuse them instead (InputError); otherwise a :class:`NonFiniteWarning` or
+    :class:`UnphysicalWarning` that counts them by reason.
     """
     finite = np.isfinite(p4).all(axis=(1, 2))
     if weights is not None:
         finite &= np.isfinite(weights)
-    n_bad = int((~finite).sum())
+    reasons = {"NaN or inf values": ~finite}
+    reasons.update(
+        {
+            k: v & finite
+            for k, v in unphysical_rows(np.where(finite[:, None, None], p4, 0.0)).items()
+        }
+    )
+    reasons = {k: v for k, v in reasons.items() if v.any()}
+    bad = np.zeros(len(p4), dtype=bool)
+    for mask in reasons.values():
+        bad |= mask
+    n_bad = int(bad.sum())
     if n_bad:
+        what = "; ".join(f"{int(m.sum())} with {k}" for k, m in reasons.items())
         if strict:
             raise InputError(
-                f"{n_bad} of {len(p4)} candidates in '{path}' have NaN or inf values (strict mode)"
+                f"{n_bad} of {len(p4)} candidates in '{path}' are unusable ({what}; strict mode)"
             )
+        category = NonFiniteWarning if list(reasons) == ["NaN or inf values"] else UnphysicalWarning
         # stack: here, read_candidates, its caller
-        warnings.warn(
-            f"dropped {n_bad} of {len(p4)} candidates with NaN or inf values from '{path}'",
-            NonFiniteWarning,
-            stacklevel=3,
-        )
-        p4 = p4[finite]
-        weights = weights[finite] if weights is not None else None
+        warnings.warn(f"dropped {n_bad} of {len(p4)} candidates from '{path}': {what}",
+                      category, stacklevel=3)  # fmt: skip
+        p4 = p4[~bad]
+        weights = weights[~bad] if weights is not None else None
     return p4, weights, n_bad
 
 
@@ -334,7 +352,7 @@ def read_candidates(
 
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
     values, weights = _values(arrays, wanted, len(layout_objects), collection, weight)
-    p4, weights, n_bad = _drop_non_finite(to_p4(values, comps), weights, path, strict)
+    p4, weights, n_bad = _drop_bad_rows(to_p4(values, comps), weights, path, strict)
     if len(p4) == 0:
         raise InputError(
             f"the selection in '{path}' (tree '{tree}', entries {entry_start}:{entry_stop}, cut {cut!r}) "
@@ -358,7 +376,7 @@ def read_candidates(
         "entry_start": entry_start, "entry_stop": entry_stop, "cut": cut,
         "entries_in_range": entries_in_range, "entries_read": len(arrays),
         "entries_with_objects": len(values),
-        "non_finite_dropped": n_bad,
+        "dropped": n_bad,  # non-finite or unphysical
     }  # fmt: skip
     if mapped:
         source["daughters"] = {o: list(b) for o, b in mapped.items()}

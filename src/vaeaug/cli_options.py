@@ -141,11 +141,15 @@ def _add_config_option(g, defaults: dict, option: str, help: str, **kwargs) -> N
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .model.symmetry import EXCHANGE_CHOICES
     from .model.vae import PRIORS
+    from .representations import REPRESENTATIONS
 
     d = _config_defaults()
     g = p.add_argument_group("model and training")
     g.add_argument(
-        "--representation", default="auto", help="auto, decay, collider or cartesian (default auto)"
+        "--representation",
+        default="auto",
+        choices=("auto", *REPRESENTATIONS),
+        help=f"{', '.join(('auto', *REPRESENTATIONS))} (default auto)",
     )
     g.add_argument(
         "--masses", nargs="+", type=float, metavar="GEV", help="daughter mass hypotheses in GeV"

@@ -32,7 +32,7 @@ def _real(v, low: float, high: float, *, open_low: bool = True) -> bool:
 #: training share one table, used by the API (field names) and the CLI (options).
 _SETTINGS = {
     "seed": (lambda v: _integer(v, 0, SEED_MAX), f"an integer from 0 to {SEED_MAX}"),
-    "latent_dim": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "latent_dim": (lambda v: _integer(v, 2), "an integer >= 2"),
     "hidden": (
         lambda v: len(v) > 0 and all(_integer(h, 1) for h in v),
         "one or more integers >= 1 (the layer widths)",

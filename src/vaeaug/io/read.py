@@ -31,6 +31,10 @@ from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_obj
 __all__ = ["IntegerBranchWarning", "NonFiniteWarning", "UnphysicalWarning", "read_candidates"]
 
 
+#: Every component name of every component set (for recognising momentum branches).
+_ALL_COMPONENTS = frozenset(c for comps in COMPONENT_SETS for c in comps)
+
+
 class NonFiniteWarning(UserWarning):
     """Candidates with NaN or inf components were dropped."""
 
@@ -169,6 +173,7 @@ def _collection(collection: str, n_objects: int | None, all_names: list[str], tr
 def _flat_objects(names: list[str], all_names: list[str], objects: Sequence[str] | None,
                   tree: str) -> tuple[tuple[str, ...], tuple[str, ...]]:  # fmt: skip
     """(objects, components) of flat ``<object>_<component>`` branches among ``names``."""
+    _refuse_collections(names, all_names, objects, tree)
     found, comps = detect_flat_objects(names)
     if objects:
         missing = [o for o in objects if not all(f"{o}_{c}" in all_names for c in comps)]
@@ -187,6 +192,25 @@ def _flat_objects(names: list[str], all_names: list[str], objects: Sequence[str]
             + (" ..." if len(all_names) > 20 else "")
         )
     return found, comps
+
+
+def _refuse_collections(names: list[str], all_names: list[str], objects: Sequence[str] | None,
+                        tree: str) -> None:  # fmt: skip
+    """Refuse reading NanoAOD-style collections (``nMuon``, ``Muon_pt[nMuon]``) as flat
+    objects: name the collections and the option that reads them."""
+    prefixes = {n.rpartition("_")[0] for n in names if n.rpartition("_")[2] in _ALL_COMPONENTS}
+    counted = {n[1:] for n in all_names if n[:1] in "nN"}  # nMuon (NanoAOD), NMuon (HZZ)
+    collections = sorted(p for p in prefixes if p and p in counted)
+    asked = [o for o in objects or () if o in counted]
+    if asked or (collections and not objects):
+        example = (asked or ["Muon" if "Muon" in collections else collections[0]])[0]
+        raise InputError(
+            f"tree '{tree}' holds per-event collections (a counter n<Name>, then <Name>_pt "
+            f"... per object): {', '.join(collections[:12])}"
+            f"{' ...' if len(collections) > 12 else ''}. Read one with --collection NAME "
+            f"--n-objects K (collection=, n_objects=), e.g. --collection {example} --n-objects 2 "
+            "for the first two of each event"
+        )
 
 
 def _refuse_incomplete(names: list[str], found: Sequence[str], tree: str) -> None:

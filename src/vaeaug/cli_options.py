@@ -371,6 +371,9 @@ def _validate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tree", help="tree name in the original (and reference) file")
     p.add_argument("--generated-tree", help="tree name in the generated file (default: --tree)")
     p.add_argument("--objects", nargs="+", metavar="NAME", help="objects to compare")
+    p.add_argument("--collection", help="a jagged collection to compare in both files, e.g. "
+                   "Muon (NanoAOD style and vaeaug's outputs of such inputs; with --n-objects)")  # fmt: skip
+    p.add_argument("--n-objects", type=int, help="leading objects of --collection (default 2)")
     _add_daughter_option(p)
     p.add_argument(
         "--style", default="CMS", choices=("CMS", "LHCb2", "ATLAS", "ALICE"), help="mplhep style"

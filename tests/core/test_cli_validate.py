@@ -146,3 +146,23 @@ def test_validate_refuses_a_malformed_resonance(toy_root, tmp_path, capsys, spec
     err = capsys.readouterr().err
     assert f"--resonance '{spec}' is not NAME=LO:HI" in err and "J/psi=2.9:3.3" in err
     assert not out.exists()  # refused before any work
+
+
+def test_validate_reads_collections_without_a_model(testdata, tmp_path, capsys, quick_validate):
+    """#31: a NanoAOD-style file and vaeaug's own output of it, compared with --collection
+    (it used to fail with "cannot reshape array")."""
+    from needs import need_file
+
+    hzz = need_file(testdata / "uproot-HZZ.root")
+    model, generated = tmp_path / "mu.safetensors", tmp_path / "mu.root"
+    train = ["train", str(hzz), "--collection", "Muon", "--n-objects", "2", "-o", str(model)]
+    assert main([*train, *TINY]) == 0
+    assert main(["generate", str(model), "-n", "1000", "-o", str(generated), "-q"]) == 0
+    out = tmp_path / "report"
+    argv = ["validate", str(hzz), str(generated), "--collection", "Muon", "--out", str(out),
+            "--formats", "png"]  # fmt: skip
+    assert main(argv) == 0
+    assert "validated 1000 generated vs 1413 original candidates" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["objects"] == ["Muon0", "Muon1"]
+    assert main([*argv[:-4], "--out", str(tmp_path / "r2"), "--objects", "Muon0"]) == 2
+    assert "do not combine it with --objects" in capsys.readouterr().err

@@ -64,7 +64,12 @@ def run_validate(args: argparse.Namespace) -> str:
     daughters = parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
     # with --daughter, the generated file has the original's branch names too; with a model,
     # its layout says what to read (a jagged collection has no flat objects)
-    if daughters:
+    if getattr(args, "collection", None):
+        if daughters or args.objects:
+            raise InputError("--collection reads a jagged collection: do not combine it with "
+                             "--objects or --daughter")  # fmt: skip
+        select = {"collection": args.collection, "n_objects": args.n_objects or 2}
+    elif daughters:
         select = {"daughters": daughters}
     else:
         select = _selection(model.layout, args.objects) if model else {"objects": args.objects}

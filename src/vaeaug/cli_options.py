@@ -78,6 +78,14 @@ def check_options(args: argparse.Namespace) -> None:
     values = {field: getattr(args, _dest(option)) for field, option in options.items()
               if hasattr(args, _dest(option))}  # fmt: skip
     check_settings(values, options)
+    if hasattr(args, "representation"):
+        from .representations import REPRESENTATIONS
+
+        valid = ("auto", *REPRESENTATIONS)
+        if args.representation not in valid:  # refused before any file is read
+            raise InputError(
+                f"--representation '{args.representation}' unknown; valid: {', '.join(valid)}"
+            )
     for key, option in _COUNT_OPTIONS.items():
         value = getattr(args, key, None)
         if value is not None and value < 1:
@@ -148,7 +156,6 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--representation",
         default="auto",
-        choices=("auto", *REPRESENTATIONS),
         help=f"{', '.join(('auto', *REPRESENTATIONS))} (default auto)",
     )
     g.add_argument(

@@ -80,17 +80,20 @@ def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:
 MAX_COMPONENT_GEV = 1e5
 
 
-def unphysical_rows(p4: np.ndarray) -> dict[str, np.ndarray]:
+def unphysical_rows(p4: np.ndarray, rounding: float = 0.0) -> dict[str, np.ndarray]:
     """Candidates no detector records, by reason: {reason: mask (N,)} of finite ``p4``
     (N, k, 4) GeV. A daughter with E < 0; a spacelike daughter, m^2 = E^2 - |p|^2 below
-    -(1e-6 E^2 + 1e-6 GeV^2) (beyond float32 rounding); a daughter with all four components
-    zero; a component beyond :data:`MAX_COMPONENT_GEV`. Only reasons that occur are keys."""
+    -(1e-6 E^2 + 1e-6 + 4 rounding (E + |p|)) (beyond float32 rounding, and beyond the
+    rounding of values stored as multiples of 2 ``rounding``: 0.5 for integers); a daughter
+    with all four components zero; a component beyond :data:`MAX_COMPONENT_GEV`. Only
+    reasons that occur are keys."""
     p4 = np.asarray(p4, dtype=np.float64)
     e, p2 = p4[..., 3], np.square(p4[..., :3]).sum(axis=-1)
     with np.errstate(all="ignore"):
+        tolerance = 1e-6 * e**2 + 1e-6 + 4 * rounding * (np.abs(e) + np.sqrt(p2))
         reasons = {
             "negative energy": (e < 0).any(axis=1),
-            "spacelike": (e**2 - p2 < -(1e-6 * e**2 + 1e-6)).any(axis=1),
+            "spacelike": (e**2 - p2 < -tolerance).any(axis=1),
             "all components zero": (p4 == 0).all(axis=2).any(axis=1),
             f"a component beyond {MAX_COMPONENT_GEV:g} GeV": (np.abs(p4) > MAX_COMPONENT_GEV).any(
                 axis=(1, 2)

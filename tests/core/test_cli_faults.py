@@ -45,7 +45,7 @@ BAD_OPTIONS = [
     (["train", "{toy}", "-o", "{tmp}/m.st", "--beta", "0"], "--beta must be a finite number > 0"),
     (["train", "{toy}", "-o", "{tmp}/m.st", "--beta", "-1"], "--beta must be a finite number > 0"),
     (["train", "{toy}", "-o", "{tmp}/m.st", "--beta", "nan"], "--beta must be a finite number > 0"),
-    (["train", "{toy}", "-o", "{tmp}/m.st", "--latent-dim", "0"], "--latent-dim must be an integer >= 1"),
+    (["train", "{toy}", "-o", "{tmp}/m.st", "--latent-dim", "0"], "--latent-dim must be an integer >= 2"),
     (["train", "{toy}", "-o", "{tmp}/m.st", "--hidden", "64", "0"], "--hidden must be one or more integers >= 1"),
     (["train", "{toy}", "-o", "{tmp}/m.st", "--epochs", "0"], "--epochs must be an integer >= 1"),
     (["train", "{toy}", "-o", "{tmp}/m.st", "--batch-size", "0"], "--batch-size must be an integer >= 1"),

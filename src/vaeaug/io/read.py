@@ -231,6 +231,12 @@ def _refuse_incomplete(names: list[str], found: Sequence[str], tree: str) -> Non
                 )
 
 
+def _storage_rounding(dtypes: Mapping[str, str], wanted: Sequence[str]) -> float:
+    """Half the storage quantum of the momentum branches: 0.5 when any holds integers
+    (the unit is their precision), else 0 (float rounding is allowed for separately)."""
+    return 0.5 if any(np.dtype(dtypes[b]).kind != "f" for b in wanted) else 0.0
+
+
 def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,
             weight: str | None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     """(components (N, k, 4) in the branches' system, weights (N,) or None) of the arrays read.
@@ -251,8 +257,8 @@ def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,
     return values, w[ak.to_numpy(keep)] if keep is not None else w
 
 
-def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool
-                   ) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
+def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool,
+                   rounding: float = 0.0) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
     """(p4, weights, how many dropped) without the candidates with a NaN or inf value or an
     unphysical daughter (:func:`vaeaug.kinematics.unphysical_rows`).
 
@@ -266,7 +272,7 @@ def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: boo
     reasons.update(
         {
             k: v & finite
-            for k, v in unphysical_rows(np.where(finite[:, None, None], p4, 0.0)).items()
+            for k, v in unphysical_rows(np.where(finite[:, None, None], p4, 0.0), rounding).items()
         }
     )
     reasons = {k: v for k, v in reasons.items() if v.any()}
@@ -376,7 +382,9 @@ def read_candidates(
 
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
     values, weights = _values(arrays, wanted, len(layout_objects), collection, weight)
-    p4, weights, n_bad = _drop_bad_rows(to_p4(values, comps), weights, path, strict)
+    p4, weights, n_bad = _drop_bad_rows(
+        to_p4(values, comps), weights, path, strict, rounding=_storage_rounding(dtypes, wanted)
+    )
     if len(p4) == 0:
         raise InputError(
             f"the selection in '{path}' (tree '{tree}', entries {entry_start}:{entry_stop}, cut {cut!r}) "

@@ -63,8 +63,9 @@ from ..io.candidates import Candidates
 from ..io.layout import Layout
 from ..io.nanoaod import dask_events, has_rntuple
 from ..kinematics import as_vectors
-from ..model.support import SUPPORT_MODES, SupportReport
+from ..model.support import SUPPORT_MODES, Support, SupportReport
 from ..noise import candidate_keys, keyed_normals, mix
+from ..sampling.decode import support_values
 from ..sampling.weights import combined_weights
 from .awkward import (
     CARRIED_FIELDS,
@@ -176,7 +177,9 @@ class Augment:
         device: where workers run the network: ``"auto"`` (a GPU when the worker
             has one), ``"cpu"``, ``"cuda"``...
         check_masses: compare the candidates' daughter masses with the model's
-            mass hypotheses and refuse a mismatch (a model of another decay).
+            mass hypotheses and refuse a mismatch (a model of another decay); for a
+            model without mass hypotheses (collider, cartesian), refuse candidates most
+            of which lie outside its training support (a model of other objects).
         support: ``"reject"`` (default: generated candidates outside the training
             support, e.g. a daughter outside the acceptance, are redrawn from their
             own keyed streams), ``"warn"`` or ``"off"``; counts accumulate in
@@ -239,6 +242,7 @@ class Augment:
         self.dropped_fields: tuple[str, ...] = ()
         self.model_objects = tuple(meta.objects)
         self.masses = getattr(meta.representation, "masses", None)
+        self._has_support = meta.support is not None
         self.representation = meta.representation.name
         self.objects = tuple(objects) if objects is not None else None
         if self.objects is not None and len(self.objects) != len(self.model_objects):
@@ -316,6 +320,8 @@ class Augment:
         w = self._weights(weights, len(cands), source.counts)
         if len(cands) and self.check_masses and self.masses is not None:
             self._check_masses(cands)
+        elif len(cands) >= MIN_CHECKED and self.check_masses and self._has_support:
+            self._check_inside(cands)
         return self._assemble(cands, source, w, source.counts)
 
     def _note_dropped(self, dropped: tuple[str, ...]) -> None:
@@ -355,6 +361,22 @@ class Augment:
                 f"got {len(w)} values"
             )
         return w
+
+    def _check_inside(self, cands: Candidates) -> None:
+        """Refuse candidates mostly outside the model's training support (its lab observables
+        and features: a daughter's mass is one of them without mass hypotheses)."""
+        model = self.model
+        with np.errstate(all="ignore"):
+            features = model.representation.to_features(cands.p4)
+            values = support_values(model, cands.p4, features)
+        outside = float(np.mean(~model.support.inside(values)))
+        if outside > MAX_OUTSIDE_INPUT:
+            raise InputError(
+                f"{outside:.0%} of the candidates lie outside the model's training support "
+                f"(the training sample's own rate: {model.support.expected_rate:.1%}), e.g. "
+                f"{_most_crossed(model.support, values)}: a model of other objects or "
+                "another selection? Pass check_masses=False to override"
+            )
 
     def _check_masses(self, cands: Candidates) -> None:
         found = [np.median(daughter.mass) for daughter in as_vectors(cands.p4)]
@@ -454,6 +476,19 @@ class Augment:
         for name in daughters[1:]:
             total = total + records[name]
         return total.mass
+
+
+#: The input checks of Augment (check_masses=True) need this many candidates in a chunk ...
+MIN_CHECKED = 20
+#: ... and refuse a model when more than this fraction of them lie outside its support.
+MAX_OUTSIDE_INPUT = 0.5
+
+
+def _most_crossed(support: Support, values: np.ndarray) -> str:
+    """The edge crossed by most of ``values`` (N, O), with its share."""
+    edges = support.edges_crossed(values)
+    edge, count = max(edges.items(), key=lambda item: item[1])
+    return f"{edge} for {count / len(values):.0%} of them"
 
 
 class CandidateAccumulator:

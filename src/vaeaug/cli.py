@@ -523,6 +523,28 @@ _WRITE_HINTS = {
 }
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings as ``vaeaug CMD: warning: ...`` lines, each text once, without the Python
+    source line they came from (left alone when something else, e.g. pytest, records them)."""
+    import warnings
+
+    if warnings.showwarning is not getattr(warnings, "_showwarning_orig", None):
+        yield
+        return
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"vaeaug {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaeaug`` command; returns the exit code."""
     from .io.atomic import WRITE_ERRNOS
@@ -533,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         # a bar redrawn at every epoch or chunk fills a log file with kilobytes of \r lines
         args.quiet = True
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _one_line_warnings(args.command):
             check_options(args)
             summary = _COMMANDS[args.command](args)
     except InputError as err:

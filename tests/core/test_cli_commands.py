@@ -295,3 +295,18 @@ def test_demo_judges_on_an_independent_sample(tmp_path, monkeypatch):
     assert seen["original"].shape == training.shape
     # no training candidate among the ones judged against
     assert not np.isin(seen["original"][:, 0, 0], training[:, 0, 0]).any()
+
+
+def test_warnings_are_one_line_each_without_source_lines(toy_root, tmp_path):
+    """#31: a warning reaches a CLI user as one 'vaeaug CMD: warning:' line, once, without
+    the Python source line it was raised from."""
+    out = tmp_path / "more.root"
+    done = subprocess.run(
+        [sys.executable, "-m", "vaeaug", "augment", str(toy_root), "-o", str(out), "-n", "2000",
+         *TINY],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert lines and all(line.startswith("vaeaug augment: warning: ") for line in lines)
+    assert len(lines) == len(set(lines))
+    assert ".py:" not in done.stderr and "warnings.warn" not in done.stderr

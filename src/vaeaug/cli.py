@@ -94,10 +94,12 @@ def _cmd_train(args) -> str:
     start = time.perf_counter()
     model = _train(args, table)
     model.save(args.output)
+    best, scores = model.history.get("best_epoch"), model.history.get("score") or []
+    kept = (f"kept epoch {best} with validation sample score {min(scores):.4f}"
+            if best is not None and scores else "too few epochs for a validation sample score")  # fmt: skip
     return (f"trained {model.representation.name} VAE on {len(table)} candidates in "
-            f"{time.perf_counter() - start:.1f} s ({len(model.history['val'])} epochs, kept epoch "
-            f"{model.history.get('best_epoch')} with validation sample score "
-            f"{min(model.history.get('score') or [float('nan')]):.4f}) -> {args.output}")  # fmt: skip
+            f"{time.perf_counter() - start:.1f} s ({len(model.history['val'])} epochs, {kept}) "
+            f"-> {args.output}")  # fmt: skip
 
 
 def _cmd_generate(args) -> str:
@@ -395,13 +397,13 @@ def _cmd_info(args) -> str | None:
         n_params = sum(p.numel() for p in model.vae.parameters())
         lines = [
             f"model file      {args.model}",
-            f"representation  {rep.get('name')}  ({', '.join(f'{k}={v}' for k, v in rep.items() if k != 'name')})",
+            f"representation  {rep.get('name')}  ({', '.join(f'{k}={_short(v)}' for k, v in rep.items() if k != 'name')})",
             f"objects         {', '.join(lay['objects'])}  ({lay['kind']} layout, components {'/'.join(lay['components'])}, "
             f"{'RNTuple' if lay.get('format') == 'rntuple' else 'tree'} {lay['tree']})",
             f"network         latent {cfg['latent_dim']}, hidden {cfg['hidden']}, {cfg['activation']}, beta {cfg['beta']}, "
             f"prior {cfg['prior']} ({cfg.get('prior_flow')}), decoder {cfg.get('decoder')} ({cfg.get('decoder_flow')}); {n_params} parameters",
             f"choices         {prov.get('representation_choice')}; parent phi "
-            f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {prov.get('phi_kuiper_pvalue')}); "
+            f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {_short(prov.get('phi_kuiper_pvalue'))}); "
             f"{_exchange_words(meta.get('exchange', []), lay['objects'], prov.get('exchange_mode'))}",
             _support_line(meta.get("support")),
             f"trained on      {prov.get('n_events')} events from {prov.get('source', {}).get('file', 'arrays')} "
@@ -412,6 +414,15 @@ def _cmd_info(args) -> str | None:
         ]  # fmt: skip
         print("\n".join(lines))
     return f"{args.model}: vaeaug model, {meta['representation'].get('name')} representation"
+
+
+def _short(value):
+    """A number, or a list of them, at 6 significant digits (0.49367700000000003 -> 0.493677)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
+    return value
 
 
 def _exchange_words(groups: list, objects: list[str], mode: str | None) -> str:

@@ -37,6 +37,8 @@ def test_train_writes_a_model_and_info_describes_it(model_file, capsys):
     assert "decay" in out and "K1, pi1, pi2" in out and "2000 events" in out
     # the toy file labels its pions by decreasing pT: found, and said
     assert "identical daughters pi1, pi2: learned exchange-symmetric" in out
+    # numbers at the precision a reader needs (not masses=[0.49367700000000003, ...])
+    assert "Kuiper p = " in out and not __import__("re").search(r"\d\.\d{7,}", out)
     assert main(["info", str(model_file), "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)  # JSON only: no summary line after it
     assert len(meta["provenance"]["data_sha256"]) == 64

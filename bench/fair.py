@@ -173,3 +173,12 @@ def chosen_flow() -> FlowConfig:
         if config.label() == chosen:
             return config
     raise SystemExit(f"flow_tuning chose {chosen!r}, which is not in fair.FLOW_GRID")
+
+
+def add_data_arguments(parser, seeds: tuple[int, ...] = (1,)) -> None:
+    """The options every script over :data:`DATASETS` takes: where the files are, the seeds
+    and the processes."""
+    parser.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
+    parser.add_argument("--data", default=None, help="folder of the shared files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")

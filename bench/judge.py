@@ -37,7 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fidelity_metrics, load_dataset, one_thread
 from _record import RESULTS, provenance, record, run_tasks
-from fair import DATASETS, FlowConfig, FlowPeer, Guard, chosen_flow, dataset_args
+from fair import (
+    DATASETS,
+    FlowConfig,
+    FlowPeer,
+    Guard,
+    add_data_arguments,
+    chosen_flow,
+    dataset_args,
+)
 
 __all__ = ["GENERATORS", "main"]
 
@@ -162,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
-    parser.add_argument("--data", default=None, help="folder of the shared files")
-    parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
+    add_data_arguments(parser, seeds=(1, 2, 3))
     parser.add_argument("--tag", required=True, help="results go to judged_fidelity_<tag>/")
     parser.add_argument("--minutes", type=float, default=None,
                         help="time budget: tasks not finished by then are not run (the record "

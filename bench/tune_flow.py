@@ -94,13 +94,10 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fair import FLOW_GRID
+    from fair import FLOW_GRID, add_data_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
-    parser.add_argument("--data", default=None, help="folder of the shared files")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
+    add_data_arguments(parser)
     args = parser.parse_args(argv)
     tasks = [(c, name, size, n_val, s, args.samples, args.data)
              for s in args.seeds for name, size, n_val in ROWS for c in FLOW_GRID]  # fmt: skip

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import one_thread
 from _record import add_results_arguments, provenance, record, run_tasks
+from fair import add_data_arguments
 
 __all__ = ["GRID", "ROWS", "main"]
 
@@ -124,10 +125,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
-    parser.add_argument("--data", default=None, help="folder of the shared files")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--jobs", type=int, default=1, help="processes (one thread each)")
+    add_data_arguments(parser)
     parser.add_argument("--minutes", type=float, default=None, help="time budget")
     add_results_arguments(parser, "refine_tuning")
     args = parser.parse_args(argv)

@@ -83,15 +83,23 @@ def test_validate_refuses_writing_into_an_input(toy_root, capsys):
     assert "never overwrites its input" in capsys.readouterr().err
 
 
-def test_validate_with_a_model_of_a_jagged_collection(testdata, tmp_path, capsys):
-    """The model's layout says what to read: the first two muons of each event."""
+@pytest.fixture(scope="module")
+def hzz_muons(testdata, tmp_path_factory):
+    """(the HZZ file, a tiny model of its two leading muons, 2,000 candidates it generated)."""
     from needs import need_file
 
     hzz = need_file(testdata / "uproot-HZZ.root")
-    model, generated = tmp_path / "mu.safetensors", tmp_path / "mu.root"
+    folder = tmp_path_factory.mktemp("hzz_muons")
+    model, generated = folder / "mu.safetensors", folder / "mu.root"
     train = ["train", str(hzz), "--collection", "Muon", "--n-objects", "2", "-o", str(model)]
     assert main([*train, *TINY]) == 0
     assert main(["generate", str(model), "-n", "2000", "-o", str(generated), "-q"]) == 0
+    return hzz, model, generated
+
+
+def test_validate_with_a_model_of_a_jagged_collection(hzz_muons, tmp_path, capsys):
+    """The model's layout says what to read: the first two muons of each event."""
+    hzz, model, generated = hzz_muons
     out = tmp_path / "report"
     argv = ["validate", str(hzz), str(generated), "--model", str(model), "--out", str(out)]
     assert main([*argv, "--formats", "png"]) == 0
@@ -148,21 +156,15 @@ def test_validate_refuses_a_malformed_resonance(toy_root, tmp_path, capsys, spec
     assert not out.exists()  # refused before any work
 
 
-def test_validate_reads_collections_without_a_model(testdata, tmp_path, capsys, quick_validate):
+def test_validate_reads_collections_without_a_model(hzz_muons, tmp_path, capsys, quick_validate):
     """#31: a NanoAOD-style file and vaeaug's own output of it, compared with --collection
     (it used to fail with "cannot reshape array")."""
-    from needs import need_file
-
-    hzz = need_file(testdata / "uproot-HZZ.root")
-    model, generated = tmp_path / "mu.safetensors", tmp_path / "mu.root"
-    train = ["train", str(hzz), "--collection", "Muon", "--n-objects", "2", "-o", str(model)]
-    assert main([*train, *TINY]) == 0
-    assert main(["generate", str(model), "-n", "1000", "-o", str(generated), "-q"]) == 0
+    hzz, _, generated = hzz_muons
     out = tmp_path / "report"
     argv = ["validate", str(hzz), str(generated), "--collection", "Muon", "--out", str(out),
             "--formats", "png"]  # fmt: skip
     assert main(argv) == 0
-    assert "validated 1000 generated vs 1413 original candidates" in capsys.readouterr().out
+    assert "validated 2000 generated vs 1413 original candidates" in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["objects"] == ["Muon0", "Muon1"]
     assert main([*argv[:-4], "--out", str(tmp_path / "r2"), "--objects", "Muon0"]) == 2
     assert "do not combine it with --objects" in capsys.readouterr().err

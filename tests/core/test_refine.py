@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortions import boosted_mixture
 
 from vaeaug.datasets import dplus_kpipi
 from vaeaug.kinematics import summed
@@ -25,26 +26,9 @@ def pool() -> np.ndarray:
     return dplus_kpipi(20_000, seed=2)
 
 
-def _boosted(p4: np.ndarray, rapidity: float) -> np.ndarray:
-    """``p4`` (N, k, 4) GeV boosted along z (the parent's eta shifts, its mass does not)."""
-    out = p4.copy()
-    ch, sh = np.cosh(rapidity), np.sinh(rapidity)
-    out[..., 2] = ch * p4[..., 2] + sh * p4[..., 3]
-    out[..., 3] = sh * p4[..., 2] + ch * p4[..., 3]
-    return out
-
-
 def _generator(pool: np.ndarray, wrong: float):
     """Draws real-like candidates, a fraction ``wrong`` of them boosted forward."""
-
-    def draw(n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        p4 = pool[rng.integers(0, len(pool), n)]
-        bad = rng.random(n) < wrong
-        p4[bad] = _boosted(p4[bad], BOOST)
-        return p4
-
-    return draw
+    return boosted_mixture(pool, wrong, BOOST)
 
 
 def _eta(p4: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortions import boosted_mixture
 
 import vaeaug
 from vaeaug.datasets import dplus_kpipi
@@ -17,26 +18,9 @@ def train() -> np.ndarray:
     return dplus_kpipi(3000, seed=1)
 
 
-def _boosted_along_z(p4: np.ndarray, rapidity: float) -> np.ndarray:
-    """``p4`` (N, k, 4) GeV boosted along z: every |eta| grows, far outside the acceptance."""
-    out = p4.copy()
-    ch, sh = np.cosh(rapidity), np.sinh(rapidity)
-    out[..., 2] = ch * p4[..., 2] + sh * p4[..., 3]
-    out[..., 3] = sh * p4[..., 2] + ch * p4[..., 3]
-    return out
-
-
 def _mixture(pool: np.ndarray, bad_fraction: float):
     """A generator drawing real candidates, a ``bad_fraction`` of them boosted out of range."""
-
-    def draw(n: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        p4 = pool[rng.integers(0, len(pool), n)]
-        bad = rng.random(n) < bad_fraction
-        p4[bad] = _boosted_along_z(p4[bad], 6.0)
-        return p4
-
-    return draw
+    return boosted_mixture(pool, bad_fraction, 6.0)
 
 
 def test_guarded_sample_is_inside_counts_the_first_draw_and_is_seeded(train):

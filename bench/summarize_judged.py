@@ -179,8 +179,12 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
                  _cite(e["vaeaug"]["floor_hgb"]["mean"], f"{p}/vaeaug/floor_hgb/mean", ".3f")
                  + " / " + _cite(e["vaeaug"]["floor_mlp"]["mean"],
                                  f"{p}/vaeaug/floor_mlp/mean", ".3f")]  # fmt: skip
-        best = {f: min(gens, key=lambda g: e[g][f"c2st_{f}"]["mean"]) for f in ("hgb", "mlp")}
+        mine = [g for g in gens if g in e]  # a run may miss a generator on some dataset
+        best = {f: min(mine, key=lambda g: e[g][f"c2st_{f}"]["mean"]) for f in ("hgb", "mlp")}
         for gen in gens:
+            if gen not in e:
+                cells.append("–")
+                continue
             q = f"{p}/{gen}"
             parts = []
             for f in ("hgb", "mlp"):
@@ -189,14 +193,14 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
             cells.append(" / ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
     out = "\n".join(lines) + "\n\n"
-    shown = [g for g in gens if "no guard" not in g]
+    shown = [g for g in gens if "no guard" not in g]  # per entry: those it has
     lines = ["| dataset | generator | peak − ref [MeV] | width / ref | amplification | "
              "first draws redrawn | refinement: acceptance / ESS | weighted C2ST "
              "| fit time, vaeaug / flow | sampling rate, vaeaug / flow |",
              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, e in ds.items():
         p = f"/datasets/{name}"
-        for i, gen in enumerate(shown):
+        for i, gen in enumerate(g for g in shown if g in e):
             q, g = f"{p}/{gen}", e[gen]
             redrawn = g.get("outside_first")
             refined = "refine_acceptance" in g
@@ -230,6 +234,9 @@ def fidelity_tables(summary: dict[str, Any]) -> str:
             key = f"share_ratio:{res}"
             cells = [_label(name, e), res]
             for gen in gens:
+                if gen not in e:
+                    cells.append("–")
+                    continue
                 v = e[gen][key]
                 text = _cite(v["mean"], ("datasets", name, gen, key, "mean"), ".2f")
                 if np.isfinite(v.get("stat_err", np.nan)):

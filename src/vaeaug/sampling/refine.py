@@ -64,6 +64,8 @@ CLASSIFIER_DEFAULTS: dict[str, Any] = {
 GENERATED_PER_REAL = 4
 MIN_GENERATED = 4_000
 MAX_ROUNDS = 100
+#: Draws of one rejection round at most (memory: a round is held at once).
+MAX_ROUND_DRAWS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -244,7 +246,7 @@ class Refiner:
         for round_ in range(MAX_ROUNDS):
             if filled == n:
                 break
-            m = int(np.ceil(1.1 * (n - filled) / acceptance)) + 64
+            m = min(int(np.ceil(1.1 * (n - filled) / acceptance)) + 64, MAX_ROUND_DRAWS)
             p4 = np.asarray(self.draw(m, child_seed(seed, Stream.REFINE_DRAW, round_)),
                             np.float64)  # fmt: skip
             u = np.random.default_rng(child_seed(seed, Stream.REFINE_ACCEPT, round_)).random(m)

@@ -92,15 +92,38 @@ def add_results_arguments(parser, benchmark: str | None = None) -> None:
 def run_tasks(func, tasks: Sequence, jobs: int, minutes: float | None = None) -> list:
     """``func(task)`` for every task in ``jobs`` spawned processes, results concatenated in
     task order. With ``minutes``, no result is waited for once the budget is spent: the
-    pool is stopped and the results so far are returned."""
+    workers are stopped and the results so far are returned. A worker that dies (killed for
+    memory) loses its task and, the pool being broken, those not finished: a warning names
+    them and the results of the finished tasks are returned (a ``multiprocessing.Pool``
+    would wait for the lost task forever)."""
     import multiprocessing
     import time
+    import warnings
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    out, deadline = [], None if minutes is None else time.time() + 60 * minutes
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for result in pool.imap(func, tasks, chunksize=1):
-            out += result
-            if deadline is not None and time.time() > deadline:
-                pool.terminate()
+    deadline = None if minutes is None else time.time() + 60 * minutes
+    results: dict[int, list] = {}
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(jobs, mp_context=context)
+    index = {executor.submit(func, task): i for i, task in enumerate(tasks)}
+    pending, lost = set(index), []
+    try:
+        while pending:
+            # the first result is always waited for: a budget shorter than one task still
+            # gives a row
+            timeout = None if deadline is None or not results else max(0.0, deadline - time.time())
+            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    results[index[future]] = future.result()
+                except Exception as err:  # BrokenProcessPool: a worker died
+                    lost.append((index[future], type(err).__name__))
+            if deadline is not None and results and time.time() > deadline:
                 break
-    return out
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+    if lost:
+        warnings.warn(f"{len(lost)} tasks lost (task index, error): {sorted(lost)}", stacklevel=2)
+    return [row for i in sorted(results) for row in results[i]]

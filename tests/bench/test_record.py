@@ -18,7 +18,15 @@ def _rows(i: int) -> list[int]:
 def test_run_tasks_keeps_task_order_and_stops_at_the_budget():
     assert run_tasks(_rows, [1, 2, 3], jobs=2) == [1, 10, 2, 20, 3, 30]
     # a spent budget returns the first result and stops the pool
-    assert run_tasks(_rows, [1, 2, 3, 4, 5, 6], jobs=1, minutes=0) == [1, 10]
+    assert run_tasks(_slow_after_first, [1, 2, 3, 4, 5, 6], jobs=1, minutes=0) == [1, 10]
+
+
+def _slow_after_first(i: int) -> list[int]:
+    import time
+
+    if i > 1:
+        time.sleep(2.0)  # still running when the first result has been read
+    return _rows(i)
 
 
 def test_record_writes_latest_and_appends_history(tmp_path):
@@ -31,3 +39,19 @@ def test_record_writes_latest_and_appends_history(tmp_path):
     assert latest["value"] == 2 and [h["value"] for h in history] == [1, 2]
     assert latest["provenance"]["src_sha256"] == src_hash()
     assert latest["provenance"]["command"] == "python bench/x.py"
+
+
+def _rows_or_die(i: int) -> list[int]:
+    import os
+
+    if i == 2:
+        os._exit(9)  # a worker killed (for memory, say)
+    return [i]
+
+
+def test_a_dead_worker_loses_its_tasks_not_the_finished_ones():
+    import pytest
+
+    with pytest.warns(UserWarning, match="tasks lost"):
+        out = run_tasks(_rows_or_die, [1, 2], jobs=1)
+    assert out == [1]

@@ -126,6 +126,8 @@ def _fidelity_entry(rows: list[dict[str, Any]], generators: tuple[str, ...]) -> 
             # per candidate: refined sampling (rejection included) against the plain sample's
             entry[f"refine_slowdown:{base}"] = float(np.mean(
                 [b[base]["sample_rate"] / b[refined]["sample_rate"] for b in by]))  # fmt: skip
+            if not all("refine_fit_s" in b[refined] for b in by):
+                continue
             # the refiner's fit (its draws, classifier and calibration) against the model's fit
             entry[f"refine_fit_share:{base}"] = float(np.mean(
                 [b[refined]["refine_fit_s"] / b[base]["fit_s"] for b in by]))  # fmt: skip

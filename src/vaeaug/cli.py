@@ -536,24 +536,26 @@ _WRITE_HINTS = {
 
 @contextlib.contextmanager
 def _one_line_warnings(command: str) -> Iterator[None]:
-    """Warnings as ``vaeaug CMD: warning: ...`` lines, each text once, without the Python
-    source line they came from (left alone when something else, e.g. pytest, records them)."""
+    """Warnings shown as ``vaeaug CMD: warning: ...`` lines, each text once, without the
+    Python source line they came from. Only the format changes (``warnings.formatwarning``):
+    a caller that records warnings (pytest, ``catch_warnings(record=True)``) still gets them."""
     import warnings
 
-    if warnings.showwarning is not getattr(warnings, "_showwarning_orig", None):
-        yield
-        return
     seen: set[str] = set()
+    original = warnings.formatwarning
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
+    def one_line(message, category, filename, lineno, line=None) -> str:
         text = str(message)
-        if text not in seen:
-            seen.add(text)
-            print(f"vaeaug {command}: warning: {text}", file=sys.stderr)
+        if text in seen:
+            return ""
+        seen.add(text)
+        return f"vaeaug {command}: warning: {text}\n"
 
-    with warnings.catch_warnings():
-        warnings.showwarning = show
+    warnings.formatwarning = one_line
+    try:
         yield
+    finally:
+        warnings.formatwarning = original
 
 
 def main(argv: list[str] | None = None) -> int:

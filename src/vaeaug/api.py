@@ -26,6 +26,7 @@ import torch
 
 from ._version import __version__
 from .errors import InputError, ModelFileError
+from .io.atomic import check_output_path
 from .io.candidates import Candidates
 from .io.coerce import as_candidates
 from .io.layout import Layout
@@ -200,7 +201,12 @@ class Model:
 
     # -- persistence ------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model file (safetensors, no pickle) atomically."""
+        """Write the model file (safetensors, no pickle) atomically.
+
+        An earlier model file at ``path`` is replaced; a ROOT file (data) or a directory
+        never is (:class:`~vaeaug.errors.InputError`), as on the command line.
+        """
+        check_output_path(path, "path", model=True, overwrite=True)
         tensors = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
         tensors.update(self.standardizer.tensors())
         write_model_file(path, tensors, {

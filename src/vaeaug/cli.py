@@ -384,7 +384,10 @@ def _cmd_info(args) -> str | None:
     _, meta = read_model_file(args.model)
     if args.json:
         # JSON only on stdout, so that the output parses
-        print(json.dumps(meta, indent=2))
+        from .validation.report import jsonable
+
+        # strict JSON: a non-finite number (a score of NaN) is null, never the token NaN
+        print(json.dumps(jsonable(meta), indent=2, allow_nan=False))
         return None
     else:
         prov, cfg, rep, lay = (

@@ -89,7 +89,6 @@ def check_options(args: argparse.Namespace) -> None:
     for key, option in _COUNT_OPTIONS.items():
         value = getattr(args, key, None)
         if value is not None and value < 1:
-            option = "--n" if (key, args.command) == ("n", "demo") else option
             raise InputError(f"{option} must be an integer >= 1, got {value}")
 
 
@@ -374,7 +373,7 @@ def _validate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--reference", help="large independent real sample (enables the amplification metric)"
     )
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--tree", help="tree name in the original (and reference) file")
     p.add_argument("--generated-tree", help="tree name in the generated file (default: --tree)")
     p.add_argument("--objects", nargs="+", metavar="NAME", help="objects to compare")
@@ -409,8 +408,10 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
         help="run the whole chain on the built-in sample",
         description="Generate the built-in D+ -> K- pi+ pi+ sample, train, multiply and validate.",
     )
-    p.add_argument("--out", default="vaeaug-demo", help="output directory (default vaeaug-demo)")
-    p.add_argument("--n", type=int, default=10_000, help="built-in candidates (default 10000)")
+    p.add_argument("-o", "--out", default="vaeaug-demo",
+                   help="output directory (default vaeaug-demo)")  # fmt: skip
+    p.add_argument("-n", "--n", type=int, default=10_000,
+                   help="built-in candidates (default 10000)")  # fmt: skip
     p.add_argument("--factor", type=int, default=10, help="multiplication factor (default 10)")
     p.add_argument("--epochs", type=int, default=200, help="maximum epochs (default 200)")
     p.add_argument("--no-validate", action="store_true", help="skip the validation report")

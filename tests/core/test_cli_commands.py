@@ -289,7 +289,7 @@ def test_demo_judges_on_an_independent_sample(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(vaeaug.validation.report, "validate",
                         lambda original, generated, *a, **kw: seen.update(kw, original=original))  # fmt: skip
-    argv = ["demo", "--out", str(tmp_path / "demo"), "--n", "600", "--factor", "2",
+    argv = ["demo", "-o", str(tmp_path / "demo"), "-n", "600", "--factor", "2",
             "--epochs", "2", "--seed", "4", "-q", "--device", "cpu"]  # fmt: skip
     assert main(argv) == 0
     training = dplus_kpipi(600, seed=4)

@@ -60,7 +60,7 @@ BAD_OPTIONS = [
     (["augment", "{toy}", "-o", "{tmp}/a.root", "--factor", "-3"], "--factor must be an integer >= 1, got -3"),
     (["augment", "{toy}", "-o", "{tmp}/a.root", "--factor", "0"], "--factor must be an integer >= 1, got 0"),
     (["augment", "{toy}", "-o", "{tmp}/a.root", "-n", "-5"], "-n must be an integer >= 1, got -5"),
-    (["demo", "--out", "{tmp}/demo", "--n", "0"], "--n must be an integer >= 1"),
+    (["demo", "--out", "{tmp}/demo", "--n", "0"], "-n must be an integer >= 1"),
     (["demo", "--out", "{tmp}/demo", "--factor", "0"], "--factor must be an integer >= 1"),
     (["validate", "{toy}", "{toy}", "--out", "{tmp}/v", "--seed", "-1"], "--seed must be an integer from 0"),
     (["validate", "{toy}", "{toy}", "--out", "{tmp}/v", "--max-events", "0"], "--max-events must be an integer >= 1"),

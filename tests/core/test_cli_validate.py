@@ -128,7 +128,7 @@ def test_validate_reports_the_named_resonances(toy_root, toy_p4, tmp_path, quick
     generated = tmp_path / "gen.root"
     write_candidates(generated, dplus_kpipi(2_000, seed=8), Layout.default(OBJECTS))
     out = tmp_path / "report"
-    argv = ["validate", str(toy_root), str(generated), "--out", str(out), "--formats", "png",
+    argv = ["validate", str(toy_root), str(generated), "-o", str(out), "--formats", "png",
             "--resonance", "D+=1.86:1.88", "--resonance", "far=5:6"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -26,6 +26,10 @@ from .noise import Stream, child_seed
 
 __all__ = ["main"]
 
+#: What ``vaeaug demo`` writes into ``--out`` (refused without -f when already there).
+DEMO_FILES = ("dplus_sample.root", "dplus_model.safetensors", "dplus_generated.root",
+              "validation")  # fmt: skip
+
 
 def _daughters(args) -> dict | None:
     from .io.layout import parse_daughters
@@ -460,7 +464,7 @@ def _cmd_demo(args) -> str:
     from .io import Layout, check_output_dir, write_candidates
     from .kinematics import invariant_mass
 
-    out = check_output_dir(args.out, "--out")
+    out = check_output_dir(args.out, "--out", writes=DEMO_FILES, overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     p4 = dplus_kpipi(args.n, seed=args.seed)
     layout = Layout.default(OBJECTS)

@@ -374,6 +374,7 @@ def _validate_parser(sub) -> argparse.ArgumentParser:
         "--reference", help="large independent real sample (enables the amplification metric)"
     )
     p.add_argument("-o", "--out", required=True, help="output directory")
+    _add_overwrite_option(p)
     p.add_argument("--tree", help="tree name in the original (and reference) file")
     p.add_argument("--generated-tree", help="tree name in the generated file (default: --tree)")
     p.add_argument("--objects", nargs="+", metavar="NAME", help="objects to compare")
@@ -410,6 +411,7 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--out", default="vaeaug-demo",
                    help="output directory (default vaeaug-demo)")  # fmt: skip
+    _add_overwrite_option(p)
     p.add_argument("-n", "--n", type=int, default=10_000,
                    help="built-in candidates (default 10000)")  # fmt: skip
     p.add_argument("--factor", type=int, default=10, help="multiplication factor (default 10)")

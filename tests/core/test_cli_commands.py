@@ -279,6 +279,11 @@ def test_demo_runs_the_whole_chain(tmp_path, capsys):
     assert {"dplus_sample.root", "dplus_model.safetensors", "dplus_generated.root"} <= names
     assert uproot.open(tmp_path / "demo" / "dplus_generated.root")["candidates"].num_entries == 1200
     assert "parent mass (MeV)" in capsys.readouterr().out
+    # #30: a second run does not replace the first one's files without -f
+    model = (tmp_path / "demo" / "dplus_model.safetensors").read_bytes()
+    assert main(argv) == 2
+    assert "already holds dplus_sample.root" in capsys.readouterr().err
+    assert (tmp_path / "demo" / "dplus_model.safetensors").read_bytes() == model
 
 
 def test_demo_judges_on_an_independent_sample(tmp_path, monkeypatch):

@@ -168,3 +168,17 @@ def test_validate_reads_collections_without_a_model(hzz_muons, tmp_path, capsys,
     assert json.loads((out / "summary.json").read_text())["objects"] == ["Muon0", "Muon1"]
     assert main([*argv[:-4], "--out", str(tmp_path / "r2"), "--objects", "Muon0"]) == 2
     assert "do not combine it with --objects" in capsys.readouterr().err
+
+
+def test_validate_does_not_replace_a_report_without_f(toy_root, tmp_path, capsys, quick_validate):
+    """#30: a second validate into the same --out used to overwrite report.md silently."""
+    out = tmp_path / "report"
+    argv = ["validate", str(toy_root), str(toy_root), "-o", str(out), "--formats", "png"]
+    assert main(argv) == 0
+    first = (out / "report.md").read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already holds report.md" in err and "--overwrite (-f)" in err
+    assert (out / "report.md").read_bytes() == first
+    assert main([*argv, "-f"]) == 0

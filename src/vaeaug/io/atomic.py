@@ -126,8 +126,11 @@ def check_output_path(
     return path
 
 
-def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
-    """Refuse an output directory that is a file or cannot be created or written.
+def check_output_dir(path: str | os.PathLike, option: str = "--out", *,
+                     writes: Sequence[str] = (), overwrite: bool = False) -> Path:  # fmt: skip
+    """Refuse an output directory that is a file or cannot be created or written, or that
+    already holds one of the files the command ``writes`` (names relative to it) unless
+    ``overwrite``.
 
     Missing directories are fine (they are created later) when the nearest
     existing one above them is writable.
@@ -138,6 +141,13 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise InputError(
             f"{option} '{path}' is an existing file; {option} names a directory (created if missing)"
+        )
+    taken = [name for name in writes if (path / name).exists()]
+    if taken and not overwrite:
+        raise InputError(
+            f"{option} '{path}' already holds {', '.join(taken[:4])}{' ...' if len(taken) > 4 else ''}; "
+            "vaeaug does not replace files unless --overwrite (-f) is given, or choose "
+            f"another {option}"
         )
     existing = path
     while not existing.exists():

@@ -11,7 +11,11 @@ import numpy as np
 from ..errors import InputError
 from ..noise import Stream, child_seed
 
-__all__ = ["run_validate"]
+__all__ = ["REPORT_FILES", "run_validate"]
+
+#: What ``vaeaug validate`` writes into ``--out`` (a directory already holding one of them
+#: is refused without -f).
+REPORT_FILES = ("report.md", "summary.json", "histograms.root", "features")
 
 
 def _subsample(p4: np.ndarray, n_max: int, seed: int) -> np.ndarray:
@@ -59,7 +63,7 @@ def run_validate(args: argparse.Namespace) -> str:
 
     # a malformed --resonance fails before any file is read
     resonances = parse_resonances(getattr(args, "resonance", None) or [])
-    out = check_output_dir(args.out, "--out")
+    out = check_output_dir(args.out, "--out", writes=REPORT_FILES, overwrite=args.overwrite)
     model = load(args.model) if args.model else None
     daughters = parse_daughters(args.daughter) if getattr(args, "daughter", None) else None
     # with --daughter, the generated file has the original's branch names too; with a model,

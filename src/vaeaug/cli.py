@@ -130,7 +130,7 @@ def _cmd_generate(args) -> str:
         from .io import read_candidates
 
         real = read_candidates(args.refine_with, tree=model.layout.tree,
-                               **_layout_selection(model.layout))  # fmt: skip
+                               **model.layout.read_selection())  # fmt: skip
         _output_format(model, args.format)
         start = time.perf_counter()
         n, note = _write_refined(model, real, args.n, args.output, seed=args.seed,
@@ -273,21 +273,12 @@ def _cmd_augment(args) -> str:
             f"{note})")  # fmt: skip
 
 
-def _layout_selection(layout) -> dict:
-    """``read_candidates`` arguments that read the branches of ``layout``."""
-    if layout.kind == "jagged":
-        return {"collection": layout.collection, "n_objects": layout.n_objects}
-    if layout.branches:
-        return {"daughters": dict(layout.branches)}
-    return {"objects": list(layout.objects)}
-
-
 def _read_back(path: str, layout, first: int, n: int = 100_000) -> np.ndarray:
     """Up to ``n`` candidates written to ``path`` with ``layout``, from entry ``first``: (n, k, 4) GeV."""
     from .io import read_candidates
 
     return read_candidates(path, tree=layout.tree, entry_start=first, entry_stop=first + n,
-                           **_layout_selection(layout)).p4  # fmt: skip
+                           **layout.read_selection()).p4  # fmt: skip
 
 
 def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, support: str,

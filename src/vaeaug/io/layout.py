@@ -111,6 +111,15 @@ class Layout:
         return [b for b in self.branch_names()
                 if np.dtype(self.dtypes.get(b, "float32")).kind != "f"]  # fmt: skip
 
+    def read_selection(self) -> dict:
+        """``read_candidates`` keyword arguments that read this layout's branches from a file:
+        the collection, the named daughter branches, or the flat objects."""
+        if self.kind == "jagged":
+            return {"collection": self.collection, "n_objects": self.n_objects}
+        if self.branches:
+            return {"daughters": {o: list(b) for o, b in self.branches.items()}}
+        return {"objects": list(self.objects)}
+
     def branch_names(self) -> list[str]:
         """The input branch names, object-major (``K1_px, K1_py, ..., pi2_E``)."""
         if self.kind == "jagged":

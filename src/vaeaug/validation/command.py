@@ -27,10 +27,10 @@ def _subsample(p4: np.ndarray, n_max: int, seed: int) -> np.ndarray:
 
 
 def _selection(layout, objects: list[str] | None) -> dict:
-    """read_candidates arguments that pick a model's objects: a jagged collection or flat names."""
-    if layout.kind == "jagged":
-        return {"collection": layout.collection, "n_objects": layout.n_objects}
-    return {"objects": objects or list(layout.objects)}
+    """read_candidates arguments that read a model's daughters (``objects`` picks flat ones)."""
+    if objects and layout.kind == "flat":
+        return {"objects": objects}
+    return layout.read_selection()
 
 
 def _training_sample(model, objects: list[str]) -> np.ndarray | None:

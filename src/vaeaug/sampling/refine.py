@@ -180,7 +180,9 @@ class Refiner:
             )
         m = n_generated or max(GENERATED_PER_REAL * len(real), MIN_GENERATED)
         rep = _decay_representation(list(objects), masses)
-        fake = _finite(draw(m, child_seed(seed, Stream.REFINE_FIT)), len(objects), "draw")
+        fake = _checked_p4(
+            draw(m, child_seed(seed, Stream.REFINE_FIT)), len(objects), "draw", drop_nonfinite=True
+        )
         x = np.concatenate([_features(real, objects, rep), _features(fake, objects, rep)])
         y = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])
         # balanced classes: each class carries half the total weight
@@ -191,7 +193,12 @@ class Refiner:
         )
         classifier.fit(x, y, sample_weight=sw)
         refiner = cls(draw, objects, masses, classifier, np.inf, {})
-        cal = _finite(draw(m, child_seed(seed, Stream.REFINE_CALIBRATE)), len(objects), "draw")
+        cal = _checked_p4(
+            draw(m, child_seed(seed, Stream.REFINE_CALIBRATE)),
+            len(objects),
+            "draw",
+            drop_nonfinite=True,
+        )
         w = refiner.ratio(cal, clipped=False)
         refiner.clip = float(np.quantile(w, clip_quantile))
         wc = np.minimum(w, refiner.clip)
@@ -279,19 +286,17 @@ def _features(p4: np.ndarray, objects: Sequence[str], rep) -> np.ndarray:
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _checked_p4(p4: np.ndarray, k: int, name: str) -> np.ndarray:
+def _checked_p4(p4: np.ndarray, k: int, name: str, *, drop_nonfinite: bool = False) -> np.ndarray:
+    """``p4`` as float64 (N, k, 4) GeV; a non-finite candidate is refused, or dropped with
+    ``drop_nonfinite`` (a generator's draws: the support guard may leave none, a flow may)."""
     p4 = np.asarray(p4, dtype=np.float64)
     if p4.ndim != 3 or p4.shape[1:] != (k, 4):
         raise ValueError(
             f"{name} must have shape (N, {k}, 4) (px, py, pz, E in GeV), got {p4.shape}"
         )
-    if not np.isfinite(p4).all():
+    finite = np.isfinite(p4).all(axis=(1, 2))
+    if drop_nonfinite:
+        return p4[finite]
+    if not finite.all():
         raise ValueError(f"{name} holds non-finite 4-momenta")
     return p4
-
-
-def _finite(p4: np.ndarray, k: int, name: str) -> np.ndarray:
-    p4 = np.asarray(p4, dtype=np.float64)
-    if p4.ndim != 3 or p4.shape[1:] != (k, 4):
-        raise ValueError(f"{name} must return shape (m, {k}, 4), got {p4.shape}")
-    return p4[np.isfinite(p4).all(axis=(1, 2))]

@@ -70,9 +70,10 @@ def chosen_refinement() -> dict[str, Any]:
 
 def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
                     flow: FlowConfig,
-                    refine: dict[str, Any]) -> list[tuple[str, np.ndarray, dict[str, Any]]]:  # fmt: skip
-    """[(generator label, generated (4N, k, 4) GeV, row fields)]: guarded, refined (the
-    guarded generator refined by rejection; the weight mode's C2ST beside it) and unguarded."""
+                    refine: dict[str, Any]) -> list[tuple[str, np.ndarray, dict[str, Any], Any]]:  # fmt: skip
+    """[(generator label, generated (4N, k, 4) GeV, row fields, weighted)]: guarded, refined
+    (the guarded generator refined by rejection) and unguarded; ``weighted`` is, for the
+    refined row, the weight mode's (candidates, weights) to judge beside it, else None."""
     import vaeaug
     from vaeaug.sampling.refine import Refiner
 
@@ -90,7 +91,7 @@ def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
             report = getattr(gen, "support_report", None)
             if report is not None and mode == "reject":
                 extra["outside_first"] = report.to_dict()["outside_fraction"]
-            out.append((label, ds.order(gen.p4), extra))
+            out.append((label, ds.order(gen.p4), extra, None))
         draw = lambda m, s: ds.order(model.sample(m, seed=s).p4)  # noqa: E731
     else:
         peer = FlowPeer(ds.objects, ds.masses, flow).fit(training, seed=seed)
@@ -101,8 +102,8 @@ def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
         raw_s = time.perf_counter() - t1
         t1 = time.perf_counter()
         guarded, report = guard.sample(lambda m, s: ds.order(peer.sample(m, s)), n, seed + 1)
-        out = [("nsf", guarded, {"sample_s": time.perf_counter() - t1, **report}),
-               ("nsf, no guard", raw, {"sample_s": raw_s})]  # fmt: skip
+        out = [("nsf", guarded, {"sample_s": time.perf_counter() - t1, **report}, None),
+               ("nsf, no guard", raw, {"sample_s": raw_s}, None)]  # fmt: skip
         draw = lambda m, s: guard.sample(lambda k, t: ds.order(peer.sample(k, t)), m, s)[0]  # noqa: E731
     t1 = time.perf_counter()
     refiner = Refiner.fit(draw, training, ds.objects, ds.masses, seed=seed + 2,
@@ -114,10 +115,9 @@ def _fit_and_sample(family: str, ds, training: np.ndarray, size: int, seed: int,
     extra = {"sample_s": time.perf_counter() - t1, "refine_fit_s": refit_s,
              **{f"refine_{k}": v for k, v in report.to_dict().items() if k != "mode"}}  # fmt: skip
     weighted, weights, _ = refiner.sample(n, seed=seed + 1, mode="weight")
-    extra["weighted"] = (weighted, weights)  # judged by one_task, not stored
-    out.insert(1, (f"{family}, refined", refined, extra))
-    return [(label, p4, {"fit_s": fit_s, "epochs": epochs, **extra})
-            for label, p4, extra in out]  # fmt: skip
+    out.insert(1, (f"{family}, refined", refined, extra, (weighted, weights)))
+    return [(label, p4, {"fit_s": fit_s, "epochs": epochs, **extra}, weighted)
+            for label, p4, extra, weighted in out]  # fmt: skip
 
 
 def one_task(task: tuple) -> list[dict[str, Any]]:
@@ -137,9 +137,8 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
     mlp_floor = c2st(fr, fs, seed=seed, n_bootstrap=50, max_events=40_000, n_threads=1,
                      family="mlp")  # fmt: skip
     rows = []
-    for label, generated, extra in _fit_and_sample(family, ds, training, size, seed, flow,
-                                                   refine):  # fmt: skip
-        weighted = extra.pop("weighted", None)
+    for label, generated, extra, weighted in _fit_and_sample(family, ds, training, size, seed,
+                                                             flow, refine):  # fmt: skip
         row = {"dataset": name, "n_train": size, "seed": seed, "generator": label, **extra}
         row["sample_rate"] = FACTOR * size / row["sample_s"]
         row.update(fidelity_metrics(generated, training, ds.reference, same, seed=seed,

@@ -44,12 +44,14 @@ def _output_format(model, fmt: str | None) -> None:
         model.layout = dataclasses.replace(model.layout, format=fmt)
 
 
-def _read(args, path: str):
+def _read(args, path: str, tree: str | None = None):
+    """The candidates of ``path`` selected by the input-selection options (``tree``: in
+    place of ``--tree``, for commands that name their trees otherwise)."""
     from .io import read_candidates
 
     return read_candidates(
         path,
-        tree=args.tree,
+        tree=tree or getattr(args, "tree", None),
         objects=args.objects,
         branches=args.branches,
         collection=args.collection,
@@ -334,7 +336,7 @@ def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
 
 def _cmd_trainset(args) -> str:
     from .api import load
-    from .io import RootWriter, check_output_path, read_candidates, refuse_overwriting_inputs
+    from .io import RootWriter, check_output_path, flag_branch, refuse_overwriting_inputs
     from .trainsets import augment_training_set
 
     background = args.background or args.signal
@@ -342,10 +344,8 @@ def _cmd_trainset(args) -> str:
                                             args.background_model])  # fmt: skip
     check_output_path(args.output, overwrite=args.overwrite)
     start = time.perf_counter()
-    select = {"objects": args.objects, "entry_start": args.entry_start,
-              "entry_stop": args.entry_stop}  # fmt: skip
-    sig = read_candidates(args.signal, tree=args.signal_tree, **select)
-    bkg = read_candidates(background, tree=args.background_tree, **select)
+    sig = _read(args, args.signal, tree=args.signal_tree)
+    bkg = _read(args, background, tree=args.background_tree)
     models = {name: load(path, device=args.device) if path else None
               for name, path in (("signal", args.signal_model),
                                  ("background", args.background_model))}  # fmt: skip
@@ -354,18 +354,21 @@ def _cmd_trainset(args) -> str:
         sig, bkg, factor=args.factor, classes=args.classes, seed=args.seed, config=config,
         train=train, device=args.device, progress=not args.quiet, signal_model=models["signal"],
         background_model=models["background"], representation=args.representation,
-        masses=args.masses, phi=args.phi, exchange=args.exchange,
+        masses=args.masses, phi=args.phi, exchange=args.exchange, support=args.support,
         identical=[[o.strip() for o in g.split(",")] for g in args.identical or []],
     )  # fmt: skip
-    extra = {"label": "int8", "is_generated": "int8", "weight": "float64"}
-    chunk = 1_000_000
-    # a training set holds momenta and classes: no per-object labels (real and generated mix)
+    # a training set holds momenta and classes: no per-object labels or event ids (real and
+    # generated candidates of both classes mix)
     layout = dataclasses.replace(sig.layout, labels=None)
-    with RootWriter(args.output, layout, tree=args.output_tree, extra=extra) as writer:
+    flag = flag_branch(layout)
+    extra = {"label": "int8", flag: "int8", "weight": "float64"}
+    chunk = 1_000_000
+    with RootWriter(args.output, layout, tree=args.output_tree, extra=extra,
+                    format=args.format) as writer:  # fmt: skip
         for i in range(0, len(ts), chunk):
             sl = slice(i, i + chunk)
-            writer.write(ts.p4[sl], label=ts.label[sl], is_generated=ts.is_generated[sl],
-                         weight=ts.weight[sl])  # fmt: skip
+            writer.write(ts.p4[sl], real=True, label=ts.label[sl], weight=ts.weight[sl],
+                         **{flag: ts.is_generated[sl]})  # fmt: skip
     c = ts.counts()
     return (f"trainset: signal {c['signal']['real']} real + {c['signal']['generated']} "
             f"generated, background {c['background']['real']} real + "

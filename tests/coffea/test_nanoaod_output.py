@@ -35,14 +35,14 @@ def _nanoaod_columns(testdata) -> dict:
     p4 = vector.zip({"px": events.Muon_Px, "py": events.Muon_Py, "pz": events.Muon_Pz,
                      "E": events.Muon_E})  # fmt: skip
     n = len(events)
-    f4 = lambda x: ak.values_astype(x, np.float32)  # noqa: E731
+    muons = {c: ak.values_astype(getattr(p4, c), np.float32) for c in ("pt", "eta", "phi")}
+    muons["mass"] = ak.values_astype(np.abs(p4.mass), np.float32)
+    muons["charge"] = ak.values_astype(events.Muon_Charge, np.int32)
     return {
         "run": np.full(n, 7, np.uint32),
         "luminosityBlock": np.full(n, 3, np.uint32),
         "event": np.arange(n, dtype=np.uint64) + 1000,
-        "Muon": ak.zip({"pt": f4(p4.pt), "eta": f4(p4.eta), "phi": f4(p4.phi),
-                        "mass": f4(np.abs(p4.mass)), "charge": ak.values_astype(
-                            events.Muon_Charge, np.int32)}),  # fmt: skip
+        "Muon": ak.zip(muons),
     }
 
 

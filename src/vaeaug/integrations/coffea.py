@@ -211,7 +211,9 @@ class AugmentReport:
 
     def summary(self) -> str:
         """One line: candidates, generated partners, the support check, the dropped fields."""
-        dropped = f"; dropped fields {', '.join(self.dropped_fields)}" if self.dropped_fields else ""
+        dropped = (
+            f"; dropped fields {', '.join(self.dropped_fields)}" if self.dropped_fields else ""
+        )
         return (f"augmented {self.candidates} candidates with {self.support.n} generated; "
                 f"{self.support.summary()}{dropped}")  # fmt: skip
 

@@ -266,7 +266,10 @@ def _generate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="ROOT file to write (with --dask: a directory, created)")  # fmt: skip
     _add_overwrite_option(p)
-    p.add_argument("--tree", help="output tree name (default: the training input's)")
+    # --output-tree as in trainset; --tree names the input tree everywhere else (kept here as
+    # the old spelling)
+    p.add_argument("--output-tree", "--tree", dest="tree", metavar="TREE",
+                   help="output tree name (default: the training input's; --tree: old spelling)")  # fmt: skip
     _add_format_option(p)
     _add_generate_options(p)
     _add_refine_option(p, real_file=True)

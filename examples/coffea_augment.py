@@ -116,6 +116,9 @@ class DimuonProcessor(processor.ProcessorABC):
             generated = mass_hist(dask, "generated")
             generated.fill(mass=flatten((gen.mu1 + gen.mu2).mass), weight=flatten(gen.weight))
             out["generated"] = generated
+            if not dask:
+                # what Augment did in this chunk; the Runner adds the chunks' reports up
+                out["vaeaug"] = self.augment.report()
             if self.keep_arrays:
                 out["arrays"] = gen if dask else [gen]
         return out
@@ -236,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"mean mass {np.average(orig.axes[0].centers, weights=orig.values()):.2f} / "
         f"{np.average(gen.axes[0].centers, weights=gen.values()):.2f} GeV; {time.perf_counter() - start:.1f} s"
     )
+    if "vaeaug" in out:
+        print(out["vaeaug"].summary())
     if args.plot:
         plot(out, args.factor, args.plot)
         print(f"wrote {args.plot}")

@@ -14,6 +14,7 @@ from tiny_settings import TINY_CLI, TINY_TRAIN, TINY_VAE
 
 import vaeaug
 from vaeaug.cli import main
+from vaeaug.model.support import SupportWarning
 
 #: Tiny test models put many candidates outside the training support, and the warning says
 #: so; these tests check other behaviour (the support check's own tests use pytest.warns).
@@ -277,3 +278,26 @@ def test_cli_refuses_bad_options_and_leaves_no_file(train_file, tmp_path, capsys
     assert main(argv) == 2
     assert match in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.outside_support
+def test_cli_takes_the_read_options_of_the_other_commands(train_file, tmp_path, capsys):
+    """--cut, --weight, --format, --support (issue #31 item 8): the selection and weights
+    reach both classes, the format the output."""
+    out = tmp_path / "ts.root"
+    argv = ["trainset", str(train_file), "--entry-stop", "800", "--factor", "1",
+            "--cut", "K1_E > 2", "--weight", "pi1_E", "--format", "rntuple",
+            "--support", "warn", "-o", str(out), *TINY_CLI]  # fmt: skip
+    with pytest.warns(SupportWarning):
+        assert main(argv) == 0
+    assert uproot.open(out).classnames() == {"trainset;1": "ROOT::RNTuple"}
+    t = _tree(out)
+    for label, tree in ((1, "signal"), (0, "background")):
+        real = uproot.open(train_file)[tree].arrays(["K1_E", "pi1_E"], library="np",
+                                                    entry_stop=800)  # fmt: skip
+        selected = real["K1_E"] > 2
+        in_class = t["label"] == label
+        assert (in_class & (t["is_generated"] == 0)).sum() == selected.sum() < 800
+        # each class weighs its (weighted) real total
+        np.testing.assert_allclose(t["weight"][in_class].sum(),
+                                   real["pi1_E"][selected].sum(dtype=np.float64), rtol=1e-9)  # fmt: skip

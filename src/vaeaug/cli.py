@@ -8,6 +8,7 @@ mapping to the configs and their checks are in :mod:`vaeaug.cli_options`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import re
@@ -39,18 +40,18 @@ def _daughters(args) -> dict | None:
 
 def _output_format(model, fmt: str | None) -> None:
     """Make ``model`` write ``fmt`` (the CLI's --format); None keeps the input's."""
-    import dataclasses
-
     if fmt is not None:
         model.layout = dataclasses.replace(model.layout, format=fmt)
 
 
-def _read(args, path: str):
+def _read(args, path: str, tree: str | None = None):
+    """The candidates of ``path`` selected by the input-selection options (``tree``: in
+    place of ``--tree``, for commands that name their trees otherwise)."""
     from .io import read_candidates
 
     return read_candidates(
         path,
-        tree=args.tree,
+        tree=tree or getattr(args, "tree", None),
         objects=args.objects,
         branches=args.branches,
         collection=args.collection,
@@ -227,7 +228,7 @@ def _generate_dask(args) -> str:
 
 
 def _cmd_augment(args) -> str:
-    from .io import FLAG_BRANCH, WEIGHT_BRANCH, check_output_path, refuse_overwriting_inputs
+    from .io import WEIGHT_BRANCH, check_output_path, flag_branch, refuse_overwriting_inputs
     from .io.paths import check_free_space
 
     refuse_overwriting_inputs(args.output, [args.input])
@@ -237,7 +238,7 @@ def _cmd_augment(args) -> str:
         check_output_path(args.model_out, "--model-out", model=True, overwrite=args.overwrite)
     table = _read(args, args.input)
     n = args.n if args.n is not None else args.factor * len(table)
-    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if args.combined else {}
+    extra = {flag_branch(table.layout): "int8", WEIGHT_BRANCH: "float32"} if args.combined else {}
     check_free_space(table.layout, n + (len(table) if args.combined else 0), args.output,
                      "-n" if args.n is not None else "--factor", extra)  # fmt: skip
     model = _train(args, table)
@@ -300,9 +301,10 @@ def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, suppo
         w = np.ones(len(real)) if real.weights is None else real.weights
         real_w, generated_w = combined_weights(w, n)
         kwargs = {"original": real.p4, "original_weights": real_w,
+                  "original_labels": real.labels, "original_event_ids": real.event_ids,
                   "generated_weight": float(generated_w[0])}  # fmt: skip
     written = write_candidates(out, refined.p4, model.layout, generated_weights=weights, tree=tree,
-                               **kwargs)  # fmt: skip
+                               seed=seed, **kwargs)  # fmt: skip
     return written, refined.refine_report.summary()
 
 
@@ -326,14 +328,15 @@ def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
     chunks = model.iter_samples(n, seed=seed, progress=not quiet, support=support, report=report)
     with contextlib.closing(chunks):
         written = write_candidates(out, chunks, model.layout, original=table.p4,
-                                   original_weights=real,
+                                   original_weights=real, original_labels=table.labels,
+                                   original_event_ids=table.event_ids, seed=seed,
                                    generated_weight=float(generated[0]))  # fmt: skip
     return written, ("support check off" if support == "off" else report.summary())
 
 
 def _cmd_trainset(args) -> str:
     from .api import load
-    from .io import RootWriter, check_output_path, read_candidates, refuse_overwriting_inputs
+    from .io import RootWriter, check_output_path, flag_branch, refuse_overwriting_inputs
     from .trainsets import augment_training_set
 
     background = args.background or args.signal
@@ -341,10 +344,8 @@ def _cmd_trainset(args) -> str:
                                             args.background_model])  # fmt: skip
     check_output_path(args.output, overwrite=args.overwrite)
     start = time.perf_counter()
-    select = {"objects": args.objects, "entry_start": args.entry_start,
-              "entry_stop": args.entry_stop}  # fmt: skip
-    sig = read_candidates(args.signal, tree=args.signal_tree, **select)
-    bkg = read_candidates(background, tree=args.background_tree, **select)
+    sig = _read(args, args.signal, tree=args.signal_tree)
+    bkg = _read(args, background, tree=args.background_tree)
     models = {name: load(path, device=args.device) if path else None
               for name, path in (("signal", args.signal_model),
                                  ("background", args.background_model))}  # fmt: skip
@@ -353,16 +354,21 @@ def _cmd_trainset(args) -> str:
         sig, bkg, factor=args.factor, classes=args.classes, seed=args.seed, config=config,
         train=train, device=args.device, progress=not args.quiet, signal_model=models["signal"],
         background_model=models["background"], representation=args.representation,
-        masses=args.masses, phi=args.phi, exchange=args.exchange,
+        masses=args.masses, phi=args.phi, exchange=args.exchange, support=args.support,
         identical=[[o.strip() for o in g.split(",")] for g in args.identical or []],
     )  # fmt: skip
-    extra = {"label": "int8", "is_generated": "int8", "weight": "float64"}
+    # a training set holds momenta and classes: no per-object labels or event ids (real and
+    # generated candidates of both classes mix)
+    layout = dataclasses.replace(sig.layout, labels=None)
+    flag = flag_branch(layout)
+    extra = {"label": "int8", flag: "int8", "weight": "float64"}
     chunk = 1_000_000
-    with RootWriter(args.output, sig.layout, tree=args.output_tree, extra=extra) as writer:
+    with RootWriter(args.output, layout, tree=args.output_tree, extra=extra,
+                    format=args.format) as writer:  # fmt: skip
         for i in range(0, len(ts), chunk):
             sl = slice(i, i + chunk)
-            writer.write(ts.p4[sl], label=ts.label[sl], is_generated=ts.is_generated[sl],
-                         weight=ts.weight[sl])  # fmt: skip
+            writer.write(ts.p4[sl], real=True, label=ts.label[sl], weight=ts.weight[sl],
+                         **{flag: ts.is_generated[sl]})  # fmt: skip
     c = ts.counts()
     return (f"trainset: signal {c['signal']['real']} real + {c['signal']['generated']} "
             f"generated, background {c['background']['real']} real + "

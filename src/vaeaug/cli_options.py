@@ -92,9 +92,11 @@ def check_options(args: argparse.Namespace) -> None:
             raise InputError(f"{option} must be an integer >= 1, got {value}")
 
 
-def _add_read_options(p: argparse.ArgumentParser) -> None:
+def _add_read_options(p: argparse.ArgumentParser, *, tree: bool = True) -> None:
+    """The input selection; ``tree=False`` for a command that names its trees otherwise."""
     g = p.add_argument_group("input selection")
-    g.add_argument("--tree", help="TTree or RNTuple name (needed when the file holds several)")
+    if tree:
+        g.add_argument("--tree", help="TTree or RNTuple name (needed when the file holds several)")
     g.add_argument(
         "--objects",
         nargs="+",
@@ -264,7 +266,10 @@ def _generate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="ROOT file to write (with --dask: a directory, created)")  # fmt: skip
     _add_overwrite_option(p)
-    p.add_argument("--tree", help="output tree name (default: the training input's)")
+    # --output-tree as in trainset; --tree names the input tree everywhere else (kept here as
+    # the old spelling)
+    p.add_argument("--output-tree", "--tree", dest="tree", metavar="TREE",
+                   help="output tree name (default: the training input's; --tree: old spelling)")  # fmt: skip
     _add_format_option(p)
     _add_generate_options(p)
     _add_refine_option(p, real_file=True)
@@ -334,11 +339,8 @@ def _trainset_parser(sub) -> argparse.ArgumentParser:
                    help="generated candidates per real one in each multiplied class (default 5)")  # fmt: skip
     p.add_argument("--classes", default="both", choices=("both", "signal", "background"),
                    help="classes to multiply; the others stay real only (default both)")  # fmt: skip
-    p.add_argument("--objects", nargs="+", metavar="NAME",
-                   help="daughters to use, e.g. K1 pi1 pi2 (default: all found)")  # fmt: skip
-    p.add_argument("--entry-start", type=int, help="first entry read from both trees")
-    p.add_argument("--entry-stop", type=int,
-                   help="entry after the last one read from both trees (keep the rest for testing)")  # fmt: skip
+    _add_read_options(p, tree=False)  # the same selection of both trees
+    _add_format_option(p)
     p.add_argument("--identical", nargs="+", metavar="A,B",
                    help="groups of identical daughters that the input orders by decreasing pT, "
                    "e.g. pi1,pi2: generated candidates are put in the same order")  # fmt: skip
@@ -346,6 +348,7 @@ def _trainset_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--background-model",
                    help="model file to use for the background instead of fitting")  # fmt: skip
     _add_train_options(p)
+    _add_support_option(p)
     _add_common(p)
     return p
 

@@ -65,6 +65,7 @@ class Stream(enum.IntEnum):
     SUBSAMPLE_GENERATED = 0x5EED_010A  # validation's subsample of the generated sample
     DEMO_REFERENCE = 0x5EED_0201  # the demo's independent reference sample
     GUARD_REDRAW = 0x5EED_0007  # (GUARD_REDRAW, round): SupportGuard's redraws
+    GENERATED_LABELS = 0x5EED_0008  # per-object labels (charge) of generated candidates
     TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
     REFINE_FIT = 0x5EED_0401  # refinement: the classifier's generated class
     REFINE_CALIBRATE = 0x5EED_0402  # refinement: the sample that sets the clip

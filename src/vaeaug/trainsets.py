@@ -288,6 +288,7 @@ def augment_training_set(
     signal_model=None,
     background_model=None,
     identical: Sequence[Sequence[str]] | None = None,
+    support: str = "reject",
     **fit_options,
 ) -> TrainingSet:
     """Multiply a classifier's training set with one vaeaug model per class.
@@ -330,6 +331,8 @@ def augment_training_set(
             candidates are put in the same order (the real ones must already
             follow it; InputError otherwise). The number reordered is in
             ``info["per_class"][name]["reordered"]``.
+        support: what sampling does with generated candidates outside a model's
+            training support: ``"reject"``, ``"warn"`` or ``"off"`` (:meth:`vaeaug.Model.sample`).
         **fit_options: passed on to :func:`vaeaug.fit` for both classes, e.g.
             ``representation``, ``masses``, ``phi``.
 
@@ -358,7 +361,8 @@ def augment_training_set(
         fit_seed, sample_seed = _class_seeds(seed, _LABELS[name])
         model = _class_model(name, table, given[name], seed=fit_seed, config=config, train=train,
                              device=device, progress=progress, **fit_options)  # fmt: skip
-        p4 = model.sample(int(factor) * len(table), seed=sample_seed, progress=progress).p4
+        p4 = model.sample(int(factor) * len(table), seed=sample_seed, progress=progress,
+                          support=support).p4  # fmt: skip
         generated[name], changed = _pt_ordered(p4, groups)
         reordered[name] = int(changed.sum())
         seeds[name] = {"fit": None if given[name] is not None else fit_seed, "sample": sample_seed}

@@ -127,6 +127,7 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
     assert max(decoder_calls) == 300 * factor  # the spy sees the decoder's calls
     decoder_calls.clear()
     monkeypatch.setattr(vaeaug.integrations.coffea, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(vaeaug.integrations.coffea, "_WARNED", set())  # a new process
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         blocked = aug(cands, weight=weights)
@@ -135,7 +136,7 @@ def test_blocks_bound_the_decoder_calls_and_keep_the_events(toy_model, candidate
     assert max(decoder_calls) <= block_rows and decoder_calls.count(42 * factor) == 300 // 42
     assert ak.to_list(blocked) == ak.to_list(whole)  # bit for bit, every field
     assert blocked.layout.form == whole.layout.form
-    # the blocks' support reports add up to one per call, and one warning at most per call
+    # the blocks' support reports add up to one per call, and one warning at most (per process)
     assert aug.support_report.n == 2 * 300 * factor
     support = [w for w in caught if issubclass(w.category, SupportWarning)]
     assert len(support) == 1 and support[0].filename == __file__

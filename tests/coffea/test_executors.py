@@ -155,3 +155,35 @@ def test_nanoaod_collection(nanoaod, jets_and_model, mode):
     assert ak.parameters(gen.Jet0[0]).get("__record__") == "Jet"  # coffea's type, kept
     reference = aug(vaeaug.candidates(jets, n=2, charge=None))
     np.testing.assert_array_equal(ak.flatten(gen.Jet1.pt), ak.flatten(reference.Jet1.pt))
+
+
+@pytest.mark.parametrize("executor", ["iterative", "futures"])
+def test_the_report_reaches_the_runner_output(example, hzz, augment, reference, executor):
+    """Augment.report() returned by process() is added up over the chunks by coffea's Runner
+    (each chunk works on a copy of the processor, whose attributes never come back)."""
+    out = example.run(hzz, augment, executor=executor, chunksize=300, workers=2)
+    report, pairs = out["vaeaug"], reference["original"].sum(flow=True).value
+    assert report.candidates == pairs and report.support.n == FACTOR * pairs
+    assert report.support.outside > 0 and report.support.expected_rate > 0
+    # the same partners, so the same support counts, whatever the executor or chunking
+    again = example.run(hzz, augment, executor="iterative", chunksize=1000)["vaeaug"]
+    assert (again.support.outside, again.support.edges) == (report.support.outside,
+                                                            report.support.edges)  # fmt: skip
+    assert "generated" in report.summary()
+
+
+def test_one_support_warning_per_process_not_per_chunk(dimuon_model_file, hzz, example,
+                                                       monkeypatch):  # fmt: skip
+    """Nine chunks, each with candidates outside a tiny model's support: one SupportWarning."""
+    import warnings
+
+    from vaeaug.integrations import coffea as integration
+    from vaeaug.model.support import SupportWarning
+
+    monkeypatch.setattr(integration, "_WARNED", set())  # a new process
+    fresh = vaeaug.Augment(dimuon_model_file, factor=FACTOR, seed=SEED + 1, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = example.run(hzz, fresh, executor="iterative", chunksize=300)
+    support = [w for w in caught if issubclass(w.category, SupportWarning)]
+    assert out["vaeaug"].support.excess() and len(support) == 1

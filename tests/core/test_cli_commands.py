@@ -317,3 +317,14 @@ def test_warnings_are_one_line_each_without_source_lines(toy_root, tmp_path):
     assert lines and all(line.startswith("vaeaug augment: warning: ") for line in lines)
     assert len(lines) == len(set(lines))
     assert ".py:" not in done.stderr and "warnings.warn" not in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--output-tree", "--tree"])
+def test_generate_names_its_output_tree_as_trainset_does(model_file, tmp_path, option):
+    """--output-tree (trainset's name; --tree, which names the input tree elsewhere, is kept
+    as the old spelling)."""
+    out = tmp_path / "g.root"
+    argv = ["generate", str(model_file), "-n", "100", "-o", str(out), option, "mine", "-q",
+            "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    assert uproot.open(out).keys() == ["mine;1"]

@@ -189,8 +189,9 @@ def test_size_estimate_matches_a_written_file(tiny_model, tmp_path):
     estimate = estimate_bytes(tiny_model.layout, 50_000)
     # ZLIB level 1 saves ~10% on generated float32 values; headers add a few kB
     assert 0.8 < out.stat().st_size / estimate < 1.05
-    assert estimate_bytes(Layout("jagged", ("Muon0", "Muon1"), ("pt", "eta", "phi", "mass"),
-                                 "Muon", {}), 10) == 10 * (2 * 4 * 4 + 8)  # fmt: skip
+    assert estimate_bytes(
+        Layout("jagged", ("Muon0", "Muon1"), ("pt", "eta", "phi", "mass"), "Muon", {}), 10
+    ) == 10 * (2 * 4 * 4 + 8 + 16)  # + event ids
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(),

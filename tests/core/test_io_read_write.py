@@ -121,7 +121,10 @@ def test_jagged_collection_first_k_objects(tmp_path):
     out = tmp_path / "gen.root"
     write_candidates(out, table.p4, table.layout)
     tree = uproot.open(out)["Events"]
-    assert set(tree.keys()) == {"nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass"}
+    # NanoAOD's event ids (generated: run 0, event = index) come with the collection
+    assert set(tree.keys()) == {"nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "run",
+                                "luminosityBlock", "event"}  # fmt: skip
+    np.testing.assert_array_equal(tree["event"].array(library="np"), np.arange(len(table)))
     np.testing.assert_allclose(
         read_candidates(out, collection="Muon", n_objects=2).p4, table.p4, rtol=1e-5, atol=1e-5
     )

@@ -81,8 +81,9 @@ def test_rntuple_writer_round_trip(nano_rntuple, tmp_path, toy_p4):
     write_candidates(out, jets.p4, jets.layout, original=jets.p4)  # the input's format
     ntuple = uproot.open(out)["Events"]
     assert type(ntuple).__name__ == "Model_ROOT_3a3a_RNTuple"
-    assert set(ntuple.keys()) == {"nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass",
-                                  "is_generated", "weight"}  # fmt: skip
+    # NanoAOD-style: the event ids NanoAODSchema needs, a flag NanoEvents reads as a field
+    assert set(ntuple.keys()) == {"nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "run",
+                                  "luminosityBlock", "event", "isGenerated", "weight"}  # fmt: skip
     back = read_candidates(out, collection="Jet", n_objects=2)
     np.testing.assert_allclose(back.p4[: len(jets)], jets.p4, rtol=1e-5, atol=1e-4)
     with pytest.raises(InputError, match="format 'parquet' unknown; valid: ttree, rntuple"):
@@ -116,9 +117,9 @@ def test_cli_train_generate_augment_on_an_rntuple(nano_rntuple, tmp_path, capsys
     argv = ["augment", str(nano_rntuple), "-o", str(aug), "--factor", "2", "--combined", *select,
             *jets]  # fmt: skip
     assert main([*argv, *TINY]) == 0
-    arrays = uproot.open(aug)["Events"].arrays(["is_generated", "weight"], library="np")
+    arrays = uproot.open(aug)["Events"].arrays(["isGenerated", "weight"], library="np")
     assert type(uproot.open(aug)["Events"]).__name__ == "Model_ROOT_3a3a_RNTuple"
-    assert (arrays["is_generated"] == 1).sum() == 2 * (arrays["is_generated"] == 0).sum()
+    assert (arrays["isGenerated"] == 1).sum() == 2 * (arrays["isGenerated"] == 0).sum()
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +224,6 @@ def test_cli_cut_on_an_rntuple_trains_on_the_selection(nanoaod, nano_rntuple, tm
             "--collection", "Jet", "--n-objects", "2", "--representation", "collider",
             "--cut", "nJet >= 4"]  # fmt: skip
     assert main([*argv, *TINY]) == 0
-    real = uproot.open(aug)["Events"].arrays(["is_generated"], library="np")["is_generated"] == 0
+    real = uproot.open(aug)["Events"].arrays(["isGenerated"], library="np")["isGenerated"] == 0
     assert real.sum() == (n_jet >= 4).sum() == 54 < (n_jet >= 2).sum()
     assert "augmented 54 ->" in capsys.readouterr().out

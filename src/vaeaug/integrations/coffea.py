@@ -49,6 +49,8 @@ chunks (and unpickled copies of the ``Augment``) it processes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import threading
 import warnings
@@ -84,6 +86,7 @@ __all__ = [
     "DECODE_ROWS",
     "MODES",
     "Augment",
+    "AugmentReport",
     "CandidateAccumulator",
     "DroppedFieldsWarning",
     "PartialNanoAODSchema",  # noqa: F822 (vaeaug.io.nanoaod's, imported on first use by __getattr__)
@@ -157,8 +160,62 @@ class DroppedFieldsWarning(UserWarning):
     """Input fields that generated candidates cannot have were dropped."""
 
 
-_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+_WARNED: set[tuple[str, object]] = set()
 _WARNED_LOCK = threading.Lock()
+
+
+def _first_time(key: tuple[str, object]) -> bool:
+    """True the first time ``key`` is seen in this process (one warning per process)."""
+    with _WARNED_LOCK:
+        if key in _WARNED:
+            return False
+        _WARNED.add(key)
+        return True
+
+
+@dataclasses.dataclass
+class AugmentReport:
+    """What :class:`Augment` did in a run: a coffea accumulator.
+
+    Return :meth:`Augment.report` from a processor's ``process``; coffea's ``Runner``
+    adds up the chunks' reports (``+``), whichever executor and worker ran them::
+
+        def process(self, events):
+            gen = augment(pairs)
+            return {"mass": h, "vaeaug": augment.report()}
+
+        out = runner(fileset, processor)
+        print(out["vaeaug"].summary())
+
+    Attributes:
+        candidates: input candidates augmented.
+        support: the support check of their generated partners (counts added up).
+        dropped_fields: input fields the output lacks (sorted names).
+    """
+
+    candidates: int = 0
+    support: SupportReport = dataclasses.field(default_factory=SupportReport)
+    dropped_fields: tuple[str, ...] = ()
+
+    def __iadd__(self, other: AugmentReport) -> AugmentReport:
+        self.candidates += other.candidates
+        self.support.add(other.support)
+        self.support.expected_rate = self.support.expected_rate or other.support.expected_rate
+        self.dropped_fields = tuple(sorted({*self.dropped_fields, *other.dropped_fields}))
+        return self
+
+    def __add__(self, other: AugmentReport) -> AugmentReport:
+        out = copy.deepcopy(self)
+        out += other
+        return out
+
+    def summary(self) -> str:
+        """One line: candidates, generated partners, the support check, the dropped fields."""
+        dropped = (
+            f"; dropped fields {', '.join(self.dropped_fields)}" if self.dropped_fields else ""
+        )
+        return (f"augmented {self.candidates} candidates with {self.support.n} generated; "
+                f"{self.support.summary()}{dropped}")  # fmt: skip
 
 
 class Augment:
@@ -183,7 +240,9 @@ class Augment:
         support: ``"reject"`` (default: generated candidates outside the training
             support, e.g. a daughter outside the acceptance, are redrawn from their
             own keyed streams), ``"warn"`` or ``"off"``; counts accumulate in
-            ``support_report``.
+            ``support_report`` (this copy's) and :meth:`report` (a coffea accumulator:
+            what reaches a processor's output); one
+            :class:`~vaeaug.model.support.SupportWarning` per process.
 
     Calling it on candidates (awkward or dask-awkward, from :func:`vaeaug.candidates`,
     ``ak.combinations`` or ``ak.zip``; see :func:`vaeaug.integrations.awkward.candidate_p4`),
@@ -236,8 +295,9 @@ class Augment:
         if support not in SUPPORT_MODES:
             raise InputError(f"support {support!r} unknown; valid: {', '.join(SUPPORT_MODES)}")
         self.support = support
-        #: candidates seen by this process and how many fell outside the support
+        #: candidates seen by this copy of Augment and how many fell outside the support
         self.support_report = SupportReport()
+        self._pending = AugmentReport()  # since the last report()
         self._model: Model | None = model if isinstance(model, Model) else None
         self.dropped_fields: tuple[str, ...] = ()
         self.model_objects = tuple(meta.objects)
@@ -261,7 +321,20 @@ class Augment:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_model"] = None  # workers rebuild it from model_bytes: no torch object is pickled
+        # a copy (a coffea chunk's processor) counts only what it does itself: the chunks'
+        # reports are added up by the Runner (report()), never counted twice
+        state["support_report"] = SupportReport()
+        state["_pending"] = AugmentReport()
         return state
+
+    def report(self) -> AugmentReport:
+        """What this copy of Augment did since the last call (candidates, the support check,
+        dropped fields), as an :class:`AugmentReport`; return it from a processor's
+        ``process`` and coffea adds the chunks' up. Eager and virtual modes; in dask mode
+        the graph is built before anything runs, so the report is empty."""
+        with _WARNED_LOCK:
+            out, self._pending = self._pending, AugmentReport()
+        return out
 
     def __dask_tokenize__(self):
         return (
@@ -325,14 +398,15 @@ class Augment:
         return self._assemble(cands, source, w, source.counts)
 
     def _note_dropped(self, dropped: tuple[str, ...]) -> None:
+        if dropped:
+            with _WARNED_LOCK:
+                self._pending.dropped_fields = tuple(sorted({*self._pending.dropped_fields,
+                                                             *dropped}))  # fmt: skip
         if not dropped or set(dropped) <= set(self.dropped_fields):
             return
         self.dropped_fields = tuple(sorted({*self.dropped_fields, *dropped}))
-        key = (self.model_sha256, self.dropped_fields)
-        with _WARNED_LOCK:
-            if key in _WARNED:
-                return
-            _WARNED.add(key)
+        if not _first_time((self.model_sha256, self.dropped_fields)):
+            return
         warnings.warn(
             f"vaeaug.Augment: generated candidates have 4-momenta and the fields the decay fixes "
             f"({', '.join(CARRIED_FIELDS)}), not the input fields {', '.join(self.dropped_fields)}; "
@@ -446,8 +520,9 @@ class Augment:
         :data:`DECODE_ROWS` rows per network call): noise, network
         activations, features and 4-momenta exist for one block only. Every
         partner's random numbers are keyed by its own candidate, so the blocks do
-        not change the events. The blocks' support reports are added up, and
-        one warning per call says when too many fell outside.
+        not change the events. The blocks' support reports are added up (into
+        ``support_report`` and the next :meth:`report`), and one warning per process
+        says when too many fell outside.
         """
         model, k = self.model, self.factor
         report = SupportReport(expected_rate=model.support.expected_rate if model.support else 0.0)
@@ -461,9 +536,15 @@ class Augment:
             for j, (obj, style) in enumerate(styles.items()):
                 for c, v in coordinate_values(generated[:, j], style.coords).items():
                     grids[obj][c][s : s + n, first:] = v.reshape(n, k)
-        self.support_report.expected_rate = report.expected_rate
-        self.support_report.add(report)
-        report.warn_if_excess(self.support, stacklevel=6)  # the caller of Augment
+        with _WARNED_LOCK:
+            for total in (self.support_report, self._pending.support):
+                total.expected_rate = report.expected_rate
+                total.add(report)
+            self._pending.candidates += len(p4)
+        # one warning per process and model, not one per chunk: the counts of the whole run
+        # come with report()
+        if report.excess() and _first_time((self.model_sha256, "support")):
+            report.warn_if_excess(self.support, stacklevel=6)  # the caller of Augment
 
     def invariant_mass(self, records: ak.Array) -> ak.Array:
         """The parent mass (GeV) of output records, nested like them.

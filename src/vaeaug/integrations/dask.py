@@ -30,6 +30,7 @@ import numpy as np
 from ..api import Model
 from ..errors import InputError
 from ..io.candidates import Candidates
+from ..io.labels import generated_event_ids
 from ..noise import child_seed
 from .cache import cached_model, model_file_bytes, sha256_of
 
@@ -69,14 +70,22 @@ def client(scheduler: int | str) -> Iterator:
         yield remote
 
 
-def _branches(candidates: Candidates) -> ak.Array:
-    """Records of the training input's branches (names, components, types)."""
+def _branches(candidates: Candidates, seed: int, start: int) -> ak.Array:
+    """Records of the training input's branches (names, components, types), with the labels
+    and event ids of generated candidates ``start ...`` of a partition drawn with ``seed``
+    (:mod:`vaeaug.io.labels`)."""
     layout = candidates.layout
     values = candidates.to_numpy()
+    labels = ({} if layout.labels is None
+              else layout.labels.draw_generated(seed, 0, len(candidates)))  # fmt: skip
     if layout.kind == "jagged":
         # a NanoAOD-style collection: uproot writes <collection>_<comp> and the counter n<collection>
         coll = {c: ak.from_regular(values[f"{layout.collection}_{c}"]) for c in layout.components}
-        return ak.zip({layout.collection: ak.zip(coll)}, depth_limit=1)
+        coll.update({f: ak.from_regular(v) for f, v in labels.items()})
+        ids = generated_event_ids(start, len(candidates))
+        return ak.zip({**ids, layout.collection: ak.zip(coll)}, depth_limit=1)
+    for field, v in labels.items():
+        values.update({f"{obj}_{field}": v[:, j] for j, obj in enumerate(layout.objects)})
     return ak.zip(values, depth_limit=1)
 
 
@@ -110,16 +119,16 @@ class _GeneratePartition:
             self._model = cached_model(self.model_bytes, sha256_of(self.model_bytes), self.device)
         return self._model
 
-    def build(self, candidates: Candidates) -> ak.Array:
+    def build(self, candidates: Candidates, seed: int = 0, start: int = 0) -> ak.Array:
         if self.form == "vectors":
             return candidates.to_awkward()
-        return _branches(candidates)
+        return _branches(candidates, seed, start)
 
-    def __call__(self, n_and_seed: tuple[int, int]) -> ak.Array:
-        n, seed = n_and_seed
-        return self.build(
-            self.model().sample(n, seed=seed, chunk_size=self.chunk_size, **self.sample_options)
-        )
+    def __call__(self, partition: tuple[int, int, int]) -> ak.Array:
+        n, seed, start = partition  # its size, seed, and first candidate's index in the sample
+        sample = self.model().sample(n, seed=seed, chunk_size=self.chunk_size,
+                                     **self.sample_options)  # fmt: skip
+        return self.build(sample, seed, start)
 
 
 def generate(
@@ -178,7 +187,7 @@ def generate(
     divisions = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
     return dak.from_map(
         maker,
-        list(zip(sizes, partition_seeds(seed, n_parts), strict=True)),
+        list(zip(sizes, partition_seeds(seed, n_parts), divisions[:-1], strict=True)),
         label="vaeaug-generate",
         meta=meta,
         divisions=divisions,

@@ -36,6 +36,10 @@ class Candidates:
             (a :class:`~vaeaug.model.support.SupportReport`), else None.
         refine_report: for refined candidates (:func:`vaeaug.refine`), what refinement
             did (a :class:`~vaeaug.sampling.refine.RefineReport`), else None.
+        labels: for candidates read from a file, their per-object labels: field (``charge``)
+            -> integer array (N, k) (:mod:`vaeaug.io.labels`), else None.
+        event_ids: for candidates read from a NanoAOD-style collection, ``run``,
+            ``luminosityBlock`` and ``event`` (N,) when the file has them, else None.
     """
 
     p4: np.ndarray
@@ -44,6 +48,8 @@ class Candidates:
     source: dict = dataclasses.field(default_factory=dict)
     support_report: Any = None
     refine_report: Any = None
+    labels: dict[str, np.ndarray] | None = None
+    event_ids: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.p4)

@@ -7,6 +7,7 @@ and refuses non-finite 4-momenta and bad weights with an :class:`~vaeaug.errors.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -63,7 +64,7 @@ def as_candidates(data, objects: Sequence[str] | None = None, weights=None) -> C
     else:
         table = _from_array(data, objects)
     if weights is not None:
-        table = Candidates(table.p4, table.layout, np.asarray(weights, np.float64), table.source)
+        table = dataclasses.replace(table, weights=np.asarray(weights, np.float64))
     w = table.weights
     if w is not None and (w.shape != (len(table),) or not np.isfinite(w).all() or (w < 0).any()):
         raise InputError(

@@ -19,6 +19,7 @@ import vector
 
 from ..errors import InputError
 from ..kinematics import COMPONENTS
+from .labels import ObjectLabels
 
 __all__ = [
     "COMPONENT_SETS",
@@ -78,6 +79,9 @@ class Layout:
             is written by default.
         branches: object -> its four branch names, when they do not follow
             ``<object>_<component>`` (``{"mu1": ("px1", "py1", "pz1", "E1")}``).
+        labels: the input's per-object labels (``Muon_charge``, ``K1_charge``) and how
+            often each combination occurs (:class:`~vaeaug.io.labels.ObjectLabels`), written
+            with generated candidates; None when the input has none.
     """
 
     kind: str
@@ -88,6 +92,7 @@ class Layout:
     tree: str = "candidates"
     format: str = "ttree"
     branches: Mapping[str, tuple[str, str, str, str]] = dataclasses.field(default_factory=dict)
+    labels: ObjectLabels | None = None
 
     @property
     def n_objects(self) -> int:
@@ -98,6 +103,13 @@ class Layout:
         if obj in self.branches:
             return self.branches[obj][i]
         return f"{obj}_{self.components[i]}"
+
+    def label_branches(self, name: str) -> list[str]:
+        """The branches of label field ``name``: ``[Muon_charge]`` for a collection (one
+        jagged branch), ``[K1_charge, pi1_charge, ...]`` (one per object) for a flat layout."""
+        if self.kind == "jagged":
+            return [f"{self.collection}_{name}"]
+        return [f"{obj}_{name}" for obj in self.objects]
 
     def output_dtype(self, name: str) -> str:
         """The type branch ``name`` is written with: the input's when it is a float, float64
@@ -136,6 +148,7 @@ class Layout:
             "tree": self.tree,
             "format": self.format,
             "branches": {o: list(b) for o, b in self.branches.items()},
+            "labels": None if self.labels is None else self.labels.to_dict(),
         }
 
     @classmethod
@@ -149,6 +162,7 @@ class Layout:
             tree=d.get("tree", "candidates"),
             format=d.get("format", "ttree"),
             branches={o: tuple(b) for o, b in d.get("branches", {}).items()},
+            labels=ObjectLabels.from_dict(d.get("labels")),
         )
 
     @classmethod

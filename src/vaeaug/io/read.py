@@ -26,6 +26,7 @@ from ..errors import InputError, close_matches
 from ..kinematics import unphysical_rows
 from .candidates import Candidates
 from .cut import cut_branches, evaluate_cut
+from .labels import EVENT_ID_BRANCHES, ObjectLabels, label_fields_of
 from .layout import COMPONENT_SETS, Layout, daughter_components, detect_flat_objects, to_p4
 
 __all__ = ["IntegerBranchWarning", "NonFiniteWarning", "UnphysicalWarning", "read_candidates"]
@@ -237,29 +238,40 @@ def _storage_rounding(dtypes: Mapping[str, str], wanted: Sequence[str]) -> float
     return 0.5 if any(np.dtype(dtypes[b]).kind != "f" for b in wanted) else 0.0
 
 
-def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None,
-            weight: str | None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """(components (N, k, 4) in the branches' system, weights (N,) or None) of the arrays read.
+def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None
+            ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """(components (N, k, 4) in the branches' system, the entries kept (bool, per entry read)
+    or None for all) of the arrays read.
 
     A collection keeps the events with at least ``k`` objects, and their first ``k``.
     """
-    keep = None
     if collection is not None:
         cols = [arrays[name] for name in wanted]
         keep = ak.num(cols[0], axis=1) >= k
         values = np.stack([ak.to_numpy(c[keep][:, :k]) for c in cols], axis=-1)
-    else:
-        flat = np.stack([ak.to_numpy(arrays[name]) for name in wanted], axis=-1)
-        values = flat.reshape(len(flat), k, 4)
-    if not weight:
-        return values, None
-    w = ak.to_numpy(arrays[weight]).astype(np.float64)
-    return values, w[ak.to_numpy(keep)] if keep is not None else w
+        return values, ak.to_numpy(keep)
+    flat = np.stack([ak.to_numpy(arrays[name]) for name in wanted], axis=-1)
+    return flat.reshape(len(flat), k, 4), None
 
 
-def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool,
-                   rounding: float = 0.0) -> tuple[np.ndarray, np.ndarray | None, int]:  # fmt: skip
-    """(p4, weights, how many dropped) without the candidates with a NaN or inf value or an
+def _labels(arrays: ak.Array, fields: Mapping[str, list[str]], k: int, collection: str | None,
+            keep: np.ndarray | None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Label field -> its values (N, k) of the kept entries (:mod:`vaeaug.io.labels`); fields
+    that hold anything but integers are left out."""
+    out = {}
+    for field, branches in fields.items():
+        if collection is not None:
+            values = ak.to_numpy(arrays[branches[0]][keep][:, :k])
+        else:
+            values = np.stack([ak.to_numpy(arrays[b]) for b in branches], axis=1)
+        if values.dtype.kind in "iub":
+            out[field] = values
+    return out
+
+
+def _good_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: bool,
+               rounding: float = 0.0) -> np.ndarray:  # fmt: skip
+    """The candidates to keep (bool, (N,)): not those with a NaN or inf value or an
     unphysical daughter (:func:`vaeaug.kinematics.unphysical_rows`).
 
     ``strict``: refuse them instead (InputError); otherwise a :class:`NonFiniteWarning` or
@@ -290,9 +302,7 @@ def _drop_bad_rows(p4: np.ndarray, weights: np.ndarray | None, path, strict: boo
         # stack: here, read_candidates, its caller
         warnings.warn(f"dropped {n_bad} of {len(p4)} candidates from '{path}': {what}",
                       category, stacklevel=3)  # fmt: skip
-        p4 = p4[~bad]
-        weights = weights[~bad] if weights is not None else None
-    return p4, weights, n_bad
+    return ~bad
 
 
 def read_candidates(
@@ -363,7 +373,13 @@ def read_candidates(
             raise InputError(
                 f"weight branch '{weight}' not in tree '{tree}'{close_matches(weight, all_names)}"
             )
+        # per-object labels (charge) and, for a collection, the event ids: written back
+        prefixes = [collection] if collection is not None else list(layout_objects)
+        labels = {} if mapped else label_fields_of(prefixes, all_names)
+        ids = (list(EVENT_ID_BRANCHES) if collection is not None
+               and all(b in all_names for b in EVENT_ID_BRANCHES) else [])  # fmt: skip
         read = wanted + ([weight] if weight else [])
+        read += [b for bs in labels.values() for b in bs if b not in read] + ids
         # the cut is evaluated here, on either format (uproot's RNTuple reader ignores cut=)
         extra = [b for b in cut_branches(cut, all_names) if b not in read] if cut else []
         arrays = ttree.arrays(read + extra, entry_start=entry_start, entry_stop=entry_stop,
@@ -381,10 +397,17 @@ def read_candidates(
         ttree.file.close()
 
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
-    values, weights = _values(arrays, wanted, len(layout_objects), collection, weight)
-    p4, weights, n_bad = _drop_bad_rows(
-        to_p4(values, comps), weights, path, strict, rounding=_storage_rounding(dtypes, wanted)
-    )
+    k = len(layout_objects)
+    values, keep = _values(arrays, wanted, k, collection)
+    kept = arrays if keep is None else arrays[keep]
+    weights = ak.to_numpy(kept[weight]).astype(np.float64) if weight else None
+    p4 = to_p4(values, comps)
+    good = _good_rows(p4, weights, path, strict, rounding=_storage_rounding(dtypes, wanted))
+    n_bad = int(len(good) - good.sum())
+    p4 = p4[good]
+    weights = weights[good] if weights is not None else None
+    label_values = {f: v[good] for f, v in _labels(arrays, labels, k, collection, keep).items()}
+    event_ids = {b: ak.to_numpy(kept[b])[good] for b in ids} or None
     if len(p4) == 0:
         raise InputError(
             f"the selection in '{path}' (tree '{tree}', entries {entry_start}:{entry_stop}, cut {cut!r}) "
@@ -392,7 +415,8 @@ def read_candidates(
         )
 
     layout = Layout("jagged" if collection else "flat", layout_objects, comps, collection, dtypes,
-                    tree, format=fmt, branches=mapped)  # fmt: skip
+                    tree, format=fmt, branches=mapped,
+                    labels=ObjectLabels.from_values(label_values))  # fmt: skip
     if integers := layout.integer_branches():
         kinds = sorted({dtypes[b] for b in integers})
         warnings.warn(
@@ -412,4 +436,5 @@ def read_candidates(
     }  # fmt: skip
     if mapped:
         source["daughters"] = {o: list(b) for o, b in mapped.items()}
-    return Candidates(p4=p4, layout=layout, weights=weights, source=source)
+    return Candidates(p4=p4, layout=layout, weights=weights, source=source,
+                      labels=label_values or None, event_ids=event_ids)  # fmt: skip

@@ -2,7 +2,9 @@
 
 The output uses the input's branch names and types (from its
 :class:`~vaeaug.io.layout.Layout`), and by default its format (TTree or
-RNTuple), so downstream code runs unchanged.
+RNTuple), so downstream code runs unchanged. It keeps the input's per-object labels
+(``Muon_charge``) and, for a NanoAOD-style collection, the event ids NanoAODSchema
+requires (:mod:`vaeaug.io.labels`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,31 @@ import uproot
 
 from ..errors import InputError
 from .atomic import atomic_output
+from .labels import EVENT_ID_BRANCHES, generated_event_ids
 from .layout import FORMATS, Layout, from_p4
 
-__all__ = ["FLAG_BRANCH", "WEIGHT_BRANCH", "RootWriter", "estimate_bytes", "write_candidates"]
+__all__ = [
+    "FLAG_BRANCH",
+    "NANOAOD_FLAG_BRANCH",
+    "WEIGHT_BRANCH",
+    "RootWriter",
+    "estimate_bytes",
+    "flag_branch",
+    "write_candidates",
+]
 
 #: Branch marking generated (1) vs original (0) candidates in a combined tree.
 FLAG_BRANCH = "is_generated"
+#: The same in a NanoAOD-style file: NanoEvents reads ``is_generated`` as a collection
+#: ``is`` with a field ``generated``, ``isGenerated`` as a plain field.
+NANOAOD_FLAG_BRANCH = "isGenerated"
 #: Branch with per-candidate weights in a combined tree.
 WEIGHT_BRANCH = "weight"
+
+
+def flag_branch(layout: Layout) -> str:
+    """The name of the generated/original flag in a combined tree of ``layout``."""
+    return NANOAOD_FLAG_BRANCH if layout.kind == "jagged" else FLAG_BRANCH
 
 
 def _check_format(fmt: str) -> str:
@@ -46,6 +65,12 @@ class RootWriter:
     RNTuple cluster) per ``extend``, so chunks should be large (1e5-1e6
     candidates). ``format``: ``"ttree"`` or ``"rntuple"``; default the
     layout's, i.e. the input's.
+
+    Each chunk may carry the per-object labels and event ids of real candidates
+    (:meth:`write`); a chunk without them is generated: its labels are drawn from the
+    layout's :class:`~vaeaug.io.labels.ObjectLabels` keyed by ``seed`` and the
+    candidate's index among the generated ones, and a collection gets generated event
+    ids (:func:`~vaeaug.io.labels.generated_event_ids`).
     """
 
     def __init__(
@@ -57,8 +82,11 @@ class RootWriter:
         extra: dict[str, str] | None = None,
         compression: uproot.compression.Compression | None = None,
         format: str | None = None,
+        seed: int = 0,
     ) -> None:
         self.format = _check_format(format or layout.format)
+        self.seed = seed
+        self.n_generated = 0
         self.path = Path(path)
         self.layout = layout
         self.tree = tree or layout.tree
@@ -91,40 +119,66 @@ class RootWriter:
                 return False
         return bool(self._atomic.__exit__(exc_type, exc, tb))
 
-    def _columns(self, p4: np.ndarray, extra: dict[str, np.ndarray]) -> dict:
-        values = from_p4(p4, self.layout.components)
-        if self.layout.kind == "jagged":
-            k = self.layout.n_objects
+    def _columns(self, p4: np.ndarray, extra: dict[str, np.ndarray],
+                 labels: dict[str, np.ndarray] | None, event_ids: dict | None) -> dict:  # fmt: skip
+        layout = self.layout
+        values = from_p4(p4, layout.components)
+        columns: dict = {}
+        if layout.kind == "jagged":
+            # NanoAOD's event ids come first
+            columns.update({b: np.asarray(event_ids[b]).astype(t)
+                            for b, t in EVENT_ID_BRANCHES.items()})  # fmt: skip
+            k = layout.n_objects
             fields = {}
-            for i, comp in enumerate(self.layout.components):
-                name = f"{self.layout.collection}_{comp}"
-                flat = values[:, :, i].reshape(-1).astype(self.layout.output_dtype(name))
-                fields[comp] = ak.unflatten(flat, np.full(len(values), k))
+            for i, comp in enumerate(layout.components):
+                name = f"{layout.collection}_{comp}"
+                fields[comp] = values[:, :, i].astype(layout.output_dtype(name))
+            fields.update(labels or {})
+            fields = {c: ak.unflatten(v.reshape(-1), np.full(len(v), k)) for c, v in fields.items()}
             if self.format == "rntuple":
                 # an RNTuple stores a record field as one field with subfields;
                 # NanoAOD-style readers expect nMuon and Muon_pt, as in a TTree
-                columns = {f"n{self.layout.collection}": np.full(len(values), k, np.int32)}
-                columns.update({f"{self.layout.collection}_{c}": v for c, v in fields.items()})
+                columns[f"n{layout.collection}"] = np.full(len(values), k, np.int32)
+                columns.update({f"{layout.collection}_{c}": v for c, v in fields.items()})
             else:
-                columns = {self.layout.collection: ak.zip(fields)}
+                columns[layout.collection] = ak.zip(fields)
         else:
-            columns = {}
-            for j, obj in enumerate(self.layout.objects):
+            for j, obj in enumerate(layout.objects):
                 for i in range(4):
-                    name = self.layout.branch(obj, i)
-                    columns[name] = values[:, j, i].astype(self.layout.output_dtype(name))
+                    name = layout.branch(obj, i)
+                    columns[name] = values[:, j, i].astype(layout.output_dtype(name))
+                for field, v in (labels or {}).items():
+                    columns[f"{obj}_{field}"] = v[:, j]
         for name, dtype in self.extra.items():
             columns[name] = np.asarray(extra[name]).astype(dtype)
         return columns
 
-    def write(self, p4: np.ndarray, **extra: np.ndarray) -> None:
-        """Append candidates: ``p4`` of shape (N, k, 4) in GeV, extra branches of shape (N,)."""
+    def write(self, p4: np.ndarray, *, real: bool = False,
+              labels: dict[str, np.ndarray] | None = None,
+              event_ids: dict[str, np.ndarray] | None = None, **extra: np.ndarray) -> None:  # fmt: skip
+        """Append candidates: ``p4`` of shape (N, k, 4) in GeV, extra branches of shape (N,).
+
+        Generated candidates get their labels and event ids here; ``real`` ones come with
+        theirs, ``labels`` (field -> (N, k)) and ``event_ids`` (``run``... -> (N,); zeros
+        when None).
+        """
         if len(p4) == 0:
             return
         missing = set(self.extra) - set(extra)
         if missing:
             raise ValueError(f"write() needs values for extra branches {sorted(missing)}")
-        columns = self._columns(p4, extra)
+        if not real:
+            if self.layout.labels is not None:
+                labels = self.layout.labels.draw_generated(self.seed, self.n_generated, len(p4))
+            event_ids = generated_event_ids(self.n_generated, len(p4))
+            self.n_generated += len(p4)
+        elif self.layout.kind == "jagged" and event_ids is None:
+            # real candidates of a file without event ids
+            event_ids = {b: np.zeros(len(p4), t) for b, t in EVENT_ID_BRANCHES.items()}
+        if self.layout.labels is not None and set(labels or {}) != set(self.layout.labels.names):
+            raise ValueError(f"write() needs the labels {list(self.layout.labels.names)} of "
+                             f"real candidates, got {sorted(labels or {})}")  # fmt: skip
+        columns = self._columns(p4, extra, labels, event_ids)
         if self._ttree is None and self.format == "rntuple":
             # mkrntuple takes the fields' awkward form (not a dict of types)
             self._ttree = self._file.mkrntuple(self.tree, ak.Array(columns).layout.form)
@@ -146,8 +200,12 @@ def estimate_bytes(layout: Layout, n: int, extra: dict[str, str] | None = None) 
     file size.
     """
     per = sum(np.dtype(layout.output_dtype(b)).itemsize for b in layout.branch_names())
+    if layout.labels is not None:
+        per += sum(np.dtype(t).itemsize for t in layout.labels.dtypes) * (
+            1 if layout.kind == "jagged" else layout.n_objects)  # fmt: skip
     if layout.kind == "jagged":
         per = per * layout.n_objects + 8
+        per += sum(np.dtype(t).itemsize for t in EVENT_ID_BRANCHES.values())
     per += sum(np.dtype(d).itemsize for d in (extra or {}).values())
     return int(n) * per
 
@@ -159,11 +217,14 @@ def write_candidates(
     *,
     original: np.ndarray | None = None,
     original_weights: np.ndarray | None = None,
+    original_labels: dict[str, np.ndarray] | None = None,
+    original_event_ids: dict[str, np.ndarray] | None = None,
     generated_weight: float | None = None,
     generated_weights: np.ndarray | None = None,
     tree: str | None = None,
     chunk_size: int = 1_000_000,
     format: str | None = None,
+    seed: int = 0,
 ) -> int:
     """Write generated candidates (optionally after the originals) to one TTree or RNTuple.
 
@@ -172,8 +233,12 @@ def write_candidates(
         chunks: generated 4-momenta, one (N, k, 4) array or an iterable of them.
         layout: branch names and types to use (normally the input's).
         original: if given, the original candidates (M, k, 4) are written first
-            and the tree gets ``is_generated`` (0/1) and ``weight`` branches.
+            and the tree gets a flag (:func:`flag_branch`: ``is_generated``, or
+            ``isGenerated`` for a collection; 0/1) and ``weight`` branches.
         original_weights: weights of the originals in the tree (default 1).
+        original_labels, original_event_ids: their labels (field -> (M, k)) and event ids
+            (``run``... -> (M,)), as :attr:`Candidates.labels` and ``event_ids`` hold them;
+            needed for labels when ``layout`` has them (:mod:`vaeaug.io.labels`).
         generated_weight: the weight of each generated candidate in a combined
             tree (default 1). ``vaeaug augment --combined`` passes the weights of
             :func:`vaeaug.sampling.weights.combined_weights`, so that the whole
@@ -183,6 +248,7 @@ def write_candidates(
             as the ``weight`` branch (times ``generated_weight`` in a combined tree).
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
+        seed: keys the generated candidates' labels (with their index in the sample).
 
     Returns:
         The number of candidates written.
@@ -195,21 +261,26 @@ def write_candidates(
         chunks = (array[i : i + chunk_size] for i in range(0, len(array), chunk_size))
     elif generated_weights is not None:
         raise ValueError("generated_weights needs the generated candidates as one array")
-    extra = {FLAG_BRANCH: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
+    flag = flag_branch(layout)
+    extra = {flag: "int8", WEIGHT_BRANCH: "float32"} if original is not None else {}
     if generated_weights is not None:
         extra[WEIGHT_BRANCH] = "float32"
     gw = 1.0 if generated_weight is None else generated_weight
-    with RootWriter(path, layout, tree=tree, extra=extra, format=format) as writer:
+    with RootWriter(path, layout, tree=tree, extra=extra, format=format, seed=seed) as writer:
         if original is not None:
             w = np.ones(len(original)) if original_weights is None else original_weights
             for i in range(0, len(original), chunk_size):
                 sl = slice(i, i + chunk_size)
-                writer.write(original[sl], is_generated=np.zeros(len(original[sl])), weight=w[sl])
+                part = {"labels": original_labels, "event_ids": original_event_ids}
+                part = {k: None if v is None else {b: a[sl] for b, a in v.items()}
+                        for k, v in part.items()}  # fmt: skip
+                writer.write(original[sl], real=True, weight=w[sl],
+                             **{flag: np.zeros(len(original[sl]))}, **part)  # fmt: skip
         start = 0
         for p4 in chunks:
             columns = {}
             if original is not None:
-                columns[FLAG_BRANCH] = np.ones(len(p4))
+                columns[flag] = np.ones(len(p4))
             if generated_weights is not None:
                 columns[WEIGHT_BRANCH] = gw * generated_weights[start : start + len(p4)]
             elif original is not None:

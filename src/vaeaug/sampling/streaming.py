@@ -327,14 +327,16 @@ def generate_to_root(model: SamplingModel, n: int, path, *, seed: int = 0,
 
     The chunks come from :func:`iter_chunks` (so from :func:`stream`): the next
     chunk is generated and converted while this one is written, and memory stays
-    bounded whatever ``n``. The file, in the model's layout, appears only when
+    bounded whatever ``n``. The candidates' labels (charges) are drawn keyed by ``seed``
+    (:mod:`vaeaug.io.labels`). The file, in the model's layout, appears only when
     complete (:class:`vaeaug.io.RootWriter` writes atomically): an exception or
     Ctrl-C leaves no output. ``options``, ``report`` and ``changes``: see :func:`stream`.
     """
     from ..io import RootWriter
 
     chunks = iter_chunks(model, n, seed, options, progress=progress, report=report, **changes)
-    with RootWriter(path, model.layout, tree=tree) as writer, contextlib.closing(chunks):
+    with RootWriter(path, model.layout, tree=tree, seed=seed) as writer, \
+            contextlib.closing(chunks):  # fmt: skip
         for p4 in chunks:
             writer.write(p4)
     return writer.n_written

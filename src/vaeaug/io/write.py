@@ -45,7 +45,8 @@ class RootWriter:
     Memory stays bounded by the chunk size. Uproot writes one TBasket (or
     RNTuple cluster) per ``extend``, so chunks should be large (1e5-1e6
     candidates). ``format``: ``"ttree"`` or ``"rntuple"``; default the
-    layout's, i.e. the input's.
+    layout's, i.e. the input's. ``overwrite``: replace an existing file at ``path``
+    (else the final rename is exclusive: :func:`~vaeaug.io.atomic_output`).
     """
 
     def __init__(
@@ -57,8 +58,10 @@ class RootWriter:
         extra: dict[str, str] | None = None,
         compression: uproot.compression.Compression | None = None,
         format: str | None = None,
+        overwrite: bool = True,
     ) -> None:
         self.format = _check_format(format or layout.format)
+        self.overwrite = overwrite
         self.path = Path(path)
         self.layout = layout
         self.tree = tree or layout.tree
@@ -70,7 +73,7 @@ class RootWriter:
         self._ttree = None
 
     def __enter__(self) -> RootWriter:
-        self._atomic = atomic_output(self.path)
+        self._atomic = atomic_output(self.path, overwrite=self.overwrite)
         tmp = self._atomic.__enter__()
         try:
             self._file = uproot.recreate(tmp, compression=self.compression)
@@ -119,6 +122,12 @@ class RootWriter:
 
     def write(self, p4: np.ndarray, **extra: np.ndarray) -> None:
         """Append candidates: ``p4`` of shape (N, k, 4) in GeV, extra branches of shape (N,)."""
+        k = len(self.layout.objects)
+        if np.ndim(p4) != 3 or np.shape(p4)[1:] != (k, 4):
+            raise InputError(
+                f"p4 of shape {np.shape(p4)} does not match the layout: its {k} objects "
+                f"({', '.join(self.layout.objects)}) need shape (N, {k}, 4)"
+            )
         if len(p4) == 0:
             return
         missing = set(self.extra) - set(extra)
@@ -164,6 +173,7 @@ def write_candidates(
     tree: str | None = None,
     chunk_size: int = 1_000_000,
     format: str | None = None,
+    overwrite: bool = True,
 ) -> int:
     """Write generated candidates (optionally after the originals) to one TTree or RNTuple.
 
@@ -183,6 +193,8 @@ def write_candidates(
             as the ``weight`` branch (times ``generated_weight`` in a combined tree).
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
+        overwrite: replace an existing file at ``path``; without it, a file there
+            (even one that appears while this writes) raises InputError and stays.
 
     Returns:
         The number of candidates written.
@@ -199,7 +211,8 @@ def write_candidates(
     if generated_weights is not None:
         extra[WEIGHT_BRANCH] = "float32"
     gw = 1.0 if generated_weight is None else generated_weight
-    with RootWriter(path, layout, tree=tree, extra=extra, format=format) as writer:
+    with RootWriter(path, layout, tree=tree, extra=extra, format=format,
+                    overwrite=overwrite) as writer:  # fmt: skip
         if original is not None:
             w = np.ones(len(original)) if original_weights is None else original_weights
             for i in range(0, len(original), chunk_size):

@@ -200,13 +200,14 @@ class Model:
         return Candidates(p4, self.layout, support_report=report)
 
     # -- persistence ------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
         """Write the model file (safetensors, no pickle) atomically.
 
-        An earlier model file at ``path`` is replaced; a ROOT file (data) or a directory
-        never is (:class:`~vaeaug.errors.InputError`), as on the command line.
+        An earlier model file at ``path`` is replaced (unless ``overwrite`` is False, as the
+        command line without -f); a ROOT file (data), a directory or anything but a regular
+        file never is (:class:`~vaeaug.errors.InputError`), as on the command line.
         """
-        check_output_path(path, "path", model=True, overwrite=True)
+        check_output_path(path, "path", model=True, overwrite=overwrite)
         tensors = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
         tensors.update(self.standardizer.tensors())
         write_model_file(path, tensors, {
@@ -223,7 +224,7 @@ class Model:
             "layout": self.layout.to_dict(),
             "provenance": self.provenance,
             "history": self.history,
-        })  # fmt: skip
+        }, overwrite=overwrite)  # fmt: skip
 
 
 def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Model:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import os
 import re
 import signal
 import sys
@@ -65,6 +66,16 @@ def _read(args, path: str, tree: str | None = None):
     )
 
 
+def _check_model_room(args, n_objects: int, out, option: str) -> None:
+    """Refuse, before training, a model file of ``n_objects`` daughters that would not fit on
+    the disk of ``out`` (every representation has at most 4 features per daughter)."""
+    from .io.paths import check_model_space
+    from .model.vae import network_bytes
+
+    config, _ = model_configs(args)
+    check_model_space(network_bytes(4 * n_objects, config), out, option)
+
+
 def _train(args, table):
     from .api import fit
 
@@ -76,7 +87,8 @@ def _train(args, table):
 
 def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, tree=None,
                       precision: str = "fp32", chunk_size: int | None = None,
-                      compile: bool = False, support: str = "reject") -> tuple[int, str]:  # fmt: skip
+                      compile: bool = False, support: str = "reject",
+                      overwrite: bool = True) -> tuple[int, str]:  # fmt: skip
     """Write the sample; returns (candidates written, the support check's summary)."""
     from .model.support import SupportReport
     from .sampling.streaming import generate_to_root
@@ -85,7 +97,7 @@ def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, tree=N
     report = SupportReport()
     n = generate_to_root(model, n, out, seed=seed, tree=tree, progress=not quiet,
                          precision=precision, chunk_size=chunk_size, compile=compile,
-                         support=support, report=report)  # fmt: skip
+                         support=support, report=report, overwrite=overwrite)  # fmt: skip
     note = "support check off" if support == "off" else report.summary()
     return n, note
 
@@ -96,9 +108,10 @@ def _cmd_train(args) -> str:
     refuse_overwriting_inputs(args.output, [args.input])
     check_output_path(args.output, model=True, overwrite=args.overwrite)
     table = _read(args, args.input)
+    _check_model_room(args, len(table.objects), args.output, "-o/--output")
     start = time.perf_counter()
     model = _train(args, table)
-    model.save(args.output)
+    model.save(args.output, overwrite=args.overwrite)
     best, scores = model.history.get("best_epoch"), model.history.get("score") or []
     kept = (f"kept epoch {best} with validation sample score {min(scores):.4f}"
             if best is not None and scores else "too few epochs for a validation sample score")  # fmt: skip
@@ -135,7 +148,8 @@ def _cmd_generate(args) -> str:
         _output_format(model, args.format)
         start = time.perf_counter()
         n, note = _write_refined(model, real, args.n, args.output, seed=args.seed,
-                                 mode=args.refine, support=args.support, tree=args.tree)  # fmt: skip
+                                 mode=args.refine, support=args.support, tree=args.tree,
+                                 overwrite=args.overwrite)  # fmt: skip
         dt = time.perf_counter() - start
         return (f"generated {n} refined candidates in {dt:.1f} s ({model.device.type}; {note}) "
                 f"-> {args.output} ({model.layout.format})")  # fmt: skip
@@ -144,7 +158,7 @@ def _cmd_generate(args) -> str:
     n, note = _generate_to_root(model, args.n, args.output, seed=args.seed, quiet=args.quiet,
                                 tree=args.tree, precision=args.precision,
                                 chunk_size=args.chunk_size, compile=args.compile,
-                                support=args.support)  # fmt: skip
+                                support=args.support, overwrite=args.overwrite)  # fmt: skip
     dt = time.perf_counter() - start
     return (f"generated {n} candidates in {dt:.1f} s ({n / dt:.3g} ev/s, {model.device.type}, "
             f"{args.precision}; {note}) -> {args.output} ({model.layout.format})")  # fmt: skip
@@ -171,8 +185,6 @@ def _generate_dask(args) -> str:
     directory beside the output, renamed to it when every partition is written."""
     import importlib.util
 
-    import torch
-
     from .api import load
     from .io import atomic_output
     from .io.paths import check_free_space, check_parts_dir
@@ -186,12 +198,6 @@ def _generate_dask(args) -> str:
     out = check_parts_dir(args.output, DASK_PREFIX, args.overwrite)
     if isinstance(scheduler, int):
         choose_device(args.device)  # the workers run here: the device must exist here
-    elif args.device != "auto":
-        try:
-            torch.device(args.device)
-        except RuntimeError as err:
-            raise InputError(f"--device '{args.device}' is not valid; use auto, cpu, cuda or "
-                             "cuda:N") from err  # fmt: skip
     model = load(args.model, device="cpu")  # the layout; each worker loads its own copy
     if (args.format or model.layout.format) != "ttree":
         why = ("" if args.format else " (this model writes its training input's RNTuple by "
@@ -207,7 +213,7 @@ def _generate_dask(args) -> str:
     partition = args.partition_size or DEFAULT_PARTITION
     tree = args.tree or model.layout.tree
     # the client closes (a local cluster stops) before atomic_output removes a failed run's files
-    with atomic_output(out) as tmp, dask_client(scheduler) as client:
+    with atomic_output(out, directory=True) as tmp, dask_client(scheduler) as client:
         n_workers = len(client.scheduler_info()["workers"])
         sample = generate(args.model, args.n, seed=args.seed, partition_size=partition,
                           device=args.device, precision=args.precision, support=args.support,
@@ -241,6 +247,8 @@ def _cmd_augment(args) -> str:
     extra = {flag_branch(table.layout): "int8", WEIGHT_BRANCH: "float32"} if args.combined else {}
     check_free_space(table.layout, n + (len(table) if args.combined else 0), args.output,
                      "-n" if args.n is not None else "--factor", extra)  # fmt: skip
+    if args.model_out:
+        _check_model_room(args, len(table.objects), args.model_out, "--model-out")
     model = _train(args, table)
     input_layout = model.layout
     _output_format(model, args.format)
@@ -248,18 +256,20 @@ def _cmd_augment(args) -> str:
     seed = child_seed(args.seed, Stream.GENERATED)
     if args.refine is not None:
         written, note = _write_refined(model, table, n, args.output, seed=seed, mode=args.refine,
-                                       support=args.support, combined=args.combined)  # fmt: skip
+                                       support=args.support, combined=args.combined,
+                                       overwrite=args.overwrite)  # fmt: skip
     elif args.combined:
         written, note = _write_combined(model, table, n, args.output, seed=seed,
-                                        quiet=args.quiet, support=args.support)  # fmt: skip
+                                        quiet=args.quiet, support=args.support,
+                                        overwrite=args.overwrite)  # fmt: skip
     else:
         written, note = _generate_to_root(model, n, args.output, seed=seed, quiet=args.quiet,
-                                          support=args.support)  # fmt: skip
+                                          support=args.support, overwrite=args.overwrite)  # fmt: skip
     # saved last: an interrupted or failed generation leaves neither file behind
     if args.model_out:
         model.layout = input_layout  # the model file keeps the training input's format
         try:
-            model.save(args.model_out)
+            model.save(args.model_out, overwrite=args.overwrite)
         except BaseException:
             # nor does an interrupted or failed save: the two outputs come together
             Path(args.output).unlink(missing_ok=True)
@@ -283,7 +293,8 @@ def _read_back(path: str, layout, first: int, n: int = 100_000) -> np.ndarray:
 
 
 def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, support: str,
-                   combined: bool = False, tree: str | None = None) -> tuple[int, str]:  # fmt: skip
+                   combined: bool = False, tree: str | None = None,
+                   overwrite: bool = True) -> tuple[int, str]:  # fmt: skip
     """Write ``n`` candidates refined against ``real`` (:func:`vaeaug.refine`), held in memory.
 
     With ``combined`` the originals come first and the weights follow the combined rule
@@ -304,12 +315,12 @@ def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, suppo
                   "original_labels": real.labels, "original_event_ids": real.event_ids,
                   "generated_weight": float(generated_w[0])}  # fmt: skip
     written = write_candidates(out, refined.p4, model.layout, generated_weights=weights, tree=tree,
-                               seed=seed, **kwargs)  # fmt: skip
+                               seed=seed, overwrite=overwrite, **kwargs)  # fmt: skip
     return written, refined.refine_report.summary()
 
 
 def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
-                    support: str = "reject") -> tuple[int, str]:  # fmt: skip
+                    support: str = "reject", overwrite: bool = True) -> tuple[int, str]:  # fmt: skip
     """The originals, then ``n`` generated candidates, weighted to sum to the input's total.
 
     The one rule of combined outputs (:func:`vaeaug.sampling.weights.combined_weights`,
@@ -330,7 +341,8 @@ def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,
         written = write_candidates(out, chunks, model.layout, original=table.p4,
                                    original_weights=real, original_labels=table.labels,
                                    original_event_ids=table.event_ids, seed=seed,
-                                   generated_weight=float(generated[0]))  # fmt: skip
+                                   generated_weight=float(generated[0]),
+                                   overwrite=overwrite)  # fmt: skip
     return written, ("support check off" if support == "off" else report.summary())
 
 
@@ -364,7 +376,7 @@ def _cmd_trainset(args) -> str:
     extra = {"label": "int8", flag: "int8", "weight": "float64"}
     chunk = 1_000_000
     with RootWriter(args.output, layout, tree=args.output_tree, extra=extra,
-                    format=args.format) as writer:  # fmt: skip
+                    format=args.format, overwrite=args.overwrite) as writer:  # fmt: skip
         for i in range(0, len(ts), chunk):
             sl = slice(i, i + chunk)
             writer.write(ts.p4[sl], real=True, label=ts.label[sl], weight=ts.weight[sl],
@@ -460,21 +472,25 @@ def _cmd_demo(args) -> str:
     from .datasets import OBJECTS, dplus_kpipi
     from .io import Layout, check_output_dir, write_candidates
     from .kinematics import invariant_mass
+    from .training import check_enough_events
 
     out = check_output_dir(args.out, "--out", writes=DEMO_FILES, overwrite=args.overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    config, train = model_configs(args)  # --epochs; the other settings keep their defaults
+    check_enough_events(args.n, train, "-n")
+    _check_model_room(args, len(OBJECTS), out / DEMO_FILES[1], "--out")
     p4 = dplus_kpipi(args.n, seed=args.seed)
     layout = Layout.default(OBJECTS)
-    write_candidates(out / "dplus_sample.root", p4, layout)
-    config, train = model_configs(args)  # --epochs; the other settings keep their defaults
     model = fit(p4, objects=OBJECTS, config=config, train=train, seed=args.seed,
                 device=args.device, progress=not args.quiet)  # fmt: skip
-    model.save(out / "dplus_model.safetensors")
     n_gen = args.factor * args.n
     # one generation serves the ROOT file, the printed summary and the validation
     gen = model.sample(n_gen, seed=child_seed(args.seed, Stream.GENERATED),
                        progress=not args.quiet)  # fmt: skip
-    write_candidates(out / "dplus_generated.root", gen.p4, layout)
+    # written once the work that can fail on the input is done: a failed demo leaves nothing
+    out.mkdir(parents=True, exist_ok=True)
+    write_candidates(out / "dplus_sample.root", p4, layout, overwrite=args.overwrite)
+    model.save(out / "dplus_model.safetensors", overwrite=args.overwrite)
+    write_candidates(out / "dplus_generated.root", gen.p4, layout, overwrite=args.overwrite)
     m_orig, m_gen = invariant_mass(p4) * 1e3, gen.mass * 1e3
     q = [16, 50, 84]
     o, g = np.percentile(m_orig, q), np.percentile(m_gen, q)
@@ -496,6 +512,7 @@ def _cmd_demo(args) -> str:
             history=model.history,
             seed=args.seed,
             progress=not args.quiet,
+            overwrite=args.overwrite,
         )
     return (
         f"demo: {args.n} built-in D+ -> K- pi+ pi+ candidates multiplied x{args.factor} -> {out}/"
@@ -563,7 +580,24 @@ def _one_line_warnings(command: str) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``vaeaug`` command; returns the exit code."""
+    """Entry point of the ``vaeaug`` command; returns the exit code.
+
+    A reader of the standard output that goes away (``vaeaug info MODEL | head -1``) ends
+    the command quietly with 141 (128 + SIGPIPE, as a shell reports a command the signal
+    ended), without a traceback: Python's "Note on SIGPIPE".
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a broken pipe cannot be caught
+    except BrokenPipeError:
+        # stdout is flushed once more at exit: point it at /dev/null so that this is silent
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     from .io.atomic import WRITE_ERRNOS
 
     parser = build_parser()

@@ -86,6 +86,10 @@ def check_options(args: argparse.Namespace) -> None:
             raise InputError(
                 f"--representation '{args.representation}' unknown; valid: {', '.join(valid)}"
             )
+    if hasattr(args, "device"):
+        from .training import check_device
+
+        check_device(args.device, "--device")
     for key, option in _COUNT_OPTIONS.items():
         value = getattr(args, key, None)
         if value is not None and value < 1:
@@ -185,7 +189,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 def _add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    p.add_argument(
+        "--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N, mps"
+    )
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bars (drawn only when stderr is a terminal)")  # fmt: skip
 

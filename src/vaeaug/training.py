@@ -26,7 +26,11 @@ from .errors import InputError
 from .model.vae import VAE
 from .noise import Stream, child_seed
 
-__all__ = ["TrainConfig", "choose_device", "energy_distance", "train_vae"]
+__all__ = ["DEVICE_TYPES", "TrainConfig", "check_device", "choose_device", "energy_distance",
+           "train_vae"]  # fmt: skip
+
+#: The kinds of device vaeaug trains and samples on (torch knows others: meta, xla, ...).
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 @dataclasses.dataclass
@@ -92,14 +96,37 @@ _BEFORE_FIELD_EXISTED = {"ema_epochs": 0.0, "min_steps_per_epoch": 0}
 _REMOVED_FIELDS = frozenset({"eval_samples", "acceptance_weight", "acceptance_samples"})
 
 
-def choose_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; anything else is checked."""
+def check_enough_events(n: int, config: TrainConfig, option: str | None = None) -> None:
+    """Refuse training on fewer than ``config.min_events`` events (``option``: the option
+    that set ``n``, named in the error)."""
+    if n < config.min_events:
+        where = f"{option}: " if option else ""
+        raise InputError(f"{where}too few events to train: {n} (need at least {config.min_events})")
+
+
+def check_device(device: str | torch.device | None, name: str = "device") -> torch.device | None:
+    """The device ``device`` names (None for ``"auto"``), or InputError naming ``name`` when it
+    is not auto or a device of :data:`DEVICE_TYPES` (whether it exists here is
+    :func:`choose_device`'s check)."""
     if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return None
     try:
         dev = torch.device(device)
-    except RuntimeError as err:
-        raise InputError(f"device '{device}' is not valid; use auto, cpu, cuda or cuda:N") from err
+    except (RuntimeError, TypeError) as err:
+        dev = err
+    if isinstance(dev, Exception) or dev.type not in DEVICE_TYPES:
+        raise InputError(f"{name} '{device}' is not valid; use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def choose_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else is checked."""
+    dev = check_device(device)
+    if dev is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device '{device}' requested but MPS is not available here; use "
+                         "--device cpu or auto")  # fmt: skip
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device '{device}' requested but CUDA is not available here; use --device cpu or auto"
@@ -139,8 +166,7 @@ def train_vae(
         of the moving average; the losses are the raw weights'.
     """
     n = len(x)
-    if n < config.min_events:
-        raise InputError(f"too few events to train: {n} (need at least {config.min_events})")
+    check_enough_events(n, config)
     val_idx, train_idx = _split(n, config.val_fraction, seed)
     dtype = torch.float32
     xt = torch.as_tensor(x, dtype=dtype, device=device)

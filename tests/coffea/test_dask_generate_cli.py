@@ -17,6 +17,7 @@ import uproot
 import vaeaug.integrations.dask as vdask
 from vaeaug.cli import main
 from vaeaug.integrations.dask import partition_seeds
+from vaeaug.io.atomic import PART_MARKER
 
 N, PART, SEED = 3000, 1000, 5
 FILES = [f"generated-part{i}.root" for i in range(3)]
@@ -106,6 +107,7 @@ def test_overwrite_replaces_a_previous_output(toy_model, address, tmp_path):
     dead.wait()
     stale = tmp_path / f".out.part-{dead.pid}"
     stale.mkdir()
+    (stale / PART_MARKER).touch()  # what vaeaug marks its temporary directories with
     (stale / "generated-part0.root").write_text("half")
     assert _generate(toy_model[1], out, address, "-f") == 0
     assert [len(p["K1_px"]) for p in _read(out)] == [PART] * 3

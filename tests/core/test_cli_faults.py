@@ -64,6 +64,9 @@ BAD_OPTIONS = [
     (["demo", "--out", "{tmp}/demo", "--factor", "0"], "--factor must be an integer >= 1"),
     (["validate", "{toy}", "{toy}", "--out", "{tmp}/v", "--seed", "-1"], "--seed must be an integer from 0"),
     (["validate", "{toy}", "{toy}", "--out", "{tmp}/v", "--max-events", "0"], "--max-events must be an integer >= 1"),
+    (["train", "{toy}", "-o", "{tmp}/m.st", "--device", "meta"], "--device 'meta' is not valid; use auto, cpu, cuda, cuda:N or mps"),
+    (["generate", "{model}", "-n", "10", "-o", "{tmp}/g.root", "--device", "xla"], "--device 'xla' is not valid"),
+    (["demo", "--out", "{tmp}/demo", "--device", "cuda:x"], "--device 'cuda:x' is not valid"),
 ]  # fmt: skip
 
 
@@ -358,7 +361,7 @@ def test_a_truncated_root_file_is_refused(source, toy_root, testdata, tmp_path, 
 
 def test_augment_interrupted_while_saving_the_model_leaves_neither_file(toy_root, tmp_path,
                                                                         monkeypatch):  # fmt: skip
-    def interrupted(self, path):
+    def interrupted(self, path, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(vaeaug.api.Model, "save", interrupted)
@@ -366,3 +369,14 @@ def test_augment_interrupted_while_saving_the_model_leaves_neither_file(toy_root
             "--model-out", str(tmp_path / "m.safetensors"), *TINY]  # fmt: skip
     assert main(argv) == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_ends_quietly(model_file):
+    """``vaeaug info MODEL | head -1``: no BrokenPipeError traceback, exit 141 (SIGPIPE)."""
+    script = (f"set -o pipefail; for json in '' --json; do {sys.executable} -m vaeaug info "
+              f"'{model_file}' $json | head -1; done")  # fmt: skip
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                            check=False)  # fmt: skip
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [f"model file      {model_file}", "{"]
+    assert result.returncode in (0, 141)

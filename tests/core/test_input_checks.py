@@ -1,15 +1,20 @@
-"""Inputs that used to be read silently wrong: a daughter missing a component, one branch
-given to two daughters."""
+"""Inputs that used to be read silently wrong or end in a traceback: a daughter missing a
+component, one branch given to two daughters, array branches as components, weights that sum
+to zero, all-zero momenta, candidates of another shape than the layout's."""
 
 from __future__ import annotations
 
+import re
+
+import awkward as ak
 import numpy as np
 import pytest
 import uproot
 
+import vaeaug
 from vaeaug.cli import main
 from vaeaug.errors import InputError
-from vaeaug.io import read_candidates
+from vaeaug.io import Layout, read_candidates, write_candidates
 
 OBJECTS = ["K1", "pi1", "pi2"]
 
@@ -80,3 +85,67 @@ def test_float32_rounding_is_not_spacelike(toy_p4, tmp_path):
     """Daughters of exact mass stored as float32 stay: rounding is not unphysical."""
     table = read_candidates(_tree(tmp_path / "f32.root", toy_p4.astype(np.float32)))
     assert len(table) == len(toy_p4)
+
+
+@pytest.fixture(scope="module")
+def with_arrays(toy_p4, tmp_path_factory):
+    """The toy candidates, plus their three daughters as a jagged (J_*) and a fixed-size
+    (F_*, float[3]) array per candidate, and a weight branch of zeros."""
+    columns = {f"{o}_{c}": toy_p4[:, j, i] for j, o in enumerate(OBJECTS)
+               for i, c in enumerate(("px", "py", "pz", "E"))}  # fmt: skip
+    for i, c in enumerate(("px", "py", "pz", "E")):
+        columns[f"F_{c}"] = toy_p4[:, :, i].astype(np.float32)
+        columns[f"J_{c}"] = ak.Array(toy_p4[:, :, i].tolist())
+    columns["w0"] = np.zeros(len(toy_p4))
+    path = tmp_path_factory.mktemp("arrays") / "arrays.root"
+    types = {k: v.type if isinstance(v, ak.Array) else (v.dtype, v.shape[1:])
+             for k, v in columns.items()}  # fmt: skip
+    with uproot.recreate(path) as f:
+        f.mktree("candidates", types)
+        f["candidates"].extend(columns)
+    return path
+
+
+ARRAY_BRANCHES = [
+    (["J", "pi1"], "branch 'J_px' in tree 'candidates' holds a jagged array (var * float64) per entry"),
+    (["F", "pi1"], "branch 'F_px' in tree 'candidates' holds a fixed-size array (3 * float32) per entry"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("objects", "message"), ARRAY_BRANCHES)
+def test_an_array_branch_as_a_component_is_refused_by_name(objects, message, with_arrays, tmp_path,
+                                                           capsys):  # fmt: skip
+    way = "--collection NAME --n-objects K (collection=, n_objects=), or give flat per-candidate"
+    with pytest.raises(InputError, match=re.escape(message) + ".*" + re.escape(way)):
+        read_candidates(with_arrays, objects=objects)
+    argv = ["train", str(with_arrays), "--objects", *objects, "-o", str(tmp_path / "m.st"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaeaug train: error: {message}") and err.count("\n") == 1, err
+
+
+def test_weights_that_sum_to_zero_are_refused(with_arrays, toy_p4, tmp_path, capsys):
+    message = "weights sum to 0 (2000 of 2000 are zero): training needs a positive total weight"
+    with pytest.raises(InputError, match=re.escape(message)):
+        vaeaug.fit(read_candidates(with_arrays, objects=OBJECTS, weight="w0"), progress=False)
+    with pytest.raises(InputError, match=re.escape(message)):
+        vaeaug.fit(toy_p4, weights=np.zeros(len(toy_p4)), progress=False)
+    argv = ["train", str(with_arrays), "--objects", *OBJECTS, "--weight", "w0", "-o",
+            str(tmp_path / "m.st"), "-q", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"vaeaug train: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_refuses_all_zero_momenta_up_front():
+    # once "validation loss became nan at epoch 0; lower the learning rate"
+    with pytest.raises(InputError, match=r"300 of 300 candidates are unphysical \(300 with all "
+                       r"components zero\); drop them first"):  # fmt: skip
+        vaeaug.fit(np.zeros((300, 3, 4)), objects=OBJECTS, progress=False)
+
+
+def test_candidates_of_another_shape_than_the_layout_are_refused(tmp_path):
+    with pytest.raises(InputError, match=re.escape("p4 of shape (10, 2, 4) does not match the "
+                       "layout: its 3 objects (K1, pi1, pi2) need shape (N, 3, 4)")):  # fmt: skip
+        write_candidates(tmp_path / "g.root", np.ones((10, 2, 4)), Layout.default(OBJECTS))
+    assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,8 @@
 
 :func:`as_candidates` accepts :class:`~vaeaug.io.candidates.Candidates`, an array of
 4-momenta (N, k, 4) GeV, or a mapping of flat branches (``{"K1_px": ..., ...}``),
-and refuses non-finite 4-momenta and bad weights with an :class:`~vaeaug.errors.InputError`.
+and refuses non-finite or unphysical 4-momenta and bad weights (negative, non-finite, or
+summing to zero) with an :class:`~vaeaug.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..kinematics import unphysical_rows
 from .candidates import Candidates
 from .layout import Layout, detect_flat_objects, to_p4
 
@@ -71,8 +73,21 @@ def as_candidates(data, objects: Sequence[str] | None = None, weights=None) -> C
             f"weights must be finite, non-negative and of shape ({len(table)},), got shape "
             f"{w.shape} with minimum {w.min() if w.size else 'n/a'}"
         )
+    if w is not None and len(w) and not w.sum() > 0:
+        raise InputError(
+            f"weights sum to {w.sum():g} ({int((w == 0).sum())} of {len(w)} are zero): training "
+            "needs a positive total weight; check the weight branch (--weight / weights=)"
+        )
     if not np.isfinite(table.p4).all():
         raise InputError(
             "the 4-momenta contain NaN or inf; drop them first (read_candidates does this)"
+        )
+    # Candidates (read_candidates) were checked on reading, with their storage's rounding
+    if not isinstance(data, Candidates) and (unphysical := unphysical_rows(table.p4)):
+        bad = np.logical_or.reduce(list(unphysical.values()))
+        what = "; ".join(f"{int(m.sum())} with {k}" for k, m in unphysical.items())
+        raise InputError(
+            f"{int(bad.sum())} of {len(table)} candidates are unphysical ({what}); drop them "
+            "first (read_candidates does this)"
         )
     return table

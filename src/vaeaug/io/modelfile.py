@@ -55,14 +55,19 @@ REQUIRED_KEYS = ("vae_config", "n_features", "representation", "layout", "learne
 
 
 def write_model_file(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict,
+    *,
+    overwrite: bool = True,
 ) -> None:
-    """Write tensors and JSON-serialisable metadata atomically to ``path``."""
+    """Write tensors and JSON-serialisable metadata atomically to ``path`` (an existing file
+    replaced only with ``overwrite``: :func:`~vaeaug.io.atomic_output`)."""
     meta = {key: json.dumps(value) for key, value in metadata.items()}
     meta["format"] = FORMAT
     meta["format_version"] = str(FORMAT_VERSION)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         try:
             safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
         except safetensors.SafetensorError as err:

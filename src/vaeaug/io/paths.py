@@ -1,4 +1,5 @@
-"""Checks of an output before any work: room on the disk, a directory of partition files.
+"""Checks of an output before any work: room on the disk (candidates, a model file), a
+directory of partition files.
 
 The checks of a single output file or directory (writable, never an input, the
 overwrite rule) are in :mod:`vaeaug.io.atomic`, beside the atomic writer they prepare for.
@@ -16,7 +17,11 @@ from .atomic import check_output_dir
 from .layout import Layout
 from .write import estimate_bytes
 
-__all__ = ["check_free_space", "check_parts_dir"]
+__all__ = ["check_free_space", "check_model_space", "check_parts_dir"]
+
+#: A model file's header beyond its tensors: the JSON metadata (support bounds, the
+#: per-epoch history, provenance), generously.
+MODEL_HEADER_BYTES = 256_000
 
 
 def _human(n_bytes: float) -> str:
@@ -39,12 +44,34 @@ def check_free_space(layout: Layout, n: int, out: str | os.PathLike, option: str
         extra: extra branches, name -> dtype string.
     """
     need = estimate_bytes(layout, n, extra)
-    free = shutil.disk_usage(Path(out).resolve().parent).free
+    free = _free_bytes(out)
     if need > free:
         per = max(1, estimate_bytes(layout, 1, extra))
         raise InputError(
             f"{option}: {n} candidates would take about {_human(need)} ({per} bytes each) in "
             f"'{out}', but only {_human(free)} are free there; at most about {free // per} fit"
+        )
+
+
+def _free_bytes(out: str | os.PathLike) -> int:
+    """Free bytes on the file system of the directory of ``out`` (its nearest existing
+    ancestor when the directory is still to be created)."""
+    directory = Path(out).resolve().parent
+    while not directory.exists():
+        directory = directory.parent
+    return shutil.disk_usage(directory).free
+
+
+def check_model_space(tensor_bytes: int, out: str | os.PathLike, option: str) -> None:
+    """Refuse a model file of ``tensor_bytes`` (plus its header) that would not fit on the
+    disk of ``out``, before training; ``option`` (e.g. ``"-o/--output"``) is named in the
+    error."""
+    need = tensor_bytes + MODEL_HEADER_BYTES
+    free = _free_bytes(out)
+    if need > free:
+        raise InputError(
+            f"{option}: the model file would take about {_human(need)} in '{out}', but only "
+            f"{_human(free)} are free there; free some space or write it elsewhere"
         )
 
 

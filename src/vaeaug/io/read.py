@@ -232,6 +232,22 @@ def _refuse_incomplete(names: list[str], found: Sequence[str], tree: str) -> Non
                 )
 
 
+def _refuse_arrays(arrays: ak.Array, names: Sequence[str], tree: str) -> None:
+    """Refuse a branch of ``names`` that holds an array per entry (jagged ``var * float``
+    or fixed-size ``3 * float``) where one number per candidate belongs."""
+    for name in names:
+        content = arrays[name].type.content
+        if isinstance(content, (ak.types.ListType, ak.types.RegularType)):
+            kind = (
+                "a jagged array" if isinstance(content, ak.types.ListType) else "a fixed-size array"
+            )
+            raise InputError(
+                f"branch '{name}' in tree '{tree}' holds {kind} ({content}) per entry, not one "
+                "number per candidate: read a per-event collection with --collection NAME "
+                "--n-objects K (collection=, n_objects=), or give flat per-candidate branches"
+            )
+
+
 def _storage_rounding(dtypes: Mapping[str, str], wanted: Sequence[str]) -> float:
     """Half the storage quantum of the momentum branches: 0.5 when any holds integers
     (the unit is their precision), else 0 (float rounding is allowed for separately)."""
@@ -396,6 +412,8 @@ def read_candidates(
         # everything needed is in memory now; do not keep a file handle per read
         ttree.file.close()
 
+    _refuse_arrays(arrays, ([] if collection is not None else wanted) + ([weight] if weight else []),
+                   tree)  # fmt: skip
     dtypes = {name: str(ak.to_numpy(ak.ravel(arrays[name])).dtype) for name in wanted}
     k = len(layout_objects)
     values, keep = _values(arrays, wanted, k, collection)

@@ -64,7 +64,8 @@ class RootWriter:
     Memory stays bounded by the chunk size. Uproot writes one TBasket (or
     RNTuple cluster) per ``extend``, so chunks should be large (1e5-1e6
     candidates). ``format``: ``"ttree"`` or ``"rntuple"``; default the
-    layout's, i.e. the input's.
+    layout's, i.e. the input's. ``overwrite``: replace an existing file at ``path``
+    (else the final rename is exclusive: :func:`~vaeaug.io.atomic_output`).
 
     Each chunk may carry the per-object labels and event ids of real candidates
     (:meth:`write`); a chunk without them is generated: its labels are drawn from the
@@ -83,10 +84,12 @@ class RootWriter:
         compression: uproot.compression.Compression | None = None,
         format: str | None = None,
         seed: int = 0,
+        overwrite: bool = True,
     ) -> None:
         self.format = _check_format(format or layout.format)
         self.seed = seed
         self.n_generated = 0
+        self.overwrite = overwrite
         self.path = Path(path)
         self.layout = layout
         self.tree = tree or layout.tree
@@ -98,7 +101,7 @@ class RootWriter:
         self._ttree = None
 
     def __enter__(self) -> RootWriter:
-        self._atomic = atomic_output(self.path)
+        self._atomic = atomic_output(self.path, overwrite=self.overwrite)
         tmp = self._atomic.__enter__()
         try:
             self._file = uproot.recreate(tmp, compression=self.compression)
@@ -162,6 +165,12 @@ class RootWriter:
         theirs, ``labels`` (field -> (N, k)) and ``event_ids`` (``run``... -> (N,); zeros
         when None).
         """
+        k = len(self.layout.objects)
+        if np.ndim(p4) != 3 or np.shape(p4)[1:] != (k, 4):
+            raise InputError(
+                f"p4 of shape {np.shape(p4)} does not match the layout: its {k} objects "
+                f"({', '.join(self.layout.objects)}) need shape (N, {k}, 4)"
+            )
         if len(p4) == 0:
             return
         missing = set(self.extra) - set(extra)
@@ -225,6 +234,7 @@ def write_candidates(
     chunk_size: int = 1_000_000,
     format: str | None = None,
     seed: int = 0,
+    overwrite: bool = True,
 ) -> int:
     """Write generated candidates (optionally after the originals) to one TTree or RNTuple.
 
@@ -249,6 +259,8 @@ def write_candidates(
         chunk_size: candidates per basket when ``chunks`` is one array.
         format: ``"ttree"`` or ``"rntuple"`` (default the layout's: the input's).
         seed: keys the generated candidates' labels (with their index in the sample).
+        overwrite: replace an existing file at ``path``; without it, a file there
+            (even one that appears while this writes) raises InputError and stays.
 
     Returns:
         The number of candidates written.
@@ -266,7 +278,8 @@ def write_candidates(
     if generated_weights is not None:
         extra[WEIGHT_BRANCH] = "float32"
     gw = 1.0 if generated_weight is None else generated_weight
-    with RootWriter(path, layout, tree=tree, extra=extra, format=format, seed=seed) as writer:
+    with RootWriter(path, layout, tree=tree, extra=extra, format=format, seed=seed,
+                    overwrite=overwrite) as writer:  # fmt: skip
         if original is not None:
             w = np.ones(len(original)) if original_weights is None else original_weights
             for i in range(0, len(original), chunk_size):

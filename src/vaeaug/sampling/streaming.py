@@ -322,7 +322,8 @@ def sample_into(model: SamplingModel, n: int, seed: int = 0,
 def generate_to_root(model: SamplingModel, n: int, path, *, seed: int = 0,
                      tree: str | None = None, progress: bool = False,
                      options: SamplingOptions | None = None,
-                     report: SupportReport | None = None, **changes) -> int:  # fmt: skip
+                     report: SupportReport | None = None, overwrite: bool = True,
+                     **changes) -> int:  # fmt: skip
     """Stream ``n`` generated candidates into a ROOT tree; returns the number written.
 
     The chunks come from :func:`iter_chunks` (so from :func:`stream`): the next
@@ -330,13 +331,14 @@ def generate_to_root(model: SamplingModel, n: int, path, *, seed: int = 0,
     bounded whatever ``n``. The candidates' labels (charges) are drawn keyed by ``seed``
     (:mod:`vaeaug.io.labels`). The file, in the model's layout, appears only when
     complete (:class:`vaeaug.io.RootWriter` writes atomically): an exception or
-    Ctrl-C leaves no output. ``options``, ``report`` and ``changes``: see :func:`stream`.
+    Ctrl-C leaves no output; an existing file is replaced only with ``overwrite``.
+    ``options``, ``report`` and ``changes``: see :func:`stream`.
     """
     from ..io import RootWriter
 
     chunks = iter_chunks(model, n, seed, options, progress=progress, report=report, **changes)
-    with RootWriter(path, model.layout, tree=tree, seed=seed) as writer, \
-            contextlib.closing(chunks):  # fmt: skip
+    with (RootWriter(path, model.layout, tree=tree, seed=seed, overwrite=overwrite) as writer,
+          contextlib.closing(chunks)):  # fmt: skip
         for p4 in chunks:
             writer.write(p4)
     return writer.n_written

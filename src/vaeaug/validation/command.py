@@ -108,6 +108,7 @@ def run_validate(args: argparse.Namespace) -> str:
         seed=args.seed,
         formats=tuple(args.formats),
         progress=sys.stderr.isatty(),  # a bar redrawn into a log file only fills it
+        overwrite=args.overwrite,
     )
     c2st = summary["c2st"]
     mass = summary["mass"]

@@ -47,10 +47,11 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _save(fig, path_stem: Path, formats: Sequence[str], written: list[str]) -> None:
+def _save(fig, path_stem: Path, formats: Sequence[str], written: list[str],
+          overwrite: bool = True) -> None:  # fmt: skip
     for fmt in formats:
         path = path_stem.with_suffix(f".{fmt}")
-        with _atomic(path) as tmp:
+        with _atomic(path, overwrite=overwrite) as tmp:
             fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None)
         written.append(str(path))
 
@@ -86,6 +87,7 @@ def validate(
     n_threads: int | None = None,
     feature_plots: bool | Sequence[str] = True,
     progress: bool = True,
+    overwrite: bool = True,
 ) -> dict[str, Any]:
     """Validate ``generated_p4`` (M, k, 4) against ``original_p4`` (N, k, 4) and write a report.
 
@@ -102,7 +104,9 @@ def validate(
     candidates per class and ``n_threads`` its OpenMP threads. ``feature_plots``
     picks the per-feature comparison plots: True for all, False for none, or a
     list of feature names (each plot costs about a second to render); the ROOT
-    file always holds every feature's histograms.
+    file always holds every feature's histograms. Files already in ``out_dir`` are replaced
+    only with ``overwrite`` (a file that appears there while this runs is never replaced
+    without it: :func:`~vaeaug.io.atomic_output`).
 
     Returns the summary written to ``summary.json``: ``n_original``,
     ``n_generated``, ``objects``, ``seed``, ``features`` (names), ``one_d``
@@ -149,21 +153,21 @@ def validate(
                     resonances=resonances)  # fmt: skip
 
     stage(7)
-    figures = _Figures(out, formats, style, written)
+    figures = _Figures(out, formats, style, written, overwrite)
     hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots)
     hists |= figures.summary_plots(summary, names, objects, mass, original, generated, wo, wg,
                                    history)  # fmt: skip
 
     stage(8)
-    _write_root(out / "histograms.root", hists, written)
+    _write_root(out / "histograms.root", hists, written, overwrite)
 
     stage(9)
     summary["floor_table"] = _floor_table(summary)
     summary["files"] = [*written, str(out / "summary.json"), str(out / "report.md")]
     summary = jsonable(summary)
-    with _atomic(out / "summary.json") as tmp:
+    with _atomic(out / "summary.json", overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    with _atomic(out / "report.md") as tmp:
+    with _atomic(out / "report.md", overwrite=overwrite) as tmp:
         tmp.write_text(_markdown(summary, out, formats))
     bar.update(1)
     bar.close()
@@ -306,9 +310,10 @@ class _Figures:
     formats: Sequence[str]
     style: str
     written: list[str]
+    overwrite: bool = True
 
     def save(self, fig, stem: str) -> None:
-        _save(fig, self.out / stem, self.formats, self.written)
+        _save(fig, self.out / stem, self.formats, self.written, self.overwrite)
 
     def features(self, fo: np.ndarray, fg: np.ndarray, names: list[str], objects: list[str],
                  wo: np.ndarray | None, wg: np.ndarray | None,
@@ -376,12 +381,13 @@ class _Figures:
         return hists
 
 
-def _write_root(path: Path, hists: dict[str, Any], written: list[str]) -> None:
+def _write_root(path: Path, hists: dict[str, Any], written: list[str],
+                overwrite: bool = True) -> None:  # fmt: skip
     """Every histogram into the ROOT file ``path``, keyed ``original/<name>`` and
     ``generated/<name>``."""
     import uproot
 
-    with _atomic(path) as tmp:
+    with _atomic(path, overwrite=overwrite) as tmp:
         with uproot.recreate(tmp) as rf:
             for key, h in hists.items():
                 rf[key] = h

@@ -30,7 +30,15 @@ from .io.atomic import check_output_path
 from .io.candidates import Candidates
 from .io.coerce import as_candidates
 from .io.layout import Layout
-from .io.modelfile import check_model_meta, check_model_tensors, read_model_file, write_model_file
+from .io.modelfile import (
+    check_model_meta,
+    check_model_ranges,
+    check_model_tensors,
+    check_network_size,
+    check_standardizer,
+    read_model_file,
+    write_model_file,
+)
 from .model.standardize import Standardizer
 from .model.support import Support, SupportReport, SupportWarning, observables
 from .model.symmetry import (
@@ -231,45 +239,62 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Mod
     """Load a model file written by :meth:`Model.save`; never runs code from the file.
 
     The file is checked completely before use (:class:`~vaeaug.errors.ModelFileError`
-    names the file and the problem): finite tensors, every network tensor of
-    the shape its configuration implies, a standardizer of one entry per
-    feature, and a representation that matches the features and the layout
-    (:mod:`vaeaug.io.modelfile`). Training options this version no longer has are ignored.
+    names the file and the problem): metadata of the types :meth:`Model.save` writes,
+    finite tensors, a standardizer of one entry per feature with its centers and scales
+    inside the training ranges the support records, a representation that matches the
+    features and the layout, mass hypotheses that match the parent masses and the
+    exchange groups, a layout of unique, writable branch names and numeric types, and a
+    network configuration of the size the file holds, checked before the network is
+    built, then every network tensor of the shape it implies (:mod:`vaeaug.io.modelfile`).
+    Training options this version no longer has are ignored.
     ``device``: as in :func:`fit`, "auto" (CUDA when available), "cpu", "cuda", ...;
     a seed's samples depend on the device type (CPU and CUDA random streams differ).
     """
-    tensors, meta = read_model_file(path)
-    try:
-        config = VAEConfig(**meta["vae_config"])
-        n_features = int(meta["n_features"])
-        vae = VAE(n_features, config)
-        representation = representation_from_dict(meta["representation"])
-        layout = Layout.from_dict(meta["layout"])
-        learned = [int(i) for i in meta["learned"]]
-        phi_uniform = bool(meta["phi_uniform"])
-        exchange = [[int(i) for i in g] for g in meta.get("exchange", [])]  # format 2: none
-        support = meta.get("support")
-        support = None if support is None else Support.from_dict(support)
-    except (KeyError, TypeError, ValueError, RuntimeError, InputError) as err:
-        raise ModelFileError(
-            f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})"
-        ) from err
-    network = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
-    check_model_tensors(path, tensors, network, n_features)
+    tensors, meta = read_model_file(path)  # also the metadata's JSON types
+    n_features = meta["n_features"]
+    config = _loaded(path, meta, "vae_config", _vae_config)
+    representation = _loaded(path, meta, "representation", representation_from_dict)
+    layout = _loaded(path, meta, "layout", Layout.from_dict)
+    support = _loaded(path, meta, "support", lambda v: v and Support.from_dict(v))
+    train_config = _loaded(path, meta, "train_config", TrainConfig.from_dict, {})
+    learned, phi_uniform = meta["learned"], meta["phi_uniform"]
+    exchange = meta.get("exchange", [])  # format 2: none
+    # everything that needs no network first, and its size before it is allocated
+    check_standardizer(path, tensors, n_features)
     check_model_meta(path, meta, n_features, representation, layout, learned, phi_uniform,
                      exchange)  # fmt: skip
+    check_model_ranges(path, representation, learned, tensors, support)
+    check_network_size(path, tensors, config.min_parameters(n_features),
+                       f"latent_dim {config.latent_dim}, hidden {list(config.hidden)}, "
+                       f"prior_hidden {list(config.prior_hidden)}")  # fmt: skip
     try:
-        vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
-        model = Model(vae, representation, Standardizer.from_tensors(tensors), layout,
-                      learned=learned, phi_uniform=phi_uniform, exchange=exchange, support=support,
-                      train_config=TrainConfig.from_dict(meta.get("train_config", {})),
-                      provenance=meta.get("provenance", {}),
-                      history=meta.get("history", {}))  # fmt: skip
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        vae = VAE(n_features, config)
+    except (TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(
-            f"'{path}' is not a complete vaeaug model file ({type(err).__name__}: {err})"
+            f"'{path}': metadata 'vae_config' does not build a network: {err}"
         ) from err
+    check_model_tensors(path, tensors, {k: tuple(v.shape) for k, v in vae.state_dict().items()})
+    vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
+    model = Model(vae, representation, Standardizer.from_tensors(tensors), layout,
+                  learned=learned, phi_uniform=phi_uniform, exchange=exchange, support=support,
+                  train_config=train_config, provenance=meta.get("provenance", {}),
+                  history=meta.get("history", {}))  # fmt: skip
     return model.to(device)
+
+
+def _loaded(path, meta: dict, key: str, build, default=None):
+    """``build(meta[key])`` (of ``default`` when the key is absent), a bad value refused with a
+    :class:`~vaeaug.errors.ModelFileError` naming the file, the key and the problem."""
+    try:
+        return build(meta.get(key, default))
+    except (KeyError, TypeError, ValueError) as err:  # InputError is a ValueError
+        raise ModelFileError(f"'{path}': metadata '{key}': {err}") from err
+
+
+def _vae_config(saved: dict) -> VAEConfig:
+    """The architecture a model file records, its settings checked as fit checks them."""
+    check_settings({k: saved[k] for k in ("latent_dim", "hidden", "beta") if k in saved})
+    return VAEConfig(**saved)
 
 
 def data_hash(p4: np.ndarray) -> str:

@@ -403,12 +403,14 @@ def _cmd_info(args) -> str | None:
         print(json.dumps(jsonable(meta), indent=2, allow_nan=False))
         return None
     else:
+        # the loaded (checked) model's settings: defaults filled in for fields a file predates
         prov, cfg, rep, lay = (
-            meta.get("provenance", {}),
-            meta["vae_config"],
-            meta["representation"],
-            meta["layout"],
+            model.provenance,
+            model.config.to_dict(),
+            model.representation.to_dict(),
+            model.layout.to_dict(),
         )
+        source = prov.get("source") or {}
         # parameters only: zuko's masked layers also store their masks as buffers
         n_params = sum(p.numel() for p in model.vae.parameters())
         lines = [
@@ -422,8 +424,8 @@ def _cmd_info(args) -> str | None:
             f"{'drawn uniformly' if meta.get('phi_uniform') else 'learned'} (phi={prov.get('phi_choice')}, Kuiper p = {_short(prov.get('phi_kuiper_pvalue'))}); "
             f"{_exchange_words(meta.get('exchange', []), lay['objects'], prov.get('exchange_mode'))}",
             _support_line(meta.get("support")),
-            f"trained on      {prov.get('n_events')} events from {prov.get('source', {}).get('file', 'arrays')} "
-            f"(tree {prov.get('source', {}).get('tree')}), seed {prov.get('seed')}, {prov.get('epochs_run')} epochs, "
+            f"trained on      {prov.get('n_events')} events from {source.get('file', 'arrays')} "
+            f"(tree {source.get('tree')}), seed {prov.get('seed')}, {prov.get('epochs_run')} epochs, "
             f"{prov.get('train_seconds')} s on {prov.get('device')}",
             f"data sha256     {prov.get('data_sha256')}",
             f"written by      vaeaug {prov.get('vaeaug_version')}, torch {prov.get('torch_version')}, {prov.get('created')}",

@@ -49,6 +49,14 @@ def test_sample_shapes_physics_and_forms(tiny_model):
     )
 
 
+def test_a_sample_larger_than_the_memory_is_refused_up_front(tiny_model):
+    """10**12 candidates in one array (96 TB): an InputError naming n, the largest n that
+    fits and the streaming alternatives, not numpy's MemoryError traceback."""
+    with pytest.raises(InputError, match=r"1,000,000,000,000 candidates .* valid: n <= [\d,]+, "
+                                         r"or stream them \(Model.iter_samples"):  # fmt: skip
+        tiny_model.sample(10**12)
+
+
 @pytest.mark.outside_support
 def test_same_seed_same_events_whatever_the_chunking(tiny_model):
     # within one random-number block; across blocks: tests/test_generation.py

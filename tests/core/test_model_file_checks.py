@@ -7,6 +7,7 @@ with 2 and a line naming the file and the problem, and write nothing.
 from __future__ import annotations
 
 import json
+import resource
 
 import pytest
 import safetensors
@@ -75,6 +76,38 @@ def _learned_mismatch(tensors, meta):
     meta["learned"] = json.dumps([0, 1])
 
 
+def _meta(key, value):
+    def edit(tensors, meta):
+        meta[key] = json.dumps(value)
+
+    return edit
+
+
+def _without(key, field):
+    def edit(tensors, meta):
+        value = json.loads(meta[key])
+        del value[field]
+        meta[key] = json.dumps(value)
+
+    return edit
+
+
+def _superscript_version(tensors, meta):
+    meta["format_version"] = "²"  # '²'.isdigit() is True, int('²') fails
+
+
+def _huge_hidden(tensors, meta):
+    config = json.loads(meta["vae_config"])
+    config["hidden"] = [60000, 60000]  # 14 GB of weights if the network were built
+    meta["vae_config"] = json.dumps(config)
+
+
+def _provenance_source(tensors, meta):
+    provenance = json.loads(meta["provenance"])
+    provenance["source"] = "data.root"
+    meta["provenance"] = json.dumps(provenance)
+
+
 BROKEN = {
     "nan weights": (_nan_weight, "NaN or infinite values in vae.encoder.0.weight"),
     "standardizer shape": (_short_standardizer, "'standardizer.center' has shape"),
@@ -84,6 +117,26 @@ BROKEN = {
     "weight shape": (_wrong_weight_shape, "tensor 'encoder.0.weight' has shape"),
     "swapped representation": (_swapped_representation, "not those of the collider"),
     "learned features": (_learned_mismatch, "the network learns 10 features, but 'learned'"),
+    # metadata that gave tracebacks (or silently the default activation)
+    "vae_config without activation": (
+        _without("vae_config", "activation"),
+        "metadata 'vae_config' lacks activation",
+    ),
+    "layout without objects": (
+        _without("layout", "objects"),
+        "metadata 'layout': a layout needs the keys kind, objects and components",
+    ),
+    "provenance a list": (_meta("provenance", [1, 2]), "metadata 'provenance' is list"),
+    "provenance a string": (_meta("provenance", "x"), "metadata 'provenance' is str"),
+    "provenance source a string": (_provenance_source, "metadata 'provenance' has a 'source'"),
+    "history a string": (_meta("history", "x"), "metadata 'history' is str"),
+    "train_config a list": (_meta("train_config", [1]), "metadata 'train_config' is list"),
+    "train_config a string": (_meta("train_config", "x"), "metadata 'train_config' is str"),
+    "phi_uniform a string": (_meta("phi_uniform", "false"), "metadata 'phi_uniform' is str"),
+    "n_features not an integer": (_meta("n_features", 10.5), "metadata 'n_features' is float"),
+    "format_version superscript": (_superscript_version, "invalid format_version '²'"),
+    # sizes before allocation: the file holds ~50,000 values
+    "hidden 60000 x 60000": (_huge_hidden, "network parameters, but the file holds"),
 }
 
 
@@ -121,6 +174,19 @@ def test_commands_exit_2_on_a_broken_file(broken, command, tmp_path, capsys):
     assert err.startswith(f"vaeaug {command}: error: '{path}'") and err.count("\n") == 1, err
     assert message in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.safetensors"]
+
+
+def test_a_huge_network_is_refused_before_it_is_allocated(good_file, tmp_path):
+    """hidden [60000, 60000] in the header of a small file: refused from the sizes alone,
+    without the 14 GB the network would take (the peak memory does not grow by 1 GB)."""
+    tensors, meta = _contents(good_file)
+    _huge_hidden(tensors, meta)
+    path = tmp_path / "huge.safetensors"
+    safetensors.torch.save_file(tensors, str(path), metadata=meta)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with pytest.raises(ModelFileError, match=r"hidden .60000, 60000.*the network was not built"):
+        vaeaug.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 1_000_000
 
 
 def test_info_json_is_json_only(good_file, tiny_model, capsys):

@@ -77,6 +77,56 @@ def _set(key, value):
     return edit
 
 
+def _tensor(name, change):
+    """Edit the tensor ``name`` in place: ``change(t)``."""
+
+    def edit(tensors, meta):
+        change(tensors[name])
+
+    return edit
+
+
+def _swap(i, j):
+    def change(t):
+        t[[i, j]] = t[[j, i]]
+
+    return change
+
+
+def _json(key, change):
+    """Edit the decoded metadata value of ``key`` in place: ``change(value)``."""
+
+    def edit(tensors, meta):
+        value = json.loads(meta[key])
+        change(value)
+        meta[key] = json.dumps(value)
+
+    return edit
+
+
+def _masses(masses):
+    return _json("representation", lambda rep: rep.update(masses=masses))
+
+
+def _layout(**changes):
+    return _json("layout", lambda layout: layout.update(changes))
+
+
+def _dtype(dtype):
+    return _json("layout", lambda layout: layout["dtypes"].update(K1_px=dtype))
+
+
+def _bound(side, value, observable=0):
+    return _json("support", lambda support: support[side].__setitem__(observable, value))
+
+
+def _flag_constant(tensors, meta):
+    """Feature 0 (parent_log_pt, which varies) flagged constant with the scale 1 a
+    constant feature has: only the support's training range tells."""
+    tensors["standardizer.constant"][0] = 1
+    tensors["standardizer.scale"][0] = 1.0
+
+
 def _collider_keeping_phi_uniform(tensors, meta):
     """The decay file (φ uniform, features 2 and 3 not learned) relabelled collider, without
     the optional feature names that would tell the two 12-feature representations apart."""
@@ -110,6 +160,121 @@ DECAY_CASES = {
     "exchange index repeated": (_set("exchange", [[1, 1]]), EXCHANGE),
     "exchange index beyond the objects": (_set("exchange", [[1, 3]]), EXCHANGE),
     "exchange index negative": (_set("exchange", [[-1, 2]]), EXCHANGE),
+    # the standardizer against the training ranges in the support (features: parent_log_pt,
+    # parent_eta, parent_log_excess, mprime_logit, thetaprime_logit, cos_beta_atanh, ...)
+    "scale collapsed: every event alike": (
+        _tensor("standardizer.scale", lambda t: t.fill_(1e-9)),
+        "scale of feature 'parent_log_pt' is 1e-09, but its training values span",
+    ),
+    "scale blown up": (
+        _tensor("standardizer.scale", lambda t: t.fill_(1e9)),
+        "scale of feature 'parent_log_pt' is 1e.09, but",
+    ),
+    "centers of parent_log_pt and parent_log_excess swapped": (
+        _tensor("standardizer.center", _swap(0, 2)),
+        "center of feature 'parent_log_excess' is 1.2",
+    ),
+    "scales of parent_log_pt and parent_log_excess swapped": (
+        _tensor("standardizer.scale", _swap(0, 2)),
+        "scale of feature 'parent_log_excess' is 0.5",
+    ),
+    "center of a cosine beyond 1": (
+        _tensor("standardizer.center", lambda t: t.__setitem__(-1, 3.0)),
+        r"center of feature 'gamma_sin' is 3, outside \[-1, 1\] \(a cosine or sine\)",
+    ),
+    "varying feature flagged constant": (
+        _tensor("standardizer.constant", lambda t: t.__setitem__(0, 1)),
+        "marks feature 0 constant but scales it by 0.5",
+    ),
+    "every feature flagged constant": (
+        _tensor("standardizer.constant", lambda t: t.fill_(1)),
+        r"marks feature 0 constant .* \(and 9 more features\)",
+    ),
+    "varying feature flagged constant with scale 1": (
+        _flag_constant,
+        "marks feature 'parent_log_pt' constant, but its training values span",
+    ),
+    "constant flag neither 0 nor 1": (
+        _tensor("standardizer.constant", lambda t: t.__setitem__(0, 7)),
+        "constant flags are .7, 0,",
+    ),
+    # exchange groups and masses: K1 0.4937 GeV, pi1 and pi2 0.1396 GeV
+    "exchange joins the kaon and a pion": (
+        _set("exchange", [[0, 1]]),
+        r"exchange group \[0, 1\] \(K1, pi1\) joins daughters of masses \[0.49",
+    ),
+    "exchange joins all three": (_set("exchange", [[0, 1, 2]]), "joins daughters of masses"),
+    "exchange group out of order": (_set("exchange", [[2, 1]]), "valid: increasing indices"),
+    "kaon and pion masses swapped": (
+        _masses([0.13957039, 0.493677, 0.13957039]),
+        r"exchange group \[1, 2\] \(pi1, pi2\) joins daughters of masses \[0.493677, 0.13957039\]",
+    ),
+    "a mass of 1e30 GeV": (
+        _masses([1e30, 0.13957039, 0.13957039]),
+        "masses must be finite, >= 0 and at most 100000 GeV",
+    ),
+    "the kaon given the pion mass": (
+        _masses([0.13957039] * 3),
+        r"mass hypotheses .* give parent masses .* outside the training range of the parent mass",
+    ),
+    "the pions given the kaon mass": (
+        _masses([0.493677] * 3),
+        "outside the training range of the parent mass",
+    ),
+    # phi neither drawn nor learned: every parent at phi = 0
+    "phi not uniform, not learned": (
+        _set("phi_uniform", False),
+        r"'learned' is \[0, 1, 4, .*\], but the decay representation with phi_uniform false",
+    ),
+    "learned features permuted": (
+        _set("learned", [1, 0, *range(4, 12)]),
+        "but the decay representation with phi_uniform true learns",
+    ),
+    # the support
+    "support interval inverted": (_bound("lo", 99.0), r"support interval of 'K1_pt' is \[99"),
+    "support bound NaN": (_bound("hi", float("nan"), 1), "support interval of 'K1_eta' is"),
+    "support bound infinite": (_bound("hi", float("inf")), r"'K1_pt' is \[.*, inf\]"),
+    # the layout: names unique and writable, types numeric
+    "branch type bogus": (_dtype("foo"), "layout type 'foo' of branch 'K1_px' is not a numeric"),
+    "branch type complex": (_dtype("complex64"), "layout type 'complex64'"),
+    "branch type string": (_dtype("<U8"), "layout type '<U8'"),
+    "branches used twice": (
+        _layout(branches={"pi2": ["pi1_px", "pi1_py", "pi1_pz", "pi1_E"]}),
+        "layout branch names pi1_E, pi1_px, pi1_py, pi1_pz are used twice",
+    ),
+    "object named twice": (_layout(objects=["K1", "pi1", "pi1"]), "repeat a name"),
+    "object name with a slash": (
+        _layout(objects=["K/1", "pi1", "pi2"]),
+        "name 'K/1' is not usable",
+    ),
+    "object name with a space": (
+        _layout(objects=["K 1", "pi1", "pi2"]),
+        "name 'K 1' is not usable",
+    ),
+    "object name empty": (_layout(objects=["", "pi1", "pi2"]), "name '' is not usable"),
+    "object name with a newline": (
+        _layout(objects=["K\n1", "pi1", "pi2"]),
+        r"name 'K\\n1' is not usable",
+    ),
+    "components bogus": (_layout(components=["a", "b", "c", "d"]), "layout components"),
+    "layout kind bogus": (_layout(kind="weird"), "layout kind 'weird' unknown"),
+    "layout format bogus": (_layout(format="hdf5"), "layout format 'hdf5' unknown"),
+    # per-object labels (charge) written with generated candidates
+    "label pattern of the wrong width": (
+        _layout(labels={"names": ["charge"], "dtypes": ["int32"], "patterns": [[-1, 1]],
+                        "counts": [5]}),  # fmt: skip
+        r"layout labels \['charge'\] are inconsistent",
+    ),
+    "label of a float type": (
+        _layout(labels={"names": ["charge"], "dtypes": ["float32"], "patterns": [[-1, 1, 1]],
+                        "counts": [5]}),  # fmt: skip
+        "are inconsistent",
+    ),
+    "label name with a slash": (
+        _layout(labels={"names": ["q/x"], "dtypes": ["int8"], "patterns": [[-1, 1, 1]],
+                        "counts": [5]}),  # fmt: skip
+        "layout label name 'q/x' is not usable",
+    ),
 }
 COLLIDER_CASES = {
     "phi uniform, collider representation": (_set("phi_uniform", True), PHI),
@@ -132,12 +297,20 @@ def test_load_refuses_the_edited_file(case, decay_file, collider_file, tmp_path)
 
 
 def test_a_valid_edit_still_loads(decay_file, tmp_path):
-    """The checks refuse wrong values, not edits: a larger positive scale and no exchange
-    groups (a format-2 file has none) are a valid model."""
+    """The checks refuse wrong values, not edits: a larger positive scale, no exchange
+    groups (a format-2 file has none), an integer branch type and a tree name with a
+    directory are a valid model."""
 
     def edit(tensors, meta):
-        tensors["standardizer.scale"] *= 2
+        # still within each feature's training range (a scale is at most its width / 1.349)
+        tensors["standardizer.scale"] *= 1.3
         meta["exchange"] = json.dumps([])
+        # an integer input branch (written back as float64) and a tree in a directory
+        layout = json.loads(meta["layout"])
+        layout["dtypes"]["K1_px"] = "int8"
+        layout["tree"] = "Tuple/DecayTree"
+        meta["layout"] = json.dumps(layout)
 
     model = vaeaug.load(_edited(decay_file, tmp_path, edit))
     assert model.exchange == []
+    assert model.layout.output_dtype("K1_px") == "float64"

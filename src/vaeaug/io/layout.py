@@ -94,6 +94,74 @@ class Layout:
     branches: Mapping[str, tuple[str, str, str, str]] = dataclasses.field(default_factory=dict)
     labels: ObjectLabels | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a layout no tree could hold or no writer could write back (a model file
+        edited by hand): an unknown kind or format, components that are not one of
+        :data:`COMPONENT_SETS`, object and branch names that are empty, repeated, or hold
+        whitespace, control characters or '/', and branch types other than bool, integer or
+        float (:meth:`output_dtype`)."""
+        if self.kind not in ("flat", "jagged"):
+            raise InputError(f"layout kind {self.kind!r} unknown; valid: flat, jagged")
+        if self.format not in FORMATS:
+            raise InputError(f"layout format {self.format!r} unknown; valid: {', '.join(FORMATS)}")
+        if tuple(self.components) not in COMPONENT_SETS:
+            raise InputError(
+                f"layout components {list(self.components)} unknown; valid: "
+                + ", ".join("/".join(c) for c in COMPONENT_SETS)
+            )
+        if not self.objects:
+            raise InputError("a layout needs at least one object")
+        for name in self.objects:
+            _check_name(name, "object")
+        if len(set(self.objects)) != len(self.objects):
+            raise InputError(
+                f"layout objects {list(self.objects)} repeat a name; each must be unique"
+            )
+        if self.kind == "jagged":
+            _check_name(self.collection, "collection")
+        if not isinstance(self.tree, str) or not self.tree or not self.tree.isprintable():
+            raise InputError(f"layout tree {self.tree!r} is not a tree name (a printable string)")
+        unknown = [o for o in self.branches if o not in self.objects]
+        if unknown or any(len(b) != 4 for b in self.branches.values()):
+            raise InputError(
+                f"layout branches {dict(self.branches)} must map objects of the layout "
+                f"({', '.join(self.objects)}) to four branch names each"
+            )
+        names = self.branch_names()
+        for name in names:
+            _check_name(name, "branch")
+        if repeated := sorted({b for b in names if names.count(b) > 1}):
+            raise InputError(
+                f"layout branch names {', '.join(repeated)} are used twice; each object "
+                "component needs its own branch"
+            )
+        if self.labels is not None:
+            self._check_labels(self.labels)
+        for name, dtype in self.dtypes.items():
+            if _numeric_kind(dtype) is None:
+                raise InputError(
+                    f"layout type {dtype!r} of branch {name!r} is not a numeric type; valid: "
+                    "bool, integer or float types (float32, float64, int16, ...)"
+                )
+
+    def _check_labels(self, labels: ObjectLabels) -> None:
+        """Label fields usable as branch names, of integer types, one pattern value per field
+        and object, positive counts."""
+        for name in labels.names:
+            _check_name(name, "label")
+        width = len(labels.names) * len(self.objects)
+        if (
+            len(labels.dtypes) != len(labels.names)
+            or any(_numeric_kind(t) not in ("i", "u", "b") for t in labels.dtypes)
+            or any(len(p) != width for p in labels.patterns)
+            or len(labels.counts) != len(labels.patterns)
+            or any(c < 1 for c in labels.counts)
+        ):
+            raise InputError(
+                f"layout labels {list(labels.names)} are inconsistent; valid: one integer type "
+                f"per label, patterns of {width} values (labels x objects), a count >= 1 each"
+            )
+
     @property
     def n_objects(self) -> int:
         return len(self.objects)
@@ -104,19 +172,13 @@ class Layout:
             return self.branches[obj][i]
         return f"{obj}_{self.components[i]}"
 
-    def label_branches(self, name: str) -> list[str]:
-        """The branches of label field ``name``: ``[Muon_charge]`` for a collection (one
-        jagged branch), ``[K1_charge, pi1_charge, ...]`` (one per object) for a flat layout."""
-        if self.kind == "jagged":
-            return [f"{self.collection}_{name}"]
-        return [f"{obj}_{name}" for obj in self.objects]
-
     def output_dtype(self, name: str) -> str:
-        """The type branch ``name`` is written with: the input's when it is a float, float64
-        when the input held integers or booleans (generated momenta are not integers: an
-        int16 in MeV would wrap), float32 when unknown."""
+        """The type branch ``name`` is written with: the input's when it is float32 or float64,
+        float64 when the input held integers or booleans (generated momenta are not integers:
+        an int16 in MeV would wrap) or another float (float16 rounds, no writer takes it),
+        float32 when unknown."""
         dtype = np.dtype(self.dtypes.get(name, "float32"))
-        return dtype.name if dtype.kind == "f" else "float64"
+        return dtype.name if dtype.name in ("float32", "float64") else "float64"
 
     def integer_branches(self) -> list[str]:
         """The input branches of integer or boolean type (written as float64)."""
@@ -153,15 +215,33 @@ class Layout:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Layout:
+        """The layout :meth:`to_dict` wrote. Raises InputError naming a missing key or a value
+        of the wrong JSON type; the values themselves are checked as every layout's are."""
+        if not isinstance(d, Mapping) or any(k not in d for k in ("kind", "objects", "components")):
+            keys = sorted(d) if isinstance(d, Mapping) else type(d).__name__
+            raise InputError(f"a layout needs the keys kind, objects and components; got {keys}")
+        branches = d.get("branches") or {}
+        dtypes = d.get("dtypes") or {}
+        if (
+            not _strings(d["objects"])
+            or not _strings(d["components"])
+            or not isinstance(branches, Mapping)
+            or not all(_strings(b) for b in branches.values())
+            or not isinstance(dtypes, Mapping)
+        ):
+            raise InputError(
+                "a layout's objects and components are lists of strings, its branches maps "
+                "objects to lists of strings and its dtypes maps branches to type names"
+            )
         return cls(
             kind=d["kind"],
             objects=tuple(d["objects"]),
             components=tuple(d["components"]),
             collection=d.get("collection"),
-            dtypes=dict(d.get("dtypes", {})),
+            dtypes=dict(dtypes),
             tree=d.get("tree", "candidates"),
             format=d.get("format", "ttree"),
-            branches={o: tuple(b) for o, b in d.get("branches", {}).items()},
+            branches={o: tuple(b) for o, b in branches.items()},
             labels=ObjectLabels.from_dict(d.get("labels")),
         )
 
@@ -173,6 +253,36 @@ class Layout:
         return cls(
             "flat", objects, comps, None, {f"{o}_{c}": "float32" for o in objects for c in comps}
         )
+
+
+def _check_name(name: object, what: str) -> None:
+    """Refuse an object, collection or branch name that is not a non-empty string free of
+    whitespace, control characters and '/' (a path separator in ROOT files)."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or not name.isprintable()
+        or any(c.isspace() or c == "/" for c in name)
+    ):
+        raise InputError(
+            f"layout {what} name {name!r} is not usable: valid names are non-empty, without "
+            "whitespace, control characters or '/'"
+        )
+
+
+def _strings(value: object) -> bool:
+    """Is ``value`` a JSON list of strings?"""
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
+def _numeric_kind(dtype: object) -> str | None:
+    """The numpy kind (``"b"``, ``"i"``, ``"u"``, ``"f"``) of a branch type string, None when
+    it is not a bool, integer or float type (or no type at all)."""
+    try:
+        kind = np.dtype(dtype).kind if isinstance(dtype, str) else None
+    except TypeError:
+        return None
+    return kind if kind in ("b", "i", "u", "f") else None
 
 
 def detect_flat_objects(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, str, str, str]]:

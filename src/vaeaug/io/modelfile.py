@@ -15,6 +15,7 @@ never runs code, and it loads on a CPU-only machine whatever it was trained on.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,18 +27,26 @@ import safetensors.torch
 import torch
 
 from ..errors import ModelFileError
+from ..model.symmetry import MASS_RTOL
 from .atomic import atomic_output
 from .layout import Layout
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "META_TYPES",
     "OLDEST_READABLE",
     "REQUIRED_KEYS",
+    "VAE_CONFIG_FIELDS",
     "RepresentationInfo",
+    "SupportInfo",
+    "check_meta_types",
     "check_model_meta",
+    "check_model_ranges",
     "check_model_tensors",
+    "check_network_size",
     "check_shapes",
+    "check_standardizer",
     "read_model_file",
     "write_model_file",
 ]
@@ -101,7 +110,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"'{path}' is a safetensors file but not a vaeaug model (format {raw.get('format')!r})"
         )
     raw_version = raw.get("format_version", "")
-    if not raw_version.isdigit():
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+    if not (raw_version.isascii() and raw_version.isdigit()):
         raise ModelFileError(
             f"'{path}' has an invalid format_version {raw_version!r}; expected a whole number "
             f"(this vaeaug reads format {FORMAT_VERSION})"
@@ -129,6 +139,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"'{path}' lacks the metadata {', '.join(repr(k) for k in missing)}; a vaeaug model "
             f"file holds {', '.join(REQUIRED_KEYS)} (write it with Model.save)"
         )
+    check_meta_types(path, meta)
     bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise ModelFileError(
@@ -137,6 +148,98 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             + "; the model would generate NaN: retrain it"
         )
     return tensors, meta
+
+
+def _integer(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _integer_list(v: object) -> bool:
+    return isinstance(v, list) and all(_integer(i) for i in v)
+
+
+def _history(v: object) -> bool:
+    """Per-epoch lists of numbers (NaN and None allowed) and single numbers (best_epoch)."""
+
+    def entry(x):
+        return x is None or _number(x)
+
+    return isinstance(v, dict) and all(
+        entry(x) or (isinstance(x, list) and all(entry(y) for y in x)) for x in v.values()
+    )
+
+
+#: Metadata key -> (test of its decoded JSON value, the valid values in words). Keys not
+#: in a file (the optional ones) are not tested.
+META_TYPES = {
+    "vae_config": (lambda v: isinstance(v, dict), "a JSON object (the VAEConfig fields)"),
+    "n_features": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "representation": (lambda v: isinstance(v, dict), "a JSON object with a 'name'"),
+    "layout": (lambda v: isinstance(v, dict), "a JSON object (kind, objects, components, ...)"),
+    "learned": (_integer_list, "a list of feature indices"),
+    "phi_uniform": (lambda v: isinstance(v, bool), "true or false"),
+    "exchange": (
+        lambda v: isinstance(v, list) and all(_integer_list(g) for g in v),
+        "a list of lists of object indices",
+    ),
+    "support": (lambda v: v is None or isinstance(v, dict), "null or a JSON object"),
+    "feature_names": (
+        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+        "a list of feature names",
+    ),
+    "train_config": (lambda v: isinstance(v, dict), "a JSON object (the TrainConfig fields)"),
+    "provenance": (lambda v: isinstance(v, dict), "a JSON object"),
+    "history": (_history, "a JSON object of numbers and lists of numbers"),
+}
+#: The vae_config fields every model file since format 2 records. Fields added later
+#: (decoder_passes, prior_flow, decoder_flow) take VAEConfig's defaults; one of these
+#: missing would silently change the network (an activation) or its shapes.
+VAE_CONFIG_FIELDS = ("latent_dim", "hidden", "activation", "beta", "prior", "prior_transforms",
+                     "prior_hidden", "min_log_scale", "decoder", "decoder_transforms")  # fmt: skip
+
+
+def check_meta_types(path: str | os.PathLike, meta: Mapping) -> None:
+    """Every metadata value of the JSON type :meth:`vaeaug.Model.save` writes (``META_TYPES``),
+    the vae_config with every field of ``VAE_CONFIG_FIELDS``, and as many representation
+    objects as layout objects (checked before either is built: a representation of 10**9
+    objects would fill the memory with their names).
+
+    Raises:
+        ModelFileError: naming the file, the key and its valid values.
+    """
+    for key, (test, valid) in META_TYPES.items():
+        if key in meta and not test(meta[key]):
+            raise ModelFileError(
+                f"'{path}': metadata '{key}' is {_abbreviated(meta[key])}; valid: {valid}"
+            )
+    source = meta.get("provenance", {}).get("source")
+    if source is not None and not isinstance(source, dict):
+        raise ModelFileError(
+            f"'{path}': metadata 'provenance' has a 'source' {_abbreviated(source)}; valid: "
+            "null or a JSON object (file, tree, ...)"
+        )
+    if missing := [f for f in VAE_CONFIG_FIELDS if f not in meta["vae_config"]]:
+        raise ModelFileError(
+            f"'{path}': metadata 'vae_config' lacks {', '.join(missing)}; a model file records "
+            f"{', '.join(VAE_CONFIG_FIELDS)}"
+        )
+    n_objects = meta["representation"].get("n_objects")
+    objects = meta["layout"].get("objects")
+    if isinstance(objects, list) and n_objects != len(objects):
+        raise ModelFileError(
+            f"'{path}': the layout names {len(objects)} objects ({', '.join(map(str, objects))}), "
+            f"but the {meta['representation'].get('name')} representation has {n_objects}"
+        )
+
+
+def _abbreviated(value: object) -> str:
+    """A JSON value for a message: its type and at most 60 characters of it."""
+    text = json.dumps(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def check_shapes(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
@@ -166,28 +269,73 @@ def check_shapes(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
 
 
 def check_model_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
-                        network: Mapping[str, tuple[int, ...]], n_features: int) -> None:  # fmt: skip
-    """Every tensor of the file against the shapes its configuration implies.
+                        network: Mapping[str, tuple[int, ...]]) -> None:  # fmt: skip
+    """Every network tensor of the file against the shapes its configuration implies.
 
     Args:
         path: the file, named in the error.
         tensors: the file's tensors, ``vae.<parameter>`` and ``standardizer.*``.
         network: parameter name (without ``vae.``) -> shape, of a network freshly
             built from the file's ``vae_config`` and ``n_features``.
-        n_features: the learned features: the standardizer holds one entry of each
-            of ``center``, ``scale`` and ``constant`` per feature, every scale > 0.
 
     Raises:
-        ModelFileError: naming the file, the tensor and both shapes, or the bad scale.
+        ModelFileError: naming the file, the tensor and both shapes.
     """
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("vae.")}
     check_shapes(path, state, network, "the file's vae_config and n_features")
+
+
+def check_network_size(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
+                       implied: int, config: str) -> None:  # fmt: skip
+    """Refuse, before the network is built, a configuration that implies more parameters
+    than the file holds values: hidden widths of 60,000 would allocate gigabytes for a
+    file of kilobytes. Once this passes, building the network allocates at most a small
+    multiple of what the file already holds; :func:`check_model_tensors` then compares
+    every shape.
+
+    Args:
+        path: the file, named in the error.
+        tensors: the file's tensors; its ``vae.*`` values are counted.
+        implied: a lower bound of the network's parameter count
+            (:meth:`vaeaug.model.vae.VAEConfig.min_parameters`).
+        config: the configuration in words, for the message.
+    """
+    held = sum(t.numel() for k, t in tensors.items() if k.startswith("vae."))
+    if implied > held:
+        raise ModelFileError(
+            f"'{path}': the vae_config ({config}) implies at least {implied:,} network "
+            f"parameters, but the file holds {held:,} network values; valid: the configuration "
+            "the weights were trained with (the network was not built)"
+        )
+
+
+def check_standardizer(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
+                       n_features: int) -> None:  # fmt: skip
+    """The standardizer: one ``center``, ``scale`` and ``constant`` entry per learned
+    feature, every scale > 0, every ``constant`` flag 0 or 1, and the scale of a constant
+    feature 1 (:meth:`vaeaug.model.standardize.Standardizer.fit` sets it so).
+
+    Raises:
+        ModelFileError: naming the file, the tensor and both shapes, or the bad entry.
+    """
     scaler = {k: v for k, v in tensors.items() if not k.startswith("vae.")}
     check_shapes(path, scaler, {f"standardizer.{k}": (n_features,)
                                 for k in ("center", "scale", "constant")},
                  f"n_features = {n_features}")  # fmt: skip
-    if not (tensors["standardizer.scale"] > 0).all():
+    scale, constant = tensors["standardizer.scale"], tensors["standardizer.constant"]
+    if not (scale > 0).all():
         raise ModelFileError(f"'{path}': the standardizer's scale has entries <= 0")
+    if not ((constant == 0) | (constant == 1)).all():
+        raise ModelFileError(
+            f"'{path}': the standardizer's constant flags are {constant.tolist()}; valid: 0 or 1"
+        )
+    if bad := torch.nonzero((constant == 1) & (scale != 1)).flatten().tolist():
+        raise ModelFileError(
+            f"'{path}': the standardizer marks feature {bad[0]} constant but scales it by "
+            f"{scale[bad[0]].item():.6g}"
+            + (f" (and {len(bad) - 1} more features)" if len(bad) > 1 else "")
+            + "; a constant feature has scale 1"
+        )
 
 
 class RepresentationInfo(Protocol):
@@ -195,6 +343,7 @@ class RepresentationInfo(Protocol):
 
     name: str
     n_objects: int
+    masses: list[float] | None
 
     @property
     def n_features(self) -> int:
@@ -204,6 +353,15 @@ class RepresentationInfo(Protocol):
     def feature_names(self) -> list[str]:
         """The D feature names, in column order."""
         ...
+
+
+class SupportInfo(Protocol):
+    """What the checks read of a support (:class:`vaeaug.model.support.Support`): observable
+    names and their bounds ``lo``, ``hi``, each of length O."""
+
+    names: list[str]
+    lo: Sequence[float]
+    hi: Sequence[float]
 
 
 def check_model_meta(path: str | os.PathLike, meta: Mapping, n_features: int,
@@ -218,10 +376,13 @@ def check_model_meta(path: str | os.PathLike, meta: Mapping, n_features: int,
         n_features: the features the network learns.
         representation, layout: rebuilt from the file.
         learned: the representation's feature indices the network learns: ``n_features``
-            distinct indices below the representation's D.
+            distinct indices below the representation's D, in order, all of them but the
+            parent's (cos, sin) phi (features 2, 3) when ``phi_uniform``.
         phi_uniform: the parent azimuth drawn uniformly: needs the decay representation
             with its (cos, sin) phi (features 2, 3) not learned.
-        exchange: groups of two or more distinct object indices, each in one group.
+        exchange: groups of two or more distinct object indices, each in one group, in
+            increasing order, of daughters with equal mass hypotheses (when the
+            representation records masses).
 
     Raises:
         ModelFileError: naming the file, the inconsistency and what would be valid.
@@ -249,10 +410,13 @@ def check_model_meta(path: str | os.PathLike, meta: Mapping, n_features: int,
             f"'{path}': phi_uniform needs the decay representation with the parent's "
             f"(cos, sin) phi (features 2, 3) left out of 'learned' ({learned})"
         )
-    if representation.n_objects != layout.n_objects:
+    # fit learns every feature in order, but the parent's (cos, sin) phi when it is drawn
+    # uniformly: a phi neither learned nor drawn would put every parent at phi = 0
+    expected = [i for i in range(d) if not (phi_uniform and i in (2, 3))]
+    if list(learned) != expected:
         raise ModelFileError(
-            f"'{path}': the layout names {layout.n_objects} objects ({', '.join(layout.objects)}), "
-            f"but the {representation.name} representation has {representation.n_objects}"
+            f"'{path}': 'learned' is {list(learned)}, but the {representation.name} "
+            f"representation with phi_uniform {str(phi_uniform).lower()} learns {expected}"
         )
     flat = [i for g in exchange for i in g]
     if (
@@ -263,4 +427,91 @@ def check_model_meta(path: str | os.PathLike, meta: Mapping, n_features: int,
         raise ModelFileError(
             f"'{path}': 'exchange' lists {exchange}; valid: groups of two or more distinct "
             f"object indices below {layout.n_objects}, each index in one group"
+        )
+    masses = representation.masses
+    for group in exchange:
+        # pt_ordered_groups: identical daughters, in label order
+        same = masses is None or all(
+            math.isclose(masses[i], masses[group[0]], rel_tol=MASS_RTOL) for i in group
+        )
+        if not same or list(group) != sorted(group):
+            held = "unrecorded" if masses is None else [masses[i] for i in group]
+            raise ModelFileError(
+                f"'{path}': exchange group {group} ({', '.join(layout.objects[i] for i in group)}) "
+                f"joins daughters of masses {held} GeV; valid: increasing indices of daughters "
+                "with equal mass hypotheses"
+            )
+
+
+def check_model_ranges(path: str | os.PathLike, representation: RepresentationInfo,
+                       learned: Sequence[int], tensors: Mapping[str, torch.Tensor],
+                       support: SupportInfo | None) -> None:  # fmt: skip
+    """The standardizer and the mass hypotheses against the training ranges the support
+    records (a file without a support skips the checks that need it).
+
+    Every check holds for any trained model, by construction:
+
+    * a learned feature's center (its training median) lies within its training range:
+      the support's ``feature:<name>`` interval, or [-1, 1] for a cosine or sine;
+    * a varying feature's scale (interquartile range / 1.349, or the standard deviation)
+      is at most the width of that range, and above a millionth of it (below, the middle
+      half of the training sample would sit in a millionth of its range); a constant
+      feature's range has no width (to 1e-6 of its value);
+    * the parent masses that the mass hypotheses imply (their sum, plus the decay
+      representation's excess ``exp(parent_log_excess)`` over its training range) reach
+      into the support's ``parent_mass`` interval, to the precision
+      (:data:`~vaeaug.model.symmetry.MASS_RTOL`) of masses inferred from data.
+
+    Raises:
+        ModelFileError: naming the file, the feature or mass and the range it contradicts.
+    """
+    bounds = {} if support is None else dict(zip(support.names, zip(support.lo, support.hi)))
+    names = representation.feature_names()
+    center = tensors["standardizer.center"].tolist()
+    scale = tensors["standardizer.scale"].tolist()
+    constant = tensors["standardizer.constant"].tolist()
+    for j, i in enumerate(learned):
+        name = names[i]
+        angular = name.endswith(("_cos", "_sin"))
+        if angular:
+            lo, hi, where = -1.0, 1.0, "a cosine or sine"
+        elif f"feature:{name}" in bounds:
+            lo, hi = bounds[f"feature:{name}"]
+            where = "the support's training range"
+        else:
+            continue
+        width, tol = hi - lo, 1e-9 * max(abs(lo), abs(hi), 1.0)
+        if not lo - tol <= center[j] <= hi + tol:
+            raise ModelFileError(
+                f"'{path}': the standardizer's center of feature '{name}' is {center[j]:.6g}, "
+                f"outside [{lo:.6g}, {hi:.6g}] ({where}); valid: the training median, inside it"
+            )
+        if constant[j] and not angular and width > 1e-6 * max(abs(center[j]), 1.0):
+            raise ModelFileError(
+                f"'{path}': the standardizer marks feature '{name}' constant, but its training "
+                f"values span [{lo:.6g}, {hi:.6g}] ({where})"
+            )
+        if not constant[j] and not width * 1e-6 < scale[j] <= width + tol:
+            raise ModelFileError(
+                f"'{path}': the standardizer's scale of feature '{name}' is {scale[j]:.6g}, "
+                f"but its training values span [{lo:.6g}, {hi:.6g}] ({where}); valid: a "
+                f"scale from {width * 1e-6:.3g} to {width:.3g}"
+            )
+    masses = representation.masses
+    if masses is None or "parent_mass" not in bounds:
+        return
+    m_lo, m_hi = bounds["parent_mass"]
+    total = math.fsum(masses)
+    implied, words = (total, math.inf), f"their sum {total:.6g} GeV"
+    excess = f"feature:{names[4]}" if representation.name == "decay" else None
+    if excess in bounds:
+        x_lo, x_hi = bounds[excess]
+        implied = (total + math.exp(min(x_lo, 700.0)), total + math.exp(min(x_hi, 700.0)))
+        words = f"{words} plus the excess exp({names[4]}): [{implied[0]:.6g}, {implied[1]:.6g}] GeV"
+    tol = MASS_RTOL * total + 1e-9 * max(m_hi, 1.0)
+    if implied[0] > m_hi + tol or implied[1] < m_lo - tol:
+        raise ModelFileError(
+            f"'{path}': the mass hypotheses {masses} GeV give parent masses ({words}) outside "
+            f"the training range of the parent mass [{m_lo:.6g}, {m_hi:.6g}] GeV; valid: the "
+            "daughters' masses the model was trained with"
         )

@@ -145,6 +145,20 @@ class Support:
                 f"support bounds must have shape ({len(self.names)},), got {self.lo.shape} "
                 f"and {self.hi.shape}"
             )
+        distinct = len(set(self.names)) == len(self.names)
+        if not distinct or not all(isinstance(n, str) for n in self.names):
+            raise InputError(f"support observable names must be distinct strings, got {self.names}")
+        bad = ~(np.isfinite(self.lo) & np.isfinite(self.hi) & (self.lo <= self.hi))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise InputError(
+                f"support interval of {self.names[j]!r} is [{self.lo[j]}, {self.hi[j]}]; valid: "
+                "finite bounds with lo <= hi"
+            )
+        if not 0.0 <= self.expected_rate <= 1.0:
+            raise InputError(
+                f"support expected_rate is {self.expected_rate}; valid: a fraction in [0, 1]"
+            )
 
     @staticmethod
     def _bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,4 +216,20 @@ class Support:
 
     @classmethod
     def from_dict(cls, d: dict) -> Support:
-        return cls(d["names"], np.asarray(d["lo"]), np.asarray(d["hi"]), d["expected_rate"])
+        """The support :meth:`to_dict` wrote; InputError names a missing key or a value of the
+        wrong JSON type (bounds that are not numbers, a NaN, an interval with lo > hi)."""
+        keys = ("names", "lo", "hi", "expected_rate")
+        if not isinstance(d, dict) or any(k not in d for k in keys):
+            got = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise InputError(f"a support needs the keys {', '.join(keys)}; got {got}")
+        number = (int, float)
+        if not all(isinstance(d[k], list) and all(isinstance(v, number) and not isinstance(v, bool)
+                                                  for v in d[k]) for k in ("lo", "hi")) or (
+            not isinstance(d["expected_rate"], number) or not isinstance(d["names"], list)
+        ):  # fmt: skip
+            raise InputError(
+                "a support's lo and hi are lists of numbers, its names a list of strings and "
+                "its expected_rate a number"
+            )
+        return cls(d["names"], np.asarray(d["lo"], dtype=np.float64),
+                   np.asarray(d["hi"], dtype=np.float64), d["expected_rate"])  # fmt: skip

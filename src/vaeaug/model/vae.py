@@ -21,6 +21,7 @@ their measurements are in docs/benchmarks.md ("Choosing the defaults").
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -108,6 +109,26 @@ class VAEConfig:
                 f"prior_transforms and decoder_transforms must be >= 1, got "
                 f"{self.prior_transforms}, {self.decoder_transforms}"
             )
+
+    def min_parameters(self, n_features: int) -> int:
+        """A lower bound of the parameter count of ``VAE(n_features, self)``, computed without
+        building it: every layer's weights and biases, but only two outputs per feature of
+        each flow layer's last layer (a spline has more). A model file is checked against it
+        before the network is allocated (:func:`vaeaug.io.modelfile.check_network_size`)."""
+        d, latent = int(n_features), int(self.latent_dim)
+
+        def mlp(n_in: int, hidden: Sequence[int], n_out: int) -> int:
+            widths = [n_in, *hidden, n_out]
+            return sum((a + 1) * b for a, b in itertools.pairwise(widths))
+
+        count = mlp(d, self.hidden, 2 * latent)  # the encoder
+        if self.decoder == "flow":
+            count += int(self.decoder_transforms) * mlp(d + latent, self.hidden, 2 * d)
+        else:
+            count += mlp(latent, tuple(reversed(self.hidden)), 2 * d)
+        if self.prior == "flow":
+            count += int(self.prior_transforms) * mlp(latent, self.prior_hidden, 2 * latent)
+        return count
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vaeaug.errors import InputError
+from vaeaug.kinematics import MAX_COMPONENT_GEV
 from vaeaug.representations.arrays import as_float64, namespace
 
 __all__ = ["Representation"]
@@ -169,8 +170,11 @@ def check_masses(masses: Sequence[float] | None, n_objects: int) -> list[float] 
         raise InputError(
             f"masses must have one entry per object ({n_objects}), got {len(values)}: {values}"
         )
-    if not all(np.isfinite(m) and m >= 0 for m in values):
-        raise InputError(f"masses must be finite and >= 0 GeV, got {values}")
+    if not all(np.isfinite(m) and 0 <= m <= MAX_COMPONENT_GEV for m in values):
+        # a daughter heavier than any momentum component vaeaug reads is a unit mistake
+        raise InputError(
+            f"masses must be finite, >= 0 and at most {MAX_COMPONENT_GEV:g} GeV, got {values}"
+        )
     return values
 
 

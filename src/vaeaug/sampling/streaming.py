@@ -64,8 +64,8 @@ from .options import SamplingOptions
 from .protocol import SamplingModel
 from .sizes import BLOCK, DEFAULT_CHUNK
 
-__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "default_chunk", "generate_to_root",
-           "iter_chunks", "sample_into", "stream"]  # fmt: skip
+__all__ = ["CONVERT_ON_DEVICE", "DEFAULT_CHUNK", "check_fits_in_memory", "default_chunk",
+           "generate_to_root", "iter_chunks", "sample_into", "stream"]  # fmt: skip
 
 #: Device types whose features are converted to 4-momenta on the device (torch
 #: float64) rather than by numpy on the host. Not the CPU: there numpy is faster
@@ -305,6 +305,7 @@ def sample_into(model: SamplingModel, n: int, seed: int = 0,
     ``options``, ``engine``, ``report`` and ``changes``: see :func:`stream`.
     """
     check_sampling(n, seed)
+    check_fits_in_memory(n, len(model.objects))
     out = np.empty((n, len(model.objects), 4))
     bar = tqdm(total=n, desc="generating", unit="ev", unit_scale=True, disable=not progress,
                leave=False)  # fmt: skip
@@ -317,6 +318,24 @@ def sample_into(model: SamplingModel, n: int, seed: int = 0,
             bar.update(len(p4))
     bar.close()
     return out
+
+
+def check_fits_in_memory(n: int, k: int) -> None:
+    """Refuse, before anything is allocated, ``n`` events of ``k`` daughters in one array
+    (float64, n * k * 32 bytes) larger than the machine's memory, naming the largest
+    ``n`` that fits and the streaming alternatives, whose memory does not grow with ``n``."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): numpy's own check
+        return
+    per_event = 4 * 8 * k
+    if n * per_event > memory:
+        raise InputError(
+            f"{n:,} candidates of {k} daughters need {n * per_event / 1e9:.3g} GB in one "
+            f"array, more than this machine's {memory / 1e9:.3g} GB of memory; valid: "
+            f"n <= {memory // per_event:,}, or stream them (Model.iter_samples, "
+            "vaeaug generate), whose memory does not grow with n"
+        )
 
 
 def generate_to_root(model: SamplingModel, n: int, path, *, seed: int = 0,

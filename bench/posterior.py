@@ -151,6 +151,10 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
             **_memorisation(partners, training, real_selected, ds.objects, seed),
         }
     if stage == "judge":
+        # the partners an analyst keeps after applying the selection again
+        partners = ds.order(_partners(model, sources, seed + 1, width))
+        row["posterior_reselected"] = _judge(real_selected, partners[select(partners)],
+                                             ds.objects, seed)  # fmt: skip
         # the whole sample: partners of every training candidate against prior sampling
         whole = ds.order(_partners(model, training, seed + 1, width))
         fresh = ds.order(model.sample(FACTOR * len(training), seed=seed + 1).p4)
@@ -203,7 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         keys = ["prior_selected", *(f"posterior_w{w}" for w in WIDTHS)]
     else:
         result["width"] = width
-        keys = ["prior_selected", f"posterior_w{width}", "whole_prior", "whole_posterior"]
+        keys = [
+            "prior_selected",
+            f"posterior_w{width}",
+            "posterior_reselected",
+            "whole_prior",
+            "whole_posterior",
+        ]
     result["table"] = _table(rows, keys)
     print(result["table"])
     name = "posterior_tuning" if args.stage == "tune" else "posterior_judged"

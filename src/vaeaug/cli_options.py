@@ -317,6 +317,8 @@ def _generate_parser(sub) -> argparse.ArgumentParser:
 
 
 def _augment_parser(sub) -> argparse.ArgumentParser:
+    from .sampling.posterior import DEFAULT_WIDTH
+
     p = sub.add_parser(
         "augment",
         help="train and generate in one go",
@@ -344,7 +346,7 @@ def _augment_parser(sub) -> argparse.ArgumentParser:
                    "selection kept stays kept), weighted like the input")  # fmt: skip
     p.add_argument("--width", type=float, default=None, metavar="W",
                    help="with --sampling posterior: how far partners step from their source, "
-                   "in (0, 1] (1: as far as prior sampling; default 0.5)")  # fmt: skip
+                   f"in (0, 1] (1: as far as prior sampling; default {DEFAULT_WIDTH})")  # fmt: skip
     _add_format_option(p)
     _add_read_options(p)
     _add_train_options(p)

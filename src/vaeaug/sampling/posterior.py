@@ -42,8 +42,9 @@ __all__ = ["DEFAULT_WIDTH", "SAMPLINGS", "PosteriorNoise", "check_width"]
 #: Valid ``sampling=`` values: from the prior (every candidate new) or near a source
 #: candidate's encoding (its partners).
 SAMPLINGS = ("prior", "posterior")
-#: The step width when none is given (chosen on validation splits: docs/guide/posterior.md).
-DEFAULT_WIDTH = 0.5
+#: The step width when none is given: chosen on rows of the training files that no model saw
+#: (bench/posterior.py tune, rule in docs/dev/posterior-plan.md).
+DEFAULT_WIDTH = 0.35
 
 
 def check_width(width: float) -> float:

@@ -161,9 +161,9 @@ class Model:
         return decode.support_values(self, p4, features)
 
     def enforce_support(self, p4: np.ndarray, features: np.ndarray, keys: np.ndarray,
-                        mode: str = "reject") -> SupportReport:  # fmt: skip
+                        mode: str = "reject", noise_map=None) -> SupportReport:  # fmt: skip
         """The support check and redraws: :func:`vaeaug.sampling.decode.enforce_support`."""
-        return decode.enforce_support(self, p4, features, keys, mode)
+        return decode.enforce_support(self, p4, features, keys, mode, noise_map)
 
     def iter_samples(self, n: int, *, seed: int = 0, chunk_size: int | None = None,
                      progress: bool = False, precision: str = "fp32", compile: bool = False,

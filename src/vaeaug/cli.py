@@ -254,7 +254,11 @@ def _cmd_augment(args) -> str:
     _output_format(model, args.format)
     # the model trained with --seed; its sample draws from a sub-stream of it
     seed = child_seed(args.seed, Stream.GENERATED)
-    if args.refine is not None:
+    if args.sampling == "posterior":
+        written, note = _write_partners(model, table, args.factor, args.output, seed=seed,
+                                        support=args.support, combined=args.combined,
+                                        width=args.width, overwrite=args.overwrite)  # fmt: skip
+    elif args.refine is not None:
         written, note = _write_refined(model, table, n, args.output, seed=seed, mode=args.refine,
                                        support=args.support, combined=args.combined,
                                        overwrite=args.overwrite)  # fmt: skip
@@ -317,6 +321,53 @@ def _write_refined(model, real, n: int, out: str, *, seed: int, mode: str, suppo
     written = write_candidates(out, refined.p4, model.layout, generated_weights=weights, tree=tree,
                                seed=seed, overwrite=overwrite, **kwargs)  # fmt: skip
     return written, refined.refine_report.summary()
+
+
+def _write_partners(model, table, factor: int, out: str, *, seed: int, support: str,
+                    combined: bool, width: float | None, overwrite: bool) -> tuple[int, str]:  # fmt: skip
+    """Each input candidate's ``factor`` partners, near it (``--sampling posterior``), after the
+    originals with ``combined``; returns (candidates written, the support check's summary).
+
+    A partner keeps its source's labels (charge) and weighs ``w / factor`` (``w / (1 +
+    factor)`` in a combined file, as its source does): the weight branch is written when
+    the input has weights or the file is combined.
+    """
+    from .integrations.coffea import iter_partners
+    from .io import WEIGHT_BRANCH, RootWriter, flag_branch
+    from .model.support import SupportReport
+    from .sampling.posterior import DEFAULT_WIDTH
+    from .sampling.weights import combined_weights
+
+    m = len(table)
+    w = np.ones(m) if table.weights is None else table.weights
+    if combined:
+        real_w, partner_w = combined_weights(w, m * factor, partners=True)
+    else:
+        real_w, partner_w = None, np.repeat(w / factor, factor)
+    flag = flag_branch(model.layout)
+    extra = {flag: "int8"} if combined else {}
+    if combined or table.weights is not None:
+        extra[WEIGHT_BRANCH] = "float32"
+    report = SupportReport(expected_rate=model.support.expected_rate if model.support else 0.0)
+    partners = iter_partners(model, table.p4, factor=factor, seed=seed, support=support,
+                             sampling="posterior",
+                             width=DEFAULT_WIDTH if width is None else width)  # fmt: skip
+    with RootWriter(out, model.layout, extra=extra, seed=seed, overwrite=overwrite) as writer:
+        if combined:
+            writer.write(table.p4, real=True, labels=table.labels, event_ids=table.event_ids,
+                         **{flag: np.zeros(m), WEIGHT_BRANCH: real_w})  # fmt: skip
+        for start, p4, part in partners:
+            report.add(part)
+            sources = slice(start, start + len(p4) // factor)
+            rows = slice(start * factor, start * factor + len(p4))
+            labels = None if table.labels is None else {
+                f: np.repeat(v[sources], factor, axis=0) for f, v in table.labels.items()}  # fmt: skip
+            columns = {flag: np.ones(len(p4))} if combined else {}
+            if WEIGHT_BRANCH in extra:
+                columns[WEIGHT_BRANCH] = partner_w[rows]
+            writer.write(p4, labels=labels, **columns)
+    report.warn_if_excess(support)
+    return writer.n_written, ("support check off" if support == "off" else report.summary())
 
 
 def _write_combined(model, table, n: int, out: str, *, seed: int, quiet: bool,

@@ -90,10 +90,35 @@ def check_options(args: argparse.Namespace) -> None:
         from .training import check_device
 
         check_device(args.device, "--device")
+    _check_sampling_options(args)
     for key, option in _COUNT_OPTIONS.items():
         value = getattr(args, key, None)
         if value is not None and value < 1:
             raise InputError(f"{option} must be an integer >= 1, got {value}")
+
+
+def _check_sampling_options(args: argparse.Namespace) -> None:
+    """``augment --sampling posterior``: partners per input candidate, so --factor, not -n,
+    and not with --refine; --width only with it, in (0, 1]."""
+    from .sampling.posterior import check_width
+
+    sampling = getattr(args, "sampling", "prior")
+    width = getattr(args, "width", None)
+    if sampling != "posterior":
+        if width is not None:
+            raise InputError("--width sets the step of --sampling posterior; give both or neither")
+        return
+    if args.n is not None:
+        raise InputError("--sampling posterior gives each input candidate --factor partners: "
+                         "use --factor, not -n")  # fmt: skip
+    if args.refine is not None:
+        raise InputError("--sampling posterior and --refine do not combine (refinement redraws "
+                         "from the model's distribution); drop one")  # fmt: skip
+    if width is not None:
+        try:
+            check_width(width)
+        except InputError as err:
+            raise InputError(f"--{err}") from None
 
 
 def _add_read_options(p: argparse.ArgumentParser, *, tree: bool = True) -> None:
@@ -292,6 +317,8 @@ def _generate_parser(sub) -> argparse.ArgumentParser:
 
 
 def _augment_parser(sub) -> argparse.ArgumentParser:
+    from .sampling.posterior import DEFAULT_WIDTH
+
     p = sub.add_parser(
         "augment",
         help="train and generate in one go",
@@ -313,6 +340,13 @@ def _augment_parser(sub) -> argparse.ArgumentParser:
         "sum to the input's total W: a real candidate w/(1+f), a generated one W/(N(1+f)), "
         "f = n/N",
     )
+    p.add_argument("--sampling", default="prior", choices=("prior", "posterior"),
+                   help="prior: draw from the model's distribution (default); posterior: each "
+                   "input candidate gets --factor partners near it (its neighbours: what a "
+                   "selection kept stays kept), weighted like the input")  # fmt: skip
+    p.add_argument("--width", type=float, default=None, metavar="W",
+                   help="with --sampling posterior: how far partners step from their source, "
+                   f"in (0, 1] (1: as far as prior sampling; default {DEFAULT_WIDTH})")  # fmt: skip
     _add_format_option(p)
     _add_read_options(p)
     _add_train_options(p)

@@ -54,7 +54,7 @@ import dataclasses
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import awkward as ak
 import numpy as np
@@ -68,6 +68,7 @@ from ..kinematics import as_vectors
 from ..model.support import SUPPORT_MODES, Support, SupportReport
 from ..noise import candidate_keys, keyed_normals, mix
 from ..sampling.decode import support_values
+from ..sampling.posterior import DEFAULT_WIDTH, SAMPLINGS, PosteriorNoise, check_width
 from ..sampling.weights import combined_weights
 from .awkward import (
     CARRIED_FIELDS,
@@ -94,6 +95,7 @@ __all__ = [
     "candidate_noise",
     "dask_events",
     "generate_from_noise",
+    "iter_partners",
     "model_load_count",
 ]
 
@@ -138,13 +140,16 @@ def candidate_noise(p4: np.ndarray, seed: int, factor: int, n_normal: int
 
 
 def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray, support: str = "reject",
-                        batch_size: int | None = None) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
+                        batch_size: int | None = None, noise_map=None
+                        ) -> tuple[np.ndarray, SupportReport]:  # fmt: skip
     """Decode given random numbers into 4-momenta: keys (M,), eps (M, noise_width) -> (M, k, 4) GeV.
 
     The same distribution as :meth:`Model.sample`, with the randomness supplied by
     the caller; candidates outside the training support are redrawn (or counted)
     per ``support``, from the streams of their ``keys``. ``batch_size``: rows per
     network call (default :data:`DECODE_ROWS` of the model's device type, else all).
+    ``noise_map``: what turns a redraw's normals into noise (:func:`iter_partners`'s
+    posterior), as in :func:`vaeaug.sampling.decode.enforce_support`.
     """
     if eps.shape != (len(keys), model.noise_width):
         raise InputError(
@@ -152,8 +157,43 @@ def generate_from_noise(model: Model, keys: np.ndarray, eps: np.ndarray, support
         )
     rows = batch_size or DECODE_ROWS.get(model.device.type) or max(len(eps), 1)
     p4, features = model.p4_from_noise(eps, batch_size=rows)
-    report = model.enforce_support(p4, features, keys, support)
+    report = model.enforce_support(p4, features, keys, support, noise_map)
     return p4, report
+
+
+def iter_partners(model: Model, p4: np.ndarray, *, factor: int, seed: int,
+                  support: str = "reject", sampling: str = "prior", width: float = DEFAULT_WIDTH
+                  ) -> Iterator[tuple[int, np.ndarray, SupportReport]]:  # fmt: skip
+    """The ``factor`` generated partners of each candidate of ``p4`` (M, k, 4) GeV, by blocks.
+
+    Yields ``(first source, partners (n * factor, k, 4) GeV, support report)`` for blocks of
+    ``max(1, BLOCK_ROWS // factor)`` sources, the partners of source ``i`` in rows ``i *
+    factor ...``. The random numbers of a partner are keyed by its source
+    (:func:`candidate_noise`), so blocks and chunks never change the partners.
+    ``sampling``: ``"prior"`` (the model's distribution, unrelated to the source) or
+    ``"posterior"`` (a step of ``width`` from the source's encoding: its neighbours;
+    :mod:`vaeaug.sampling.posterior`).
+    What ``Augment`` and ``vaeaug augment --sampling`` run.
+    """
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling {sampling!r} unknown; valid: {', '.join(SAMPLINGS)}")
+    step = max(1, BLOCK_ROWS // factor)
+    for s in range(0, len(p4), step):
+        block = p4[s : s + step]
+        keys, eps = candidate_noise(block, seed, factor, model.noise_width)
+        noise_map = None
+        if sampling == "posterior":
+            # the source's latent draw: its key with partner index -1 (partners use 0, 1, ...)
+            latent = keyed_normals(mix(candidate_keys(block, seed)), model.vae.config.latent_dim)
+            posterior = PosteriorNoise(model, block, latent, width)
+            sources = np.repeat(np.arange(len(block)), factor)
+
+            def noise_map(e, rows, posterior=posterior, sources=sources):
+                return posterior(e, sources[rows])
+
+            eps = noise_map(eps, np.arange(len(eps)))
+        generated, report = generate_from_noise(model, keys, eps, support, noise_map=noise_map)
+        yield s, generated, report
 
 
 class DroppedFieldsWarning(UserWarning):
@@ -243,6 +283,12 @@ class Augment:
             ``support_report`` (this copy's) and :meth:`report` (a coffea accumulator:
             what reaches a processor's output); one
             :class:`~vaeaug.model.support.SupportWarning` per process.
+        sampling: ``"prior"`` (default: partners drawn from the model's distribution,
+            unrelated to their source) or ``"posterior"`` (a step from the source's
+            encoding: its neighbours, so what a selection kept stays kept;
+            :mod:`vaeaug.sampling.posterior`).
+        width: with ``"posterior"``, the step width in (0, 1] (1: prior sampling;
+            smaller: partners closer to their source).
 
     Calling it on candidates (awkward or dask-awkward, from :func:`vaeaug.candidates`,
     ``ak.combinations`` or ``ak.zip``; see :func:`vaeaug.integrations.awkward.candidate_p4`),
@@ -271,6 +317,8 @@ class Augment:
         device: str = "auto",
         check_masses: bool = True,
         support: str = "reject",
+        sampling: str = "prior",
+        width: float = DEFAULT_WIDTH,
     ) -> None:
         if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
             raise InputError(f"factor must be an integer >= 1, got {factor!r}")
@@ -295,6 +343,10 @@ class Augment:
         if support not in SUPPORT_MODES:
             raise InputError(f"support {support!r} unknown; valid: {', '.join(SUPPORT_MODES)}")
         self.support = support
+        if sampling not in SAMPLINGS:
+            raise InputError(f"sampling {sampling!r} unknown; valid: {', '.join(SAMPLINGS)}")
+        self.sampling = sampling
+        self.width = check_width(width)
         #: candidates seen by this copy of Augment and how many fell outside the support
         self.support_report = SupportReport()
         self._pending = AugmentReport()  # since the last report()
@@ -345,6 +397,8 @@ class Augment:
             self.mode,
             self.objects,
             self.support,
+            self.sampling,
+            self.width,
         )
 
     @property
@@ -526,13 +580,11 @@ class Augment:
         """
         model, k = self.model, self.factor
         report = SupportReport(expected_rate=model.support.expected_rate if model.support else 0.0)
-        step = max(1, BLOCK_ROWS // k)
-        for s in range(0, len(p4), step):
-            block = p4[s : s + step]
-            keys, eps = candidate_noise(block, self.seed, k, model.noise_width)
-            generated, part = generate_from_noise(model, keys, eps, self.support)
+        blocks = iter_partners(model, p4, factor=k, seed=self.seed, support=self.support,
+                               sampling=self.sampling, width=self.width)  # fmt: skip
+        for s, generated, part in blocks:
             report.add(part)
-            n = len(block)
+            n = len(generated) // k
             for j, (obj, style) in enumerate(styles.items()):
                 for c, v in coordinate_values(generated[:, j], style.coords).items():
                     grids[obj][c][s : s + n, first:] = v.reshape(n, k)

@@ -161,9 +161,10 @@ class RootWriter:
               event_ids: dict[str, np.ndarray] | None = None, **extra: np.ndarray) -> None:  # fmt: skip
         """Append candidates: ``p4`` of shape (N, k, 4) in GeV, extra branches of shape (N,).
 
-        Generated candidates get their labels and event ids here; ``real`` ones come with
-        theirs, ``labels`` (field -> (N, k)) and ``event_ids`` (``run``... -> (N,); zeros
-        when None).
+        ``labels`` (field -> (N, k)) and ``event_ids`` (``run``... -> (N,)): those of
+        ``real`` candidates, or of generated ones that have their own (posterior partners
+        keep their source's labels). Otherwise generated candidates get theirs here, and
+        real ones without event ids get zeros.
         """
         k = len(self.layout.objects)
         if np.ndim(p4) != 3 or np.shape(p4)[1:] != (k, 4):
@@ -177,16 +178,17 @@ class RootWriter:
         if missing:
             raise ValueError(f"write() needs values for extra branches {sorted(missing)}")
         if not real:
-            if self.layout.labels is not None:
+            if labels is None and self.layout.labels is not None:
                 labels = self.layout.labels.draw_generated(self.seed, self.n_generated, len(p4))
-            event_ids = generated_event_ids(self.n_generated, len(p4))
+            if event_ids is None:
+                event_ids = generated_event_ids(self.n_generated, len(p4))
             self.n_generated += len(p4)
         elif self.layout.kind == "jagged" and event_ids is None:
             # real candidates of a file without event ids
             event_ids = {b: np.zeros(len(p4), t) for b, t in EVENT_ID_BRANCHES.items()}
         if self.layout.labels is not None and set(labels or {}) != set(self.layout.labels.names):
-            raise ValueError(f"write() needs the labels {list(self.layout.labels.names)} of "
-                             f"real candidates, got {sorted(labels or {})}")  # fmt: skip
+            raise ValueError(f"write() needs the labels {list(self.layout.labels.names)}, got "
+                             f"{sorted(labels or {})}")  # fmt: skip
         columns = self._columns(p4, extra, labels, event_ids)
         if self._ttree is None and self.format == "rntuple":
             # mkrntuple takes the fields' awkward form (not a dict of types)

@@ -159,6 +159,9 @@ class _StandardPrior(nn.Module):
     def from_noise(self, eps: torch.Tensor) -> torch.Tensor:
         return eps
 
+    def to_noise(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
 
 class _FlowPrior(nn.Module):
     """A normalizing flow over z (coupling layers: two network passes to sample)."""
@@ -173,6 +176,11 @@ class _FlowPrior(nn.Module):
     def from_noise(self, eps: torch.Tensor) -> torch.Tensor:
         """z (N, L) from standard normals (N, L): the flow's inverse transform."""
         return flow_inverse(self.flow, eps)
+
+    def to_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """Standard normals (N, L) whose :meth:`from_noise` is z (N, L): the flow's forward
+        transform (one network pass per layer)."""
+        return self.flow().transform(z)
 
 
 class VAE(nn.Module):
@@ -219,8 +227,13 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Independent:
         """q(z|x): x of shape (N, D) -> distribution with batch shape (N,), event shape (L,)."""
+        mu, sigma = self.encoder_params(x)
+        return Independent(Normal(mu, sigma), 1)
+
+    def encoder_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and widths of q(z|x), each (N, L), for x of shape (N, D)."""
         mu, log_sigma = self.encoder(x).chunk(2, dim=-1)
-        return Independent(Normal(mu, log_sigma.clamp(-10.0, 5.0).exp()), 1)
+        return mu, log_sigma.clamp(-10.0, 5.0).exp()
 
     def decoder_params(
         self, z: torch.Tensor, hidden_dtype: torch.dtype | None = None
@@ -290,6 +303,17 @@ class VAE(nn.Module):
                 return flow_inverse(self.decoder, eps[:, L:], z).float()
         mu, scale = self.decoder_params(z, hidden_dtype)
         return mu + scale * eps[:, L:]
+
+    def noise_of(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The standard normals (N, L + D) that :meth:`generate` maps to ``x`` (N, D) through
+        the latent point ``z`` (N, L): the inverse of :meth:`generate` (the prior's and the
+        decoder's forward transforms, one network pass per flow layer)."""
+        if self.config.decoder == "flow":
+            u_x = self.decoder(z).transform(x)
+        else:
+            mu, scale = self.decoder_params(z)
+            u_x = (x - mu) / scale
+        return torch.cat([self.prior.to_noise(z), u_x], dim=1)
 
 
 def network_bytes(n_features: int, config: VAEConfig) -> int:

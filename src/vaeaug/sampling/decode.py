@@ -15,7 +15,7 @@ uniformly); full features (N, D) of the representation; 4-momenta (N, k, 4) as
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -145,7 +145,9 @@ def support_values(model: SamplingModel, p4: np.ndarray, features: np.ndarray) -
 
 
 def enforce_support(model: SamplingModel, p4: np.ndarray, features: np.ndarray,
-                    keys: np.ndarray, mode: str = "reject") -> SupportReport:  # fmt: skip
+                    keys: np.ndarray, mode: str = "reject",
+                    noise_map: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+                    ) -> SupportReport:  # fmt: skip
     """Check candidates against the support; with ``"reject"`` redraw those outside, in place.
 
     Args:
@@ -157,6 +159,9 @@ def enforce_support(model: SamplingModel, p4: np.ndarray, features: np.ndarray,
             how the sample is cut into chunks.
         mode: one of :data:`~vaeaug.model.support.SUPPORT_MODES`. With ``"reject"`` a
             candidate is redrawn up to :data:`MAX_REDRAW_ROUNDS` times.
+        noise_map: maps a redraw's normals (R, noise_width) and the rows they redraw (R,)
+            to the noise decoded, e.g. a source's posterior
+            (:class:`~vaeaug.sampling.posterior.PosteriorNoise`); default: the normals.
 
     Returns:
         The :class:`~vaeaug.model.support.SupportReport` of these rows.
@@ -178,9 +183,10 @@ def enforce_support(model: SamplingModel, p4: np.ndarray, features: np.ndarray,
         for round_ in range(1, MAX_REDRAW_ROUNDS + 1):
             if not len(todo):
                 break
-            new_p4, new_f = _p4_from_noise_padded(
-                model, keyed_normals(keys[todo], model.noise_width, round_)
-            )
+            eps = keyed_normals(keys[todo], model.noise_width, round_)
+            if noise_map is not None:
+                eps = noise_map(eps, todo)
+            new_p4, new_f = _p4_from_noise_padded(model, eps)
             ok = support.inside(support_values(model, new_p4, new_f))
             p4[todo[ok]], features[todo[ok]] = new_p4[ok], new_f[ok]
             todo = todo[~ok]

@@ -151,8 +151,22 @@ def _masked_autoregressive_inverse(
         inputs = x if context is None else torch.cat(broadcast(x, context, ignore=1), dim=-1)
         phi = layer.hyper(inputs).unflatten(-1, (-1, layer.total))[..., settled, :]
         x = x.clone()  # the network's input of this pass may be kept for autograd
-        x[..., settled] = layer.univariate(*unpack(phi, layer.shapes)).inv(y[..., settled])
+        spline = layer.univariate(*unpack(phi, layer.shapes))
+        x[..., settled] = _inverse(spline, y[..., settled])
     return x
+
+
+def _inverse(transform: Transform, y: torch.Tensor) -> torch.Tensor:
+    """``transform.inv(y)``, without the reference cycle ``transform.inv`` makes.
+
+    torch's ``Transform.inv`` keeps the inverse it builds (``transform._inv``), which keeps
+    ``transform``: a cycle that only Python's cyclic garbage collector frees, and with it
+    the spline's knots, (N, F, K + 1) tensors three times over. Sampling builds 16 splines
+    per network call, so the cycles held up to ~1 GB of 16k-row calls until a collection
+    came (bench/results/memory-flow). ``inv(y)`` is ``transform._inv_call(y)``, so the
+    numbers are the same.
+    """
+    return transform._inv_call(y)
 
 
 #: per layer, the features each pass settles (read once: the order is a constant buffer)

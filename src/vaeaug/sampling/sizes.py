@@ -26,11 +26,13 @@ BLOCK = 1 << 16
 #: small enough to interleave with the converter; a GPU needs millions of rows in
 #: flight to reach its throughput (64 blocks = 4.2M events, ~200 MB of features).
 BATCH_BLOCKS = {"cpu": 1, "cuda": 64}
-#: Rows per decoder call. CPU: 16k rows x 256 hidden units (16 MB of
-#: activations) stay in cache and run twice as fast as 64k rows. GPU: 1M rows
+#: Rows per network call (prior and decoder). CPU: 4k rows keep each call's
+#: temporaries (the spline flows' knots and bin lookups, dozens of tensors per layer)
+#: at ~45 MB of resident memory, against ~150 MB at 16k rows, and run 10-20% faster
+#: than 16k rows (flow or Gaussian decoder: bench/results/memory-flow). GPU: 1M rows
 #: (1 GB per 256-wide activation) keep the GPU busy and fit an 8 GB card.
 #: Fixed per device type, so they never change the events.
-DECODE_ROWS = {"cpu": 1 << 14, "cuda": 1 << 20}
+DECODE_ROWS = {"cpu": 1 << 12, "cuda": 1 << 20}
 
 #: Default events per chunk handed to the caller (and per ROOT basket):
 #: 131,072 events of 3 daughters are 12.6 MB of float64 4-momenta. Larger chunks

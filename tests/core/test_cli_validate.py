@@ -103,9 +103,13 @@ def test_validate_with_a_model_of_a_jagged_collection(hzz_muons, tmp_path, capsy
     out = tmp_path / "report"
     argv = ["validate", str(hzz), str(generated), "--model", str(model), "--out", str(out)]
     assert main([*argv, "--formats", "png"]) == 0
-    assert "validated 2000 generated vs 1413 original candidates" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "validated 2000 generated vs 1413 original candidates" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["objects"] == ["Muon0", "Muon1"]
+    # the peak in GeV, as every other mass vaeaug prints (#31 item 8), at 5 decimals
+    peak = summary["mass"]["generated"]["robust_median"]
+    assert f"mass peak {peak:.5f} vs " in printed and " GeV -> " in printed
 
 
 @pytest.fixture

@@ -116,6 +116,6 @@ def run_validate(args: argparse.Namespace) -> str:
         f"validated {summary['n_generated']} generated vs {summary['n_original']} original "
         f"candidates (of {len(generated)} and {len(original)}): C2ST AUC "
         f"{c2st['test']['auc']:.3f} (floor {c2st['floor']['auc']:.3f}), mass peak "
-        f"{1e3 * mass['generated']['robust_median']:.1f} vs {1e3 * mass['original']['robust_median']:.1f} MeV "
+        f"{mass['generated']['robust_median']:.5f} vs {mass['original']['robust_median']:.5f} GeV "
         f"-> {out}/report.md"
     )

@@ -52,8 +52,9 @@ def infer_masses(p4: np.ndarray, objects: Sequence[str], rtol: float = 1e-3) -> 
             raise InputError(
                 f"the mass of '{obj}' varies ({med[i]:.4g} GeV, 68% spread {spread:.2g} GeV, "
                 f"{1 - agree[:, i].mean():.0%} of candidates off by more than {rtol:.0e} or "
-                "float32 rounding): the decay representation needs fixed mass hypotheses; pass "
-                "masses=[...] (GeV) or use representation='collider'"
+                "float32 rounding): the decay representation needs fixed mass hypotheses; give "
+                "them (masses=[...] in GeV; --masses on the command line) or use the collider "
+                "representation (representation='collider'; --representation collider)"
             )
     return [float(x) for x in med]
 

@@ -1,0 +1,131 @@
+"""Ensembles (issue #32): bootstrap members, one model file, member tags, the band."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import safetensors
+import torch
+from tiny_settings import TINY_TRAIN, TINY_VAE
+
+import vaeaug
+from vaeaug.datasets import OBJECTS
+from vaeaug.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def ensemble(toy_p4):
+    """Three tiny members on bootstrap replicas of 1,000 toy candidates."""
+    return vaeaug.fit(toy_p4[:1000], objects=OBJECTS, config=vaeaug.VAEConfig(**TINY_VAE),
+                      train=vaeaug.TrainConfig(**TINY_TRAIN), device="cpu", progress=False,
+                      seed=3, ensemble=3)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(ensemble, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
+    ensemble.save(path)
+    return path
+
+
+def _weights(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.vae.parameters()])
+
+
+def test_members_are_trained_on_different_replicas(ensemble, toy_p4):
+    assert isinstance(ensemble, vaeaug.Ensemble) and len(ensemble) == 3
+    hashes = {m.provenance["data_sha256"] for m in ensemble.members}
+    assert len(hashes) == 3  # three different bootstrap replicas
+    assert {m.provenance["ensemble"]["data_sha256"] for m in ensemble.members} == {
+        vaeaug.api.data_hash(toy_p4[:1000])
+    }
+    w = [_weights(m) for m in ensemble.members]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
+    # the replicas' centers differ too (each member's standardizer is its replica's)
+    centers = [m.standardizer.tensors()["standardizer.center"] for m in ensemble.members]
+    assert not torch.equal(centers[0], centers[1])
+
+
+def test_fit_without_ensemble_returns_one_model(tiny_model):
+    assert isinstance(tiny_model, vaeaug.Model)
+
+
+def test_ensemble_size_is_checked(toy_p4):
+    with pytest.raises(vaeaug.InputError, match="ensemble must be an integer from 2"):
+        vaeaug.fit(toy_p4[:100], objects=OBJECTS, ensemble=1, progress=False)
+
+
+@pytest.mark.outside_support
+def test_sample_tags_members_evenly_and_is_reproducible(ensemble):
+    a = ensemble.sample(1000, seed=5)
+    b = ensemble.sample(1000, seed=5)
+    c = ensemble.sample(1000, seed=6)
+    assert a.member.dtype == np.int16 and a.member.shape == (1000,)
+    assert np.bincount(a.member).tolist() == [334, 333, 333]
+    np.testing.assert_array_equal(a.p4, b.p4)
+    assert not np.array_equal(a.p4, c.p4)
+    # each member's share is that member's own sample
+    parts = ensemble.member_samples([334, 333, 333], seed=5)
+    np.testing.assert_array_equal(a.p4[a.member == 1], parts[1].p4)
+    assert "member" in a.to_awkward().fields
+
+
+@pytest.mark.outside_support
+def test_save_load_round_trip_gives_identical_samples(ensemble, ensemble_file):
+    loaded = vaeaug.load(ensemble_file, device="cpu")
+    assert isinstance(loaded, vaeaug.Ensemble) and len(loaded) == 3
+    np.testing.assert_array_equal(loaded.sample(600, seed=2).p4, ensemble.sample(600, seed=2).p4)
+
+
+def test_the_file_is_one_safetensors_file_without_pickle(ensemble_file):
+    raw = ensemble_file.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    meta = header.pop("__metadata__")
+    assert meta["format_version"] == "4" and json.loads(meta["ensemble"]) == 3
+    assert {k.split(".")[0] for k in header} == {"member0", "member1", "member2"}
+    assert {"vae_config", "layout", "provenance"} <= set(json.loads(meta["member2"]))
+    assert b"\x80\x04" not in raw[: 8 + n] and b"pickle" not in raw  # no pickle protocol
+    assert all(v["dtype"] in ("F32", "F64", "I64", "BOOL", "U8") for v in header.values())
+
+
+def _rewrite(src, dst, edit_tensors=None, edit_meta=None):
+    with safetensors.safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if edit_tensors:
+        edit_tensors(tensors)
+    if edit_meta:
+        edit_meta(meta)
+    safetensors.torch.save_file(tensors, str(dst), metadata=meta)
+    return dst
+
+
+def test_a_member_tensor_missing_is_refused(ensemble_file, tmp_path):
+    bad = _rewrite(ensemble_file, tmp_path / "bad.safetensors",
+                   edit_tensors=lambda t: t.pop("member1.standardizer.scale"))  # fmt: skip
+    with pytest.raises(ModelFileError, match=r"member '1'.*missing tensors standardizer.scale"):
+        vaeaug.load(bad)
+    bad = _rewrite(ensemble_file, tmp_path / "bad2.safetensors",
+                   edit_tensors=lambda t: t.pop(next(k for k in t if k.startswith("member2.vae."))))  # fmt: skip
+    with pytest.raises(ModelFileError, match=r"member '2'.*missing tensors"):
+        vaeaug.load(bad)
+
+
+def test_a_member_metadata_missing_or_stray_tensors_are_refused(ensemble_file, tmp_path):
+    bad = _rewrite(ensemble_file, tmp_path / "bad.safetensors",
+                   edit_meta=lambda m: m.pop("member2"))  # fmt: skip
+    with pytest.raises(ModelFileError, match="without the metadata object 'member2'"):
+        vaeaug.load(bad)
+    bad = _rewrite(ensemble_file, tmp_path / "bad2.safetensors",
+                   edit_tensors=lambda t: t.update({"member3.vae.x": torch.zeros(1)}))  # fmt: skip
+    with pytest.raises(ModelFileError, match="belong to no member"):
+        vaeaug.load(bad)
+    # a single-model file claiming format 4 is refused as newer
+    bad = _rewrite(ensemble_file, tmp_path / "bad3.safetensors",
+                   edit_meta=lambda m: m.pop("ensemble"))  # fmt: skip
+    with pytest.raises(ModelFileError, match="newer than this vaeaug reads"):
+        vaeaug.load(bad)

@@ -129,3 +129,48 @@ def test_a_member_metadata_missing_or_stray_tensors_are_refused(ensemble_file, t
                    edit_meta=lambda m: m.pop("ensemble"))  # fmt: skip
     with pytest.raises(ModelFileError, match="newer than this vaeaug reads"):
         vaeaug.load(bad)
+
+
+@pytest.fixture(scope="module")
+def cli_ensemble(toy_root, tmp_path_factory):
+    """``train --ensemble 2`` on the toy file, and 1,200 candidates it generated."""
+    from tiny_settings import TINY_CLI
+
+    from vaeaug.cli import main
+
+    folder = tmp_path_factory.mktemp("cli_ens")
+    model, generated = folder / "ens.safetensors", folder / "gen.root"
+    assert main(["train", str(toy_root), "-o", str(model), "--ensemble", "2", *TINY_CLI]) == 0
+    assert main(["generate", str(model), "-n", "1200", "-o", str(generated), "-q"]) == 0
+    return model, generated
+
+
+@pytest.mark.outside_support
+def test_generate_writes_the_member_branch_and_info_says_ensemble(cli_ensemble, capsys):
+    import uproot
+
+    from vaeaug.cli import main
+
+    model, generated = cli_ensemble
+    with uproot.open(generated) as f:
+        tree = f["candidates"]
+        member = tree["member"].array(library="np")
+        k1 = tree["K1_px"].array(library="np")
+    assert member.dtype == np.int16 and np.bincount(member).tolist() == [600, 600]
+    # the same events as Ensemble.sample with the command's seed (0)
+    ens = vaeaug.load(model, device="cpu")
+    np.testing.assert_allclose(k1, ens.sample(1200, seed=0).p4[:, 0, 0], rtol=1e-6)
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble of 2 members" in out and "K1, pi1, pi2" in out
+
+
+@pytest.mark.outside_support
+def test_refine_of_an_ensemble_is_refused(cli_ensemble, toy_root, tmp_path, capsys):
+    from vaeaug.cli import main
+
+    model, _ = cli_ensemble
+    argv = ["generate", str(model), "-n", "10", "-o", str(tmp_path / "r.root"), "--refine",
+            "weight", "--refine-with", str(toy_root)]  # fmt: skip
+    assert main(argv) == 2
+    assert "is an ensemble of 2 members" in capsys.readouterr().err

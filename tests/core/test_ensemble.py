@@ -174,3 +174,61 @@ def test_refine_of_an_ensemble_is_refused(cli_ensemble, toy_root, tmp_path, caps
             "weight", "--refine-with", str(toy_root)]  # fmt: skip
     assert main(argv) == 2
     assert "is an ensemble of 2 members" in capsys.readouterr().err
+
+
+def test_the_band_is_the_spread_between_members_not_their_sampling_noise():
+    from vaeaug.validation.bands import band_metrics, model_band
+
+    rng = np.random.default_rng(1)
+    edges = np.linspace(-3, 3, 31)
+    same = [rng.normal(0, 1, 20_000) for _ in range(5)]
+    shifted = [rng.normal(0.05 * i, 1, 20_000) for i in range(5)]
+    # the sampling noise of one member's fraction in a central bin: sqrt(p / n) ~ 0.0017
+    noise = np.sqrt(0.04 / 20_000)
+    assert np.median(model_band(same, edges)) < 0.3 * noise
+    assert np.median(model_band(shifted, edges)) > noise
+    # members that disagree widen the error: the combined χ² is the smaller one
+    real, gen = rng.normal(0.1, 1, 5_000), np.concatenate(shifted)
+    m = band_metrics(real, gen, shifted, edges)
+    assert m["chi2_stat_model"] < m["chi2_stat"] and m["ndf"] == 30
+    assert m["coverage"] > band_metrics(real, gen, same, edges)["coverage"]
+
+
+@pytest.mark.outside_support
+def test_validate_with_an_ensemble_draws_the_band_and_the_combined_chi2(
+    cli_ensemble, toy_root, tmp_path, capsys
+):
+    import uproot
+
+    from vaeaug.cli import main
+
+    model, generated = cli_ensemble
+    out = tmp_path / "report"
+    argv = ["validate", str(toy_root), str(generated), "--model", str(model), "--out", str(out),
+            "--formats", "png"]  # fmt: skip
+    assert main(argv) == 0
+    assert "ensemble of 2: χ²" in capsys.readouterr().out
+    e = json.loads((out / "summary.json").read_text())["ensemble"]
+    assert e["members"] == 2 and e["n_each"] == [600, 600]  # split by the member branch
+    assert 0 < e["chi2_stat_model"] < e["chi2_stat"] and e["ndf"] > 100
+    assert set(e["features"]) == set(json.loads((out / "summary.json").read_text())["features"])
+    assert "Model uncertainty: ensemble of 2 members" in (out / "report.md").read_text()
+    with uproot.open(out / "histograms.root") as f:
+        band = f["model_band/parent_pt"].values()
+    assert band.shape == (50,) and (band > 0).any()
+
+
+def test_the_feature_plot_shades_the_band(toy_p4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from vaeaug.validation import plots
+
+    x, y = toy_p4[:1000, 0, 0], toy_p4[1000:, 0, 0]
+    edges = plots.common_edges(x, y, bins=20)
+    ho, hg = plots.comparison_histograms(x, y, edges, name="px", label="px [GeV]")
+    fig = plots.plot_feature(ho, hg, band=np.full(20, 0.01))
+    labels = [a.get_label() for a in fig.axes[0].get_children()]
+    assert "Model unc. (ensemble)" in labels
+    fig = plots.plot_feature(ho, hg)
+    assert "Model unc. (ensemble)" not in [a.get_label() for a in fig.axes[0].get_children()]

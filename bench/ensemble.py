@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "train_seconds_single": round(t_single, 2),
             "train_seconds_ensemble": round(t_ens, 2),
             "train_ratio": round(t_ens / t_single, 3),
+            "epochs_single": single.provenance["epochs_run"],
+            "epochs_members": [m.provenance["epochs_run"] for m in ens.members],
             "generate_us_per_candidate_single": round(1e6 * g_single / args.generated, 3),
             "generate_us_per_candidate_ensemble": round(1e6 * g_ens / args.generated, 3),
             "outside_support_fraction": gen.support_report.outside_fraction,

@@ -401,8 +401,9 @@ def fit(
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         progress: show a progress bar.
         ensemble: K >= 2 trains K members, member ``i`` on a bootstrap replica of the
-            candidates (N drawn with replacement, sub-stream ``(Stream.ENSEMBLE_BOOTSTRAP, i)``)
-            with the seed ``member_seed(seed, Stream.ENSEMBLE_MEMBER, i)``; None: one model.
+            candidates (N drawn with replacement, sub-stream ``(Stream.ENSEMBLE_BOOTSTRAP, i)``,
+            each drawn candidate once, weighted by its count) with the seed
+            ``member_seed(seed, Stream.ENSEMBLE_MEMBER, i)``; None: one model.
 
     Returns:
         The trained :class:`Model`, or an :class:`~vaeaug.ensemble.Ensemble` of K.
@@ -457,21 +458,32 @@ def fit(
 
 
 def _fit_ensemble(table: Candidates, k: int, seed: int, **options) -> Ensemble:
-    """K models of :func:`fit`, each on its bootstrap replica of ``table``."""
+    """K models of :func:`fit`, each on its bootstrap replica of ``table``.
+
+    A replica is N draws with replacement, given to :func:`fit` as the candidates drawn at
+    least once, each weighted by its count (times its own weight): the same loss as the
+    duplicated rows, but the training/validation split stays one of distinct candidates,
+    so early stopping never scores a candidate that the member also trains on.
+    """
     if not (isinstance(k, int | np.integer) and not isinstance(k, bool) and 2 <= k <= 1000):
         raise InputError(f"ensemble must be an integer from 2 to 1000 (members), got {k!r}")
     check_settings({"seed": seed})
     n = len(table)
+    base = np.ones(n) if table.weights is None else table.weights
     members = []
     for i in range(int(k)):
         rng = np.random.default_rng(child_seed(seed, Stream.ENSEMBLE_BOOTSTRAP, i))
-        rows = rng.integers(0, n, n)
-        replica = Candidates(table.p4[rows], table.layout,
-                             None if table.weights is None else table.weights[rows],
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        drawn = counts > 0
+        replica = Candidates(table.p4[drawn], table.layout, (base * counts)[drawn],
                              source=table.source)  # fmt: skip
         model = fit(replica, seed=member_seed(seed, Stream.ENSEMBLE_MEMBER, i), **options)
-        model.provenance["ensemble"] = {"member": i, "members": int(k), "seed": seed,
-                                        "data_sha256": data_hash(table.p4)}  # fmt: skip
+        model.provenance["ensemble"] = {
+            "member": i,
+            "members": int(k),
+            "seed": seed,
+            "replica_sha256": hashlib.sha256(counts.astype(np.int64).tobytes()).hexdigest(),
+        }
         members.append(model)
     return Ensemble(members)
 

@@ -37,16 +37,31 @@ def _weights(model) -> torch.Tensor:
 
 def test_members_are_trained_on_different_replicas(ensemble, toy_p4):
     assert isinstance(ensemble, vaeaug.Ensemble) and len(ensemble) == 3
-    hashes = {m.provenance["data_sha256"] for m in ensemble.members}
-    assert len(hashes) == 3  # three different bootstrap replicas
-    assert {m.provenance["ensemble"]["data_sha256"] for m in ensemble.members} == {
-        vaeaug.api.data_hash(toy_p4[:1000])
-    }
+    replicas = {m.provenance["ensemble"]["replica_sha256"] for m in ensemble.members}
+    assert len(replicas) == 3  # three different bootstrap replicas
+    # each member trains on the candidates its replica drew (about 63%)
+    assert all(600 < m.provenance["n_events"] < 660 for m in ensemble.members)
     w = [_weights(m) for m in ensemble.members]
     assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
-    # the replicas' centers differ too (each member's standardizer is its replica's)
-    centers = [m.standardizer.tensors()["standardizer.center"] for m in ensemble.members]
-    assert not torch.equal(centers[0], centers[1])
+
+
+def test_a_replica_is_the_bootstrap_counts_as_weights(toy_p4, monkeypatch):
+    """What fit sees: the candidates drawn at least once (each once: no copy on both sides
+    of the training/validation split), weighted by their counts of N draws."""
+    seen = []
+
+    def record(table, **kw):
+        seen.append(table)
+        raise StopIteration
+
+    monkeypatch.setattr(vaeaug.api, "fit", record)
+    with pytest.raises(StopIteration):
+        vaeaug.api._fit_ensemble(vaeaug.api.as_candidates(toy_p4, OBJECTS), 3, 0)
+    (table,) = seen
+    w = table.weights
+    assert w.sum() == len(toy_p4) and (w == np.round(w)).all() and (w >= 1).all()
+    assert 0.59 < len(w) / len(toy_p4) < 0.67  # 1 - 1/e of the candidates drawn
+    assert len(np.unique(table.p4[:, 0, 0])) == len(table)
 
 
 def test_fit_without_ensemble_returns_one_model(tiny_model):

@@ -369,7 +369,7 @@ def fit(
     progress: bool = True,
     ensemble: int | None = None,
 ) -> Model | Ensemble:
-    """Train a model (or an ensemble of models) on decay candidates.
+    """Train a model on decay candidates (or an ensemble of models: ``ensemble``).
 
     Args:
         data: :class:`~vaeaug.io.candidates.Candidates` (from :func:`read_candidates`),

@@ -227,7 +227,10 @@ def test_validate_with_an_ensemble_draws_the_band_and_the_combined_chi2(
     assert e["members"] == 2 and e["n_each"] == [600, 600]  # split by the member branch
     assert 0 < e["chi2_stat_model"] < e["chi2_stat"] and e["ndf"] > 100
     assert set(e["features"]) == set(json.loads((out / "summary.json").read_text())["features"])
-    assert "Model uncertainty: ensemble of 2 members" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Model uncertainty: ensemble of 2 members" in report
+    assert "Amplification forecast from the members' spread" in report
+    assert e["forecast"]["n_equivalent"] > 0 and e["forecast"]["amplification"] > 0
     with uproot.open(out / "histograms.root") as f:
         band = f["model_band/parent_pt"].values()
     assert band.shape == (50,) and (band > 0).any()
@@ -247,3 +250,23 @@ def test_the_feature_plot_shades_the_band(toy_p4):
     assert "Model unc. (ensemble)" in labels
     fig = plots.plot_feature(ho, hg)
     assert "Model unc. (ensemble)" not in [a.get_label() for a in fig.axes[0].get_children()]
+
+
+def test_the_forecast_is_the_real_sample_size_of_the_members_spread():
+    """Members that each reproduce a bootstrap replica of n real candidates (smeared): their
+    spread is that of a real sample of n, and so is the forecast; members without spread
+    forecast far more."""
+    from vaeaug.validation.bands import amplification_forecast
+
+    rng = np.random.default_rng(2)
+    n, k, m_each = 2_000, 10, 40_000
+    truth = rng.normal(0, 1, (1_000_000, 2))
+    real = truth[:n]
+    replicas = [real[rng.integers(0, n, n)] for _ in range(k)]
+    members = [r[rng.integers(0, n, m_each)] + rng.normal(0, 0.05, (m_each, 2)) for r in replicas]
+    f = amplification_forecast(np.concatenate(members), members, n)
+    assert 0.5 < f["amplification"] < 2.0  # about the real sample's worth
+    # identical members: no model spread, the generated statistics alone set it
+    same = [truth[i * m_each : (i + 1) * m_each] for i in range(k)]
+    g = amplification_forecast(np.concatenate(same), same, n)
+    assert g["amplification"] > 5 * f["amplification"]

@@ -16,6 +16,18 @@ over the bins where the statistical error is > 0 (``ndf`` of them), and ``covera
 the fraction of those bins where ``|p_g − p_o| <= sqrt(σ_o² + σ_g² + σ_model²)`` (about
 68% when the band and the errors are right). ``band_over_stat`` is the median over those
 bins of ``σ_model / σ_o``: the band in units of the real sample's statistical error.
+
+**The amplification forecast** (:func:`amplification_forecast`; the averaging amplification
+of Bahl et al. 2025, arXiv:2509.08048, in the GANplifying form of
+:mod:`vaeaug.validation.amplification`) needs no holdout: in ``n_quantiles`` quantile bins
+of each feature of the generated sample, the ensemble's sample deviates from the truth
+by ``σ_model² + σ_g²`` per bin (in mean square), a real sample of n candidates by
+``p (1 − p) / n``; the forecast is the n where both are equal, averaged over every bin::
+
+    n_forecast = mean(p (1 − p)) / mean(σ_model² + σ_g²)
+
+It assumes the members are right on average (their shared bias is not in the band), so it
+is an upper bound of the holdout amplification.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["BINS", "band_metrics", "fractions", "model_band"]
+__all__ = ["BINS", "amplification_forecast", "band_metrics", "fractions", "model_band"]
 
 #: Bins per feature histogram of the band metrics (the report's plots use their own).
 BINS = 30
@@ -84,3 +96,34 @@ def band_metrics(original: np.ndarray, generated: np.ndarray, members: Sequence[
         "band_over_stat": float(np.median(ratio)) if ratio.size else float("nan"),
         "band": band,
     }
+
+
+def amplification_forecast(generated: np.ndarray, members: Sequence[np.ndarray], n_real: int,
+                           n_quantiles: int = 20) -> dict:  # fmt: skip
+    """The real-sample size an ensemble's sample is worth, from the members' spread alone.
+
+    Args:
+        generated: the ensemble's sample, features (M, F).
+        members: each member's share of it (or its own sample), K arrays (M_i, F).
+        n_real: the real sample's size, for ``amplification = n_equivalent / n_real``.
+        n_quantiles: bins per feature, at the quantiles of ``generated``.
+
+    Returns ``n_equivalent``, ``amplification``, ``mse_model`` (mean σ_model²) and
+    ``mse_generated`` (mean σ_g²), as in the module docstring.
+    """
+    q = np.linspace(0.0, 1.0, n_quantiles + 1)
+    p_all, model, stat = [], [], []
+    for f in range(generated.shape[1]):
+        edges = np.unique(np.quantile(generated[:, f], q))
+        if len(edges) < 3:
+            continue  # a constant feature has no bins to compare
+        edges[0], edges[-1] = -np.inf, np.inf
+        p, v = fractions(generated[:, f], edges)
+        p_all.append(p)
+        stat.append(v)
+        model.append(model_band([m[:, f] for m in members], edges) ** 2)
+    p, model, stat = (np.concatenate(a) for a in (p_all, model, stat))
+    mse_model, mse_gen = float(model.mean()), float(stat.mean())
+    n_eq = float(np.mean(p * (1 - p)) / (mse_model + mse_gen))
+    return {"n_equivalent": n_eq, "amplification": n_eq / n_real, "mse_model": mse_model,
+            "mse_generated": mse_gen, "n_quantiles": n_quantiles}  # fmt: skip

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..io.atomic import atomic_output as _atomic
 from .amplification import amplification
-from .bands import band_metrics
+from .bands import amplification_forecast, band_metrics
 from .c2st import c2st_with_floor
 from .features import check_sample, feature_label, feature_table, parent_mass
 from .massfit import default_window, fit_mass_peak
@@ -176,6 +176,16 @@ def validate(
     hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots, fm)
     if fm is not None:
         summary["ensemble"] = _ensemble_summary(figures.bands, [len(m) for m in fm])
+        forecast = amplification_forecast(fg, fm, len(original))
+        holdout = summary["amplification"]
+        if holdout.get("available"):
+            forecast["holdout_amplification"] = holdout["amplification"]
+            forecast["forecast_over_holdout"] = (
+                forecast["amplification"] / holdout["amplification"]
+                if holdout["amplification"] > 0
+                else float("nan")
+            )
+        summary["ensemble"]["forecast"] = forecast
     hists |= figures.summary_plots(summary, names, objects, mass, original, generated, wo, wg,
                                    history)  # fmt: skip
 
@@ -554,6 +564,18 @@ def _ensemble_markdown(e: dict[str, Any]) -> list[str]:
         "",
         "| Feature | χ²_stat / ndf | χ²_stat+model / ndf | coverage | band / real stat. error |",
         "|---|---|---|---|---|",
+    ]
+    f = e["forecast"]
+    compare = (
+        f" (the reference's holdout amplification: {_fmt(f['holdout_amplification'])})"
+        if "holdout_amplification" in f
+        else ""
+    )
+    lines[8:8] = [
+        f"Amplification forecast from the members' spread (no holdout; an upper bound, as the "
+        f"members' shared bias is not in it): worth {_fmt(f['n_equivalent'])} real candidates, "
+        f"{_fmt(f['amplification'])} × the original sample{compare}.",
+        "",
     ]
     for name, b in e["features"].items():
         ndf = b["ndf"] or float("nan")

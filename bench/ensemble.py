@@ -16,6 +16,11 @@ it): for every feature of :func:`vaeaug.validation.feature_table`, a histogram o
   the model is good (|generated − reference| within twice the statistical errors).
   Target: <= 3.
 
+And the amplification forecast from the members' spread alone
+(:func:`vaeaug.validation.bands.amplification_forecast`) against the holdout amplification
+of the same sample (:func:`vaeaug.validation.amplification.amplification`: the N training
+candidates' subsamples, judged on the reference). Target: within a factor of 2.
+
 ::
 
     OMP_NUM_THREADS=1 python bench/ensemble.py            # N 1,000, K 5, ~10 min on a core
@@ -118,6 +123,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for j, name in enumerate(names):
         members = [f_gen[gen.member == i, j] for i in range(args.members)]
         features[name] = coverage(f_ref[:, j], f_real[:, j], f_gen[:, j], members, args.bins)
+    from vaeaug.validation.amplification import amplification
+    from vaeaug.validation.bands import amplification_forecast
+
+    shares = [f_gen[gen.member == i] for i in range(args.members)]
+    forecast = amplification_forecast(f_gen, shares, args.n)
+    holdout = amplification(f_gen, f_real, f_ref, seed=args.seed)
     bins = sum(f["bins"] for f in features.values())
     good = [f["band_over_real_stat_good"] for f in features.values()
             if f["band_over_real_stat_good"] is not None]  # fmt: skip
@@ -148,6 +159,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "generate_us_per_candidate_single": round(1e6 * g_single / args.generated, 3),
             "generate_us_per_candidate_ensemble": round(1e6 * g_ens / args.generated, 3),
             "outside_support_fraction": gen.support_report.outside_fraction,
+            "forecast_amplification": forecast["amplification"],
+            "holdout_amplification": holdout["amplification"],
+            "holdout_amplification_err": holdout["amplification_err"],
+            "forecast_over_holdout": forecast["amplification"] / holdout["amplification"],
+        },
+        "forecast": forecast,
+        "holdout": {
+            k: holdout[k]
+            for k in (
+                "n_equivalent",
+                "n_equivalent_err",
+                "amplification",
+                "amplification_err",
+                "extrapolated",
+            )
         },
         "features": features,
     }
@@ -155,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     s = result["summary"]
     print(f"coverage {s['coverage']:.3f} (stat only {s['coverage_stat']:.3f}); band / real stat "
           f"{s['band_over_real_stat_median']:.2f} (good bins {s['band_over_real_stat_good_median']}); "
-          f"train x{s['train_ratio']} -> {path}")  # fmt: skip
+          f"train x{s['train_ratio']}; amplification forecast {s['forecast_amplification']:.2f} "
+          f"vs holdout {s['holdout_amplification']:.2f} -> {path}")  # fmt: skip
     return result
 
 

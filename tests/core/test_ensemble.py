@@ -270,3 +270,11 @@ def test_the_forecast_is_the_real_sample_size_of_the_members_spread():
     same = [truth[i * m_each : (i + 1) * m_each] for i in range(k)]
     g = amplification_forecast(np.concatenate(same), same, n)
     assert g["amplification"] > 5 * f["amplification"]
+
+
+def test_augment_refuses_an_ensemble_file(ensemble_file):
+    from needs import need_module
+
+    need_module("coffea")
+    with pytest.raises(vaeaug.InputError, match=r"Augment draws from one model; .* ensemble of 3"):
+        vaeaug.Augment(str(ensemble_file), factor=2)

@@ -73,7 +73,8 @@ def _check_model_room(args, n_objects: int, out, option: str) -> None:
     from .model.vae import network_bytes
 
     config, _ = model_configs(args)
-    check_model_space(network_bytes(4 * n_objects, config), out, option)
+    members = getattr(args, "ensemble", None) or 1  # an ensemble file holds K networks
+    check_model_space(members * network_bytes(4 * n_objects, config), out, option)
 
 
 def _train(args, table):

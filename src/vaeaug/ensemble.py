@@ -24,6 +24,7 @@ from .io.candidates import Candidates
 from .io.modelfile import ENSEMBLE_FORMAT_VERSION, write_model_file
 from .model.support import SupportReport
 from .noise import Stream, seed_words
+from .settings import check_sampling
 
 __all__ = ["Ensemble", "member_seed", "shares"]
 
@@ -110,6 +111,7 @@ class Ensemble:
         ``options``: those of :meth:`vaeaug.Model.sample`. Returns
         :class:`~vaeaug.io.candidates.Candidates` with ``member`` (int16, shape (n,)).
         """
+        check_sampling(n, seed)
         parts = self.member_samples(shares(n, len(self)), seed=seed, **options)
         report = SupportReport()
         for part in parts:
@@ -124,6 +126,8 @@ class Ensemble:
         seeds :meth:`sample` uses: for a histogram per member (a band, or one template per
         member in a fit)."""
         sizes = [n_each] * len(self) if isinstance(n_each, int | np.integer) else list(n_each)
+        for k in sizes:
+            check_sampling(k, seed)
         if len(sizes) != len(self):
             raise ValueError(f"n_each has {len(sizes)} sizes for {len(self)} members")
         return [
@@ -139,6 +143,7 @@ class Ensemble:
         from .io import RootWriter
         from .sampling.streaming import iter_chunks
 
+        check_sampling(n, seed)
         with RootWriter(path, self.layout, tree=tree, seed=seed, overwrite=overwrite,
                         extra={"member": "int16"}) as writer:  # fmt: skip
             for i, (m, k) in enumerate(zip(self.members, shares(n, len(self)))):

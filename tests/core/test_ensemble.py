@@ -278,3 +278,10 @@ def test_augment_refuses_an_ensemble_file(ensemble_file):
     need_module("coffea")
     with pytest.raises(vaeaug.InputError, match=r"Augment draws from one model; .* ensemble of 3"):
         vaeaug.Augment(str(ensemble_file), factor=2)
+
+
+def test_bad_sizes_and_seeds_are_refused_before_sampling(ensemble):
+    with pytest.raises(vaeaug.InputError, match="seed must be an integer >= 0"):
+        ensemble.sample(10, seed=-1)
+    with pytest.raises(vaeaug.InputError, match="number of candidates must be an integer >= 0"):
+        ensemble.member_samples([5, -1, 5])

@@ -482,6 +482,7 @@ def _fit_ensemble(table: Candidates, k: int, seed: int, **options) -> Ensemble:
             "member": i,
             "members": int(k),
             "seed": seed,
+            "n_events": n,
             "replica_sha256": hashlib.sha256(counts.astype(np.int64).tobytes()).hexdigest(),
         }
         members.append(model)

@@ -431,7 +431,9 @@ def _cmd_info(args) -> str | None:
     ensemble = meta.get("ensemble")
     if ensemble and not args.json:
         # every member has the same decay and settings: the first one's lines, with its seed
-        print(f"ensemble of {ensemble} members on bootstrap replicas (the lines below: member 0)")
+        n = meta["members"][0]["provenance"].get("ensemble", {}).get("n_events", "?")
+        print(f"ensemble of {ensemble} members on bootstrap replicas of {n} candidates (the "
+              "lines below: member 0, trained on the candidates its replica drew)")  # fmt: skip
         model, meta = model.members[0], meta["members"][0]
     if args.json:
         # JSON only on stdout, so that the output parses

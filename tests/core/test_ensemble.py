@@ -177,7 +177,8 @@ def test_generate_writes_the_member_branch_and_info_says_ensemble(cli_ensemble, 
     np.testing.assert_allclose(k1, ens.sample(1200, seed=0).p4[:, 0, 0], rtol=1e-6)
     assert main(["info", str(model)]) == 0
     out = capsys.readouterr().out
-    assert "ensemble of 2 members" in out and "K1, pi1, pi2" in out
+    assert "ensemble of 2 members on bootstrap replicas of 2000 candidates" in out
+    assert "K1, pi1, pi2" in out
 
 
 @pytest.mark.outside_support

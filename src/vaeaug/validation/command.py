@@ -124,7 +124,7 @@ def run_validate(args: argparse.Namespace) -> str:
         f"validated {summary['n_generated']} generated vs {summary['n_original']} original "
         f"candidates (of {len(generated)} and {len(original)}): C2ST AUC "
         f"{c2st['test']['auc']:.3f} (floor {c2st['floor']['auc']:.3f}), mass peak "
-        f"{1e3 * mass['generated']['robust_median']:.1f} vs {1e3 * mass['original']['robust_median']:.1f} MeV "
+        f"{1e3 * mass['generated']['robust_median']:.1f} vs {1e3 * mass['original']['robust_median']:.1f} MeV"
         f"{band} -> {out}/report.md"
     )
 

@@ -17,7 +17,7 @@ Public API::
 
 The packages follow the data, and imports only run forward::
 
-    io/ -> representations/ -> model/ -> training -> sampling/ -> api (fit, load, Model)
+    io/ -> representations/ -> model/ -> training -> sampling/ -> ensemble -> api (fit, load, Model)
         -> validation/ -> trainsets -> integrations/ (awkward, coffea, dask) -> cli
 
 with :mod:`vaeaug.kinematics` (shared kinematics), :mod:`vaeaug.errors` and

@@ -20,6 +20,7 @@ PAGES = (
     "guide/coffea",
     "guide/dask",
     "guide/validation",
+    "guide/ensembles",
     "guide/training-sets",
     "guide/reproducibility",
     "api",

@@ -8,6 +8,7 @@ Public API::
     generated = model.sample(100_000, seed=2)
     refined = vaeaug.refine(model, table, 100_000, seed=3)  # a classifier's density ratio
     model.save("dplus.safetensors"); model = vaeaug.load("dplus.safetensors")
+    ens = vaeaug.fit(table, seed=1, ensemble=5)  # vaeaug.Ensemble: 5 bootstrap members
     ts = vaeaug.augment_training_set(train_signal, train_background, factor=5, seed=3)
     X, y, w = ts.features("physics")   # a classifier's multiplied training set
     pairs = vaeaug.candidates(events.Muon, n=2, charge="opposite")  # explicit candidates
@@ -16,7 +17,7 @@ Public API::
 
 The packages follow the data, and imports only run forward::
 
-    io/ -> representations/ -> model/ -> training -> sampling/ -> api (fit, load, Model)
+    io/ -> representations/ -> model/ -> training -> sampling/ -> ensemble -> api (fit, load, Model)
         -> validation/ -> trainsets -> integrations/ (awkward, coffea, dask) -> cli
 
 with :mod:`vaeaug.kinematics` (shared kinematics), :mod:`vaeaug.errors` and
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .api import Model, fit, load, refine
+from .ensemble import Ensemble
 from .errors import InputError, ModelFileError, SupportLimitError
 from .integrations.awkward import candidates
 from .io import Candidates, read_candidates, write_candidates
@@ -39,6 +41,7 @@ from .trainsets import TrainingSet, augment_training_set
 __all__ = [
     "Augment",
     "Candidates",
+    "Ensemble",
     "InputError",
     "Model",
     "ModelFileError",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
+from .ensemble import Ensemble, member_seed
 from .errors import InputError, ModelFileError
 from .io.atomic import check_output_path
 from .io.candidates import Candidates
@@ -36,6 +37,7 @@ from .io.modelfile import (
     check_model_tensors,
     check_network_size,
     check_standardizer,
+    member_parts,
     read_model_file,
     write_model_file,
 )
@@ -216,9 +218,15 @@ class Model:
         file never is (:class:`~vaeaug.errors.InputError`), as on the command line.
         """
         check_output_path(path, "path", model=True, overwrite=overwrite)
+        tensors, metadata = self.file_parts()
+        write_model_file(path, tensors, metadata, overwrite=overwrite)
+
+    def file_parts(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What the model file holds: (tensors ``vae.*`` and ``standardizer.*``, the metadata
+        of JSON values). An ensemble file holds one such pair per member."""
         tensors = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
         tensors.update(self.standardizer.tensors())
-        write_model_file(path, tensors, {
+        return tensors, {
             "vae_config": self.config.to_dict(),
             "n_features": self.vae.n_features,
             "learned": self.learned,
@@ -232,11 +240,12 @@ class Model:
             "layout": self.layout.to_dict(),
             "provenance": self.provenance,
             "history": self.history,
-        }, overwrite=overwrite)  # fmt: skip
+        }
 
 
-def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Model:
-    """Load a model file written by :meth:`Model.save`; never runs code from the file.
+def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Model | Ensemble:
+    """Load a model file written by :meth:`Model.save` (or an :class:`~vaeaug.ensemble.Ensemble`
+    file, :meth:`Ensemble.save`, each member checked as one model); never runs code from the file.
 
     The file is checked completely before use (:class:`~vaeaug.errors.ModelFileError`
     names the file and the problem): metadata of the types :meth:`Model.save` writes,
@@ -251,6 +260,16 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Mod
     a seed's samples depend on the device type (CPU and CUDA random streams differ).
     """
     tensors, meta = read_model_file(path)  # also the metadata's JSON types
+    if "ensemble" in meta:
+        members = [_model_from(f"{path}' member '{i}", member_parts(tensors, i), m)
+                   for i, m in enumerate(meta["members"])]  # fmt: skip
+        return Ensemble(members).to(device)
+    return _model_from(path, tensors, meta).to(device)
+
+
+def _model_from(path, tensors: dict[str, torch.Tensor], meta: dict) -> Model:
+    """One model of a file's (tensors, metadata), checked completely (:func:`load`);
+    ``path`` names it in errors."""
     n_features = meta["n_features"]
     config = _loaded(path, meta, "vae_config", _vae_config)
     representation = _loaded(path, meta, "representation", representation_from_dict)
@@ -279,7 +298,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Mod
                   learned=learned, phi_uniform=phi_uniform, exchange=exchange, support=support,
                   train_config=train_config, provenance=meta.get("provenance", {}),
                   history=meta.get("history", {}))  # fmt: skip
-    return model.to(device)
+    return model
 
 
 def _loaded(path, meta: dict, key: str, build, default=None):
@@ -348,8 +367,9 @@ def fit(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
-) -> Model:
-    """Train a model on decay candidates.
+    ensemble: int | None = None,
+) -> Model | Ensemble:
+    """Train a model on decay candidates (or an ensemble of models: ``ensemble``).
 
     Args:
         data: :class:`~vaeaug.io.candidates.Candidates` (from :func:`read_candidates`),
@@ -380,15 +400,23 @@ def fit(
             sub-stream (:class:`vaeaug.noise.Stream`).
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         progress: show a progress bar.
+        ensemble: K >= 2 trains K members, member ``i`` on a bootstrap replica of the
+            candidates (N drawn with replacement, sub-stream ``(Stream.ENSEMBLE_BOOTSTRAP, i)``,
+            each drawn candidate once, weighted by its count) with the seed
+            ``member_seed(seed, Stream.ENSEMBLE_MEMBER, i)``; None: one model.
 
     Returns:
-        The trained :class:`Model`.
+        The trained :class:`Model`, or an :class:`~vaeaug.ensemble.Ensemble` of K.
     """
     if phi not in ("auto", "uniform", "learn"):
         raise InputError(f"phi must be one of auto, uniform, learn; got {phi!r}")
     if exchange not in EXCHANGE_CHOICES:
         raise InputError(f"exchange must be one of {', '.join(EXCHANGE_CHOICES)}; got {exchange!r}")
     table = as_candidates(data, objects, weights)
+    if ensemble is not None:
+        return _fit_ensemble(table, ensemble, seed, representation=representation, masses=masses,
+                             config=config, train=train, phi=phi, exchange=exchange,
+                             device=device, progress=progress)  # fmt: skip
     config = config or VAEConfig()
     train = train or TrainConfig()
     check_settings({"seed": seed, "masses": masses, **config.to_dict(), **train.to_dict()})
@@ -427,6 +455,38 @@ def fit(
     return Model(vae, rep, standardizer, table.layout, learned=learned, phi_uniform=phi_uniform,
                  exchange=groups, support=support, train_config=train, provenance=provenance,
                  history=history)  # fmt: skip
+
+
+def _fit_ensemble(table: Candidates, k: int, seed: int, **options) -> Ensemble:
+    """K models of :func:`fit`, each on its bootstrap replica of ``table``.
+
+    A replica is N draws with replacement, given to :func:`fit` as the candidates drawn at
+    least once, each weighted by its count (times its own weight): the same loss as the
+    duplicated rows, but the training/validation split stays one of distinct candidates,
+    so early stopping never scores a candidate that the member also trains on.
+    """
+    if not (isinstance(k, int | np.integer) and not isinstance(k, bool) and 2 <= k <= 1000):
+        raise InputError(f"ensemble must be an integer from 2 to 1000 (members), got {k!r}")
+    check_settings({"seed": seed})
+    n = len(table)
+    base = np.ones(n) if table.weights is None else table.weights
+    members = []
+    for i in range(int(k)):
+        rng = np.random.default_rng(child_seed(seed, Stream.ENSEMBLE_BOOTSTRAP, i))
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        drawn = counts > 0
+        replica = Candidates(table.p4[drawn], table.layout, (base * counts)[drawn],
+                             source=table.source)  # fmt: skip
+        model = fit(replica, seed=member_seed(seed, Stream.ENSEMBLE_MEMBER, i), **options)
+        model.provenance["ensemble"] = {
+            "member": i,
+            "members": int(k),
+            "seed": seed,
+            "n_events": n,
+            "replica_sha256": hashlib.sha256(counts.astype(np.int64).tobytes()).hexdigest(),
+        }
+        members.append(model)
+    return Ensemble(members)
 
 
 def refine(model: Model, real, n: int, *, seed: int = 0, mode: str = "weight",

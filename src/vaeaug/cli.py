@@ -73,7 +73,8 @@ def _check_model_room(args, n_objects: int, out, option: str) -> None:
     from .model.vae import network_bytes
 
     config, _ = model_configs(args)
-    check_model_space(network_bytes(4 * n_objects, config), out, option)
+    members = getattr(args, "ensemble", None) or 1  # an ensemble file holds K networks
+    check_model_space(members * network_bytes(4 * n_objects, config), out, option)
 
 
 def _train(args, table):
@@ -82,7 +83,8 @@ def _train(args, table):
     config, train = model_configs(args)
     return fit(table, representation=args.representation, masses=args.masses, config=config,
                train=train, phi=args.phi, exchange=args.exchange, seed=args.seed,
-               device=args.device, progress=not args.quiet)  # fmt: skip
+               device=args.device, progress=not args.quiet,
+               ensemble=getattr(args, "ensemble", None))  # fmt: skip
 
 
 def _generate_to_root(model, n: int, out: str, *, seed: int, quiet: bool, tree=None,
@@ -115,13 +117,36 @@ def _cmd_train(args) -> str:
     best, scores = model.history.get("best_epoch"), model.history.get("score") or []
     kept = (f"kept epoch {best} with validation sample score {min(scores):.4f}"
             if best is not None and scores else "too few epochs for a validation sample score")  # fmt: skip
+    if args.ensemble:
+        kept = f"ensemble of {args.ensemble} members on bootstrap replicas; member 0 {kept}"
     return (f"trained {model.representation.name} VAE on {len(table)} candidates in "
             f"{time.perf_counter() - start:.1f} s ({len(model.history['val'])} epochs, {kept}) "
             f"-> {args.output}")  # fmt: skip
 
 
+def _generate_ensemble(args, ens) -> str:
+    """``generate`` of an ensemble file: the members' shares, with a ``member`` branch."""
+    from .model.support import SupportReport
+    from .sampling.options import SamplingOptions
+
+    _output_format(ens, args.format)
+    options = SamplingOptions(chunk_size=args.chunk_size, precision=args.precision,
+                              compile=args.compile, support=args.support)  # fmt: skip
+    report = SupportReport()
+    start = time.perf_counter()
+    n = ens.generate_to_root(args.n, args.output, seed=args.seed, tree=args.tree, options=options,
+                             report=report, overwrite=args.overwrite,
+                             progress=not args.quiet)  # fmt: skip
+    dt = time.perf_counter() - start
+    note = "support check off" if args.support == "off" else report.summary()
+    return (f"generated {n} candidates from an ensemble of {len(ens)} members (branch member) "
+            f"in {dt:.1f} s ({n / dt:.3g} ev/s, {ens.device.type}, {args.precision}; {note}) "
+            f"-> {args.output} ({ens.layout.format})")  # fmt: skip
+
+
 def _cmd_generate(args) -> str:
     from .api import load
+    from .ensemble import Ensemble
     from .io import check_output_path, refuse_overwriting_inputs
     from .io.paths import check_free_space
 
@@ -140,6 +165,11 @@ def _cmd_generate(args) -> str:
     check_output_path(args.output, overwrite=args.overwrite)
     model = load(args.model, device=args.device)
     check_free_space(model.layout, args.n, args.output, "-n")
+    if isinstance(model, Ensemble):
+        if args.refine is not None:
+            raise InputError(f"--refine needs one model; '{args.model}' is an ensemble of "
+                             f"{len(model)} members (generate from it without --refine)")  # fmt: skip
+        return _generate_ensemble(args, model)
     if args.refine is not None:
         from .io import read_candidates
 
@@ -199,6 +229,9 @@ def _generate_dask(args) -> str:
     if isinstance(scheduler, int):
         choose_device(args.device)  # the workers run here: the device must exist here
     model = load(args.model, device="cpu")  # the layout; each worker loads its own copy
+    if not hasattr(model, "vae"):
+        raise InputError(f"--dask generates from one model; '{args.model}' is an ensemble: "
+                         "generate from it without --dask")  # fmt: skip
     if (args.format or model.layout.format) != "ttree":
         why = ("" if args.format else " (this model writes its training input's RNTuple by "
                "default)")  # fmt: skip
@@ -446,6 +479,13 @@ def _cmd_info(args) -> str | None:
 
     model = load(args.model)  # the complete check of the file, with its name in any error
     _, meta = read_model_file(args.model)
+    ensemble = meta.get("ensemble")
+    if ensemble and not args.json:
+        # every member has the same decay and settings: the first one's lines, with its seed
+        n = meta["members"][0]["provenance"].get("ensemble", {}).get("n_events", "?")
+        print(f"ensemble of {ensemble} members on bootstrap replicas of {n} candidates (the "
+              "lines below: member 0, trained on the candidates its replica drew)")  # fmt: skip
+        model, meta = model.members[0], meta["members"][0]
     if args.json:
         # JSON only on stdout, so that the output parses
         from .validation.report import jsonable
@@ -482,7 +522,8 @@ def _cmd_info(args) -> str | None:
             f"written by      vaeaug {prov.get('vaeaug_version')}, torch {prov.get('torch_version')}, {prov.get('created')}",
         ]  # fmt: skip
         print("\n".join(lines))
-    return f"{args.model}: vaeaug model, {meta['representation'].get('name')} representation"
+    what = f"ensemble of {ensemble} members" if ensemble else "vaeaug model"
+    return f"{args.model}: {what}, {meta['representation'].get('name')} representation"
 
 
 def _short(value):

@@ -282,6 +282,9 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     _add_overwrite_option(p)
     _add_read_options(p)
     _add_train_options(p)
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="train K >= 2 members on bootstrap replicas into one file (generate then "
+                   "tags each candidate with its member; validate --model draws the band)")  # fmt: skip
     _add_common(p)
     return p
 

@@ -66,6 +66,9 @@ class Stream(enum.IntEnum):
     DEMO_REFERENCE = 0x5EED_0201  # the demo's independent reference sample
     GUARD_REDRAW = 0x5EED_0007  # (GUARD_REDRAW, round): SupportGuard's redraws
     GENERATED_LABELS = 0x5EED_0008  # per-object labels (charge) of generated candidates
+    ENSEMBLE_BOOTSTRAP = 0x5EED_0501  # (ENSEMBLE_BOOTSTRAP, i): member i's bootstrap replica
+    ENSEMBLE_MEMBER = 0x5EED_0502  # (ENSEMBLE_MEMBER, i): member i's training seed
+    ENSEMBLE_SAMPLE = 0x5EED_0503  # (ENSEMBLE_SAMPLE, i): member i's share of a sample
     TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
     REFINE_FIT = 0x5EED_0401  # refinement: the classifier's generated class
     REFINE_CALIBRATE = 0x5EED_0402  # refinement: the sample that sets the clip

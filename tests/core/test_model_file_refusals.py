@@ -261,18 +261,26 @@ DECAY_CASES = {
     "layout format bogus": (_layout(format="hdf5"), "layout format 'hdf5' unknown"),
     # per-object labels (charge) written with generated candidates
     "label pattern of the wrong width": (
-        _layout(labels={"names": ["charge"], "dtypes": ["int32"], "patterns": [[-1, 1]],
-                        "counts": [5]}),  # fmt: skip
+        _layout(
+            labels={"names": ["charge"], "dtypes": ["int32"], "patterns": [[-1, 1]], "counts": [5]}
+        ),
         r"layout labels \['charge'\] are inconsistent",
     ),
     "label of a float type": (
-        _layout(labels={"names": ["charge"], "dtypes": ["float32"], "patterns": [[-1, 1, 1]],
-                        "counts": [5]}),  # fmt: skip
+        _layout(
+            labels={
+                "names": ["charge"],
+                "dtypes": ["float32"],
+                "patterns": [[-1, 1, 1]],
+                "counts": [5],
+            }
+        ),
         "are inconsistent",
     ),
     "label name with a slash": (
-        _layout(labels={"names": ["q/x"], "dtypes": ["int8"], "patterns": [[-1, 1, 1]],
-                        "counts": [5]}),  # fmt: skip
+        _layout(
+            labels={"names": ["q/x"], "dtypes": ["int8"], "patterns": [[-1, 1, 1]], "counts": [5]}
+        ),
         "layout label name 'q/x' is not usable",
     ),
 }

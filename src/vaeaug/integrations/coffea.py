@@ -334,6 +334,11 @@ class Augment:
             meta = peek(self.model_sha256, "cpu")
             if meta is None:  # check the file here, with its name in any error
                 meta = load(model, device="cpu")
+                if not isinstance(meta, Model):
+                    raise InputError(
+                        f"Augment draws from one model; '{model}' is an ensemble of {len(meta)} "
+                        "members: save one of them (vaeaug.load(path).members[0].save(...))"
+                    )
                 remember(self.model_sha256, meta)
         self.factor = int(factor)
         self.seed = int(seed)

@@ -8,6 +8,15 @@ Layout of a ``.safetensors`` model file:
   ``format_version``, ``vae_config``, ``n_features``, ``feature_names``,
   ``train_config``, ``representation``, ``layout``, ``provenance``, ``history``.
 
+An *ensemble* file (:class:`vaeaug.ensemble.Ensemble`, ``fit(..., ensemble=K)``) is one
+safetensors file too: member ``i``'s tensors are prefixed ``member<i>.`` (``member0.vae.*``,
+``member0.standardizer.*``), the metadata ``ensemble`` holds K and ``member<i>`` holds that
+member's metadata object, exactly what a single model file holds as separate keys (each
+member is checked as a single model is). It carries ``format_version``
+``ENSEMBLE_FORMAT_VERSION`` (4), so a vaeaug that reads only single models (formats 2-3)
+refuses it as "newer than this vaeaug reads" instead of misreading it; single model files
+keep ``FORMAT_VERSION`` 3, and a format-4 file without ``ensemble`` is refused.
+
 safetensors holds only raw tensors and a JSON header, so loading a model file
 never runs code, and it loads on a CPU-only machine whatever it was trained on.
 """
@@ -32,6 +41,7 @@ from .atomic import atomic_output
 from .layout import Layout
 
 __all__ = [
+    "ENSEMBLE_FORMAT_VERSION",
     "FORMAT",
     "FORMAT_VERSION",
     "META_TYPES",
@@ -47,6 +57,7 @@ __all__ = [
     "check_network_size",
     "check_shapes",
     "check_standardizer",
+    "member_parts",
     "read_model_file",
     "write_model_file",
 ]
@@ -57,6 +68,8 @@ FORMAT = "vaeaug-model"
 #: 3: ``exchange``, identical daughters generated in the input's pT order (an older reader
 #: would return them in the network's random labelling).
 FORMAT_VERSION = 3
+#: The format of an ensemble file (K models in one file): never a single model's.
+ENSEMBLE_FORMAT_VERSION = 4
 #: The oldest format this version reads (format 2 files have no ``exchange`` groups).
 OLDEST_READABLE = 2
 #: Metadata a model cannot be rebuilt without.
@@ -69,12 +82,14 @@ def write_model_file(
     metadata: dict,
     *,
     overwrite: bool = True,
+    format_version: int = FORMAT_VERSION,
 ) -> None:
     """Write tensors and JSON-serialisable metadata atomically to ``path`` (an existing file
-    replaced only with ``overwrite``: :func:`~vaeaug.io.atomic_output`)."""
+    replaced only with ``overwrite``: :func:`~vaeaug.io.atomic_output`); ``format_version``:
+    ``ENSEMBLE_FORMAT_VERSION`` for an ensemble file."""
     meta = {key: json.dumps(value) for key, value in metadata.items()}
     meta["format"] = FORMAT
-    meta["format_version"] = str(FORMAT_VERSION)
+    meta["format_version"] = str(format_version)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_output(path, overwrite=overwrite) as tmp:
         try:
@@ -89,6 +104,9 @@ def write_model_file(
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a model file: (tensors on the CPU, decoded metadata).
+
+    Of an ensemble file, the metadata holds ``ensemble`` (K) and ``members``: K metadata
+    objects, each checked as a single model's (:func:`member_parts` splits the tensors).
 
     Raises:
         ModelFileError: missing, not a safetensors file, not a vaeaug model,
@@ -117,9 +135,10 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"(this vaeaug reads format {FORMAT_VERSION})"
         )
     version = int(raw_version)
-    if version > FORMAT_VERSION:
+    if version > ENSEMBLE_FORMAT_VERSION or (version > FORMAT_VERSION and "ensemble" not in raw):
         raise ModelFileError(
-            f"'{path}' has model format {version}, newer than this vaeaug reads ({FORMAT_VERSION}); upgrade vaeaug"
+            f"'{path}' has model format {version}, newer than this vaeaug reads ({FORMAT_VERSION}; {ENSEMBLE_FORMAT_VERSION} for an "
+            "ensemble file with its 'ensemble' metadata); upgrade vaeaug"
         )
     if version < OLDEST_READABLE:
         raise ModelFileError(
@@ -133,13 +152,10 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         meta = {k: json.loads(v) for k, v in raw.items() if k not in ("format", "format_version")}
     except json.JSONDecodeError as err:
         raise ModelFileError(f"'{path}' has corrupt metadata: {err}") from err
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise ModelFileError(
-            f"'{path}' lacks the metadata {', '.join(repr(k) for k in missing)}; a vaeaug model "
-            f"file holds {', '.join(REQUIRED_KEYS)} (write it with Model.save)"
-        )
-    check_meta_types(path, meta)
+    if "ensemble" in meta:
+        meta = _ensemble_meta(path, meta, version, tensors)
+    else:
+        _check_required(path, meta)
     bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise ModelFileError(
@@ -148,6 +164,57 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             + "; the model would generate NaN: retrain it"
         )
     return tensors, meta
+
+
+def _check_required(path, meta: Mapping) -> None:
+    """One model's metadata: every key of ``REQUIRED_KEYS``, each of its JSON type."""
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(
+            f"'{path}' lacks the metadata {', '.join(repr(k) for k in missing)}; a vaeaug model "
+            f"file holds {', '.join(REQUIRED_KEYS)} (write it with Model.save)"
+        )
+    check_meta_types(path, meta)
+
+
+def _ensemble_meta(path, meta: dict, version: int, tensors: Mapping) -> dict:
+    """An ensemble file's metadata: ``{"ensemble": K, "members": [meta_0, ...]}``, each
+    member's checked as a single model's, every tensor under one member's prefix."""
+    k = meta["ensemble"]
+    if not (_integer(k) and 2 <= k <= 1000):
+        raise ModelFileError(
+            f"'{path}': metadata 'ensemble' is {_abbreviated(k)}; valid: the number of members, "
+            "an integer from 2 to 1000"
+        )
+    if version != ENSEMBLE_FORMAT_VERSION:
+        raise ModelFileError(
+            f"'{path}': an ensemble of {k} members in model format {version}; ensemble files "
+            f"have format {ENSEMBLE_FORMAT_VERSION}"
+        )
+    members = []
+    for i in range(k):
+        member = meta.get(f"member{i}")
+        if not isinstance(member, dict):
+            raise ModelFileError(
+                f"'{path}': ensemble of {k} members without the metadata object 'member{i}' "
+                f"(found {_abbreviated(member)})"
+            )
+        _check_required(f"{path}' member '{i}", member)
+        members.append(member)
+    owner = [re.fullmatch(r"member(0|[1-9]\d*)\..+", n) for n in tensors]
+    stray = [n for n, m in zip(tensors, owner) if m is None or int(m.group(1)) >= k]
+    if stray:
+        raise ModelFileError(
+            f"'{path}': tensors {', '.join(stray[:5])} belong to no member of the ensemble of "
+            f"{k} (valid: member0. ... member{k - 1}. prefixes)"
+        )
+    return {"ensemble": k, "members": members}
+
+
+def member_parts(tensors: Mapping[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
+    """Member ``i``'s tensors of an ensemble file, without their ``member<i>.`` prefix."""
+    prefix = f"member{i}."
+    return {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
 
 
 def _integer(v: object) -> bool:

@@ -89,10 +89,12 @@ def run_validate(args: argparse.Namespace) -> str:
     reference = None
     if args.reference:
         reference = read_candidates(args.reference, tree=args.tree, **select).p4
-    history = training = None
+    history = training = members = None
     if model is not None:
         history = model.history
         training = _training_sample(model, objects)
+        if hasattr(model, "members"):
+            members = _member_samples(model, args, generated, args.max_events)
     out.mkdir(parents=True, exist_ok=True)
     n_max = args.max_events
     summary = validate(
@@ -109,13 +111,44 @@ def run_validate(args: argparse.Namespace) -> str:
         formats=tuple(args.formats),
         progress=sys.stderr.isatty(),  # a bar redrawn into a log file only fills it
         overwrite=args.overwrite,
+        member_p4=members,
     )
     c2st = summary["c2st"]
     mass = summary["mass"]
+    band = ""
+    if "ensemble" in summary:
+        e = summary["ensemble"]
+        band = (f"; ensemble of {e['members']}: χ² {e['chi2_stat']:.1f} (stat) / "
+                f"{e['chi2_stat_model']:.1f} (stat+model) for {e['ndf']} bins")  # fmt: skip
     return (
         f"validated {summary['n_generated']} generated vs {summary['n_original']} original "
         f"candidates (of {len(generated)} and {len(original)}): C2ST AUC "
         f"{c2st['test']['auc']:.3f} (floor {c2st['floor']['auc']:.3f}), mass peak "
-        f"{mass['generated']['robust_median']:.5f} vs {mass['original']['robust_median']:.5f} GeV "
-        f"-> {out}/report.md"
+        f"{mass['generated']['robust_median']:.5f} vs {mass['original']['robust_median']:.5f} GeV"
+        f"{band} -> {out}/report.md"
     )
+
+
+def _member_samples(ens, args, generated, n_max: int) -> list[np.ndarray]:
+    """Each member's sample: the generated file's rows of each ``member`` (the branch
+    ``vaeaug generate`` writes from an ensemble file), else ``len(generated) / K`` drawn from
+    each member here (seed sub-stream ``Stream.ENSEMBLE_SAMPLE`` of ``--seed``); each at most
+    ``n_max / K``."""
+    import uproot
+
+    k = len(ens)
+    tree = generated.source.get("tree") or args.generated_tree or args.tree
+    member = None
+    with uproot.open(args.generated) as f:
+        t = f[tree] if tree else None
+        if t is not None and "member" in t.keys():
+            member = t["member"].array(library="np")
+    each = max(n_max // k, 1)
+    if member is not None and len(member) == len(generated):
+        if member.min() < 0 or member.max() >= k:
+            raise InputError(f"'{args.generated}' has member numbers {member.min()} to "
+                             f"{member.max()}, but the model is an ensemble of {k} members")  # fmt: skip
+        return [_subsample(generated.p4[member == i], each,
+                           child_seed(args.seed, Stream.ENSEMBLE_SAMPLE, i)) for i in range(k)]  # fmt: skip
+    seed = child_seed(args.seed, Stream.ENSEMBLE_SAMPLE) % 2**32
+    return [c.p4 for c in ens.member_samples(min(max(len(generated) // k, 1), each), seed=seed)]

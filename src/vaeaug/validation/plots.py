@@ -113,8 +113,11 @@ def _unit(label: str) -> str:
     return label[label.rindex("[") + 1 : label.rindex("]")] if label.endswith("]") else ""
 
 
-def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | None = None):
-    """Normalised original vs generated histograms with statistical errors and a ratio panel."""
+def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | None = None,
+                 band: np.ndarray | None = None):  # fmt: skip
+    """Normalised original vs generated histograms with statistical errors and a ratio panel;
+    ``band``: an ensemble's model uncertainty per bin (B,), as a fraction of the generated
+    histogram (:mod:`vaeaug.validation.bands`), shaded around the generated histogram."""
     import mplhep as hep
     from matplotlib.ticker import MaxNLocator
     from mplhep.comp import get_comparison
@@ -134,6 +137,10 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
         hep.histplot(
             vg, edges, yerr=eg, histtype="errorbar", markersize=4, ax=ax, flow=None, **GENERATED
         )
+        if band is not None:
+            b = np.asarray(band) / np.diff(edges)  # a fraction per bin -> a density
+            ax.stairs(vg + b, edges, baseline=vg - b, fill=True, alpha=0.3, lw=0,
+                      color=GENERATED["color"], label="Model unc. (ensemble)")  # fmt: skip
         unit = _unit(label)
         ax.set_ylabel(r"$1/N\;dN/dx$" + (f" [1/{unit}]" if unit else ""))
         top = max(np.max(vo + eo), np.max(vg + eg), 1e-300)
@@ -154,6 +161,12 @@ def plot_feature(h_original, h_generated, *, style: str = "CMS", label: str | No
             )
         centres = 0.5 * (edges[1:] + edges[:-1])
         rax.axhline(1.0, color="black", lw=1)
+        if band is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rb = np.where(vo > 0, b / vo, 0.0)
+                rc = np.where(vo > 0, vg / vo, 1.0)
+            rax.stairs(rc + rb, edges, baseline=rc - rb, fill=True, alpha=0.3, lw=0,
+                       color=GENERATED["color"])  # fmt: skip
         rax.errorbar(centres, ratio, yerr=[r_lo, r_hi], fmt="o", ms=3, color=GENERATED["color"])
         rax.set_ylim(0.5, 1.5)
         rax.set_ylabel("Gen./Orig.", fontsize=18)

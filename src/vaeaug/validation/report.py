@@ -20,6 +20,7 @@ import numpy as np
 
 from ..io.atomic import atomic_output as _atomic
 from .amplification import amplification
+from .bands import amplification_forecast, band_metrics
 from .c2st import c2st_with_floor
 from .features import check_sample, feature_label, feature_table, parent_mass
 from .massfit import default_window, fit_mass_peak
@@ -88,6 +89,7 @@ def validate(
     feature_plots: bool | Sequence[str] = True,
     progress: bool = True,
     overwrite: bool = True,
+    member_p4: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Validate ``generated_p4`` (M, k, 4) against ``original_p4`` (N, k, 4) and write a report.
 
@@ -106,7 +108,13 @@ def validate(
     list of feature names (each plot costs about a second to render); the ROOT
     file always holds every feature's histograms. Files already in ``out_dir`` are replaced
     only with ``overwrite`` (a file that appears there while this runs is never replaced
-    without it: :func:`~vaeaug.io.atomic_output`).
+    without it: :func:`~vaeaug.io.atomic_output`). ``member_p4``: the samples of an
+    ensemble's members (K arrays (M_i, k, 4) GeV, :class:`vaeaug.Ensemble`): each feature
+    plot then shows the members' spread as a model-uncertainty band around the generated
+    histogram, and the summary's ``ensemble`` holds, per feature and in total, χ² with
+    statistical errors and with statistical and model errors combined (``chi2_stat``,
+    ``chi2_stat_model``, ``ndf``), the band's ``coverage`` and ``band_over_stat``
+    (:mod:`vaeaug.validation.bands`).
 
     Returns the summary written to ``summary.json``: ``n_original``,
     ``n_generated``, ``objects``, ``seed``, ``features`` (names), ``one_d``
@@ -116,7 +124,8 @@ def validate(
     (``original``/``generated`` fits of :func:`~vaeaug.validation.massfit.fit_mass_peak`
     and their ``compatibility``), ``mass_regions``
     (:func:`~vaeaug.validation.regions.mass_regions`), ``amplification``, ``memorisation``,
-    ``floor_table`` (one row per headline metric with ``within_floor``) and
+    ``floor_table`` (one row per headline metric with ``within_floor``), ``ensemble``
+    (with ``member_p4``) and
     ``files`` (every path written). Non-finite numbers are written as null.
     """
     import matplotlib
@@ -130,6 +139,15 @@ def validate(
     wg = _checked_weights("generated_weights", generated_weights, len(generated))
     resonances = check_resonances(resonances)
     _check_feature_plots(feature_plots, original, objects)
+    members = None
+    if member_p4 is not None:
+        if len(member_p4) < 2:
+            raise ValueError(
+                f"member_p4 needs the samples of 2 or more members, got {len(member_p4)}"
+            )
+        members = [
+            check_sample(m, objects, name=f"member_p4[{i}]") for i, m in enumerate(member_p4)
+        ]
     out = Path(out_dir)
     (out / "features").mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -154,7 +172,20 @@ def validate(
 
     stage(7)
     figures = _Figures(out, formats, style, written, overwrite)
-    hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots)
+    fm = None if members is None else [feature_table(m, objects)[1] for m in members]
+    hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots, fm)
+    if fm is not None:
+        summary["ensemble"] = _ensemble_summary(figures.bands, [len(m) for m in fm])
+        forecast = amplification_forecast(fg, fm, len(original))
+        holdout = summary["amplification"]
+        if holdout.get("available"):
+            forecast["holdout_amplification"] = holdout["amplification"]
+            forecast["forecast_over_holdout"] = (
+                forecast["amplification"] / holdout["amplification"]
+                if holdout["amplification"] > 0
+                else float("nan")
+            )
+        summary["ensemble"]["forecast"] = forecast
     hists |= figures.summary_plots(summary, names, objects, mass, original, generated, wo, wg,
                                    history)  # fmt: skip
 
@@ -315,16 +346,26 @@ class _Figures:
     def save(self, fig, stem: str) -> None:
         _save(fig, self.out / stem, self.formats, self.written, self.overwrite)
 
+    bands: dict[str, dict] = dataclasses.field(default_factory=dict)
+
     def features(self, fo: np.ndarray, fg: np.ndarray, names: list[str], objects: list[str],
                  wo: np.ndarray | None, wg: np.ndarray | None,
-                 feature_plots: bool | Sequence[str]) -> dict[str, Any]:  # fmt: skip
+                 feature_plots: bool | Sequence[str],
+                 fm: Sequence[np.ndarray] | None = None) -> dict[str, Any]:  # fmt: skip
         """Each feature's histograms (all of them, for the ROOT file) and plots (those
-        ``feature_plots`` picks)."""
+        ``feature_plots`` picks); with the members' feature tables ``fm`` (K of (M_i, F)),
+        each feature's band metrics into ``self.bands`` and its band into the plot and the
+        ROOT file (``model_band/<name>``: σ_model in the generated histogram's counts)."""
         plots = _plots()
         hists: dict[str, Any] = {}
         for f, name in enumerate(names):
             edges = plots.common_edges(fo[:, f], fg[:, f])
             label = feature_label(name, objects)
+            band = None
+            if fm is not None:
+                self.bands[name] = band_metrics(fo[:, f], fg[:, f], [m[:, f] for m in fm], edges,
+                                                original_weights=wo, generated_weights=wg)  # fmt: skip
+                band = self.bands[name]["band"]
             ho, hg = plots.comparison_histograms(
                 fo[:, f],
                 fg[:, f],
@@ -335,8 +376,12 @@ class _Figures:
                 generated_weights=wg,
             )
             hists[f"original/{name}"], hists[f"generated/{name}"] = ho, hg
+            if band is not None:
+                hb = hg.copy().reset()
+                hb.view().value = band * hg.values().sum()
+                hists[f"model_band/{name}"] = hb
             if feature_plots is True or (feature_plots and name in feature_plots):
-                self.save(plots.plot_feature(ho, hg, style=self.style, label=label),
+                self.save(plots.plot_feature(ho, hg, style=self.style, label=label, band=band),
                           f"features/{name}")  # fmt: skip
         return hists
 
@@ -379,6 +424,24 @@ class _Figures:
             self.save(plots.plot_amplification(summary["amplification"], style=style),
                       "amplification")  # fmt: skip
         return hists
+
+
+def _ensemble_summary(bands: dict[str, dict], n_each: list[int]) -> dict[str, Any]:
+    """The summary's ``ensemble``: per feature and summed over features."""
+    per = {name: {k: v for k, v in b.items() if k != "band"} for name, b in bands.items()}
+    ndf = sum(b["ndf"] for b in per.values())
+    covered = sum(b["coverage"] * b["ndf"] for b in per.values() if b["ndf"])
+    return {
+        "members": len(n_each),
+        "n_each": n_each,
+        "chi2_stat": sum(b["chi2_stat"] for b in per.values()),
+        "chi2_stat_model": sum(b["chi2_stat_model"] for b in per.values()),
+        "ndf": ndf,
+        "coverage": covered / ndf if ndf else float("nan"),
+        "band_definition": "members' spread of bin fractions less their sampling variance "
+        "(vaeaug.validation.bands)",
+        "features": per,
+    }
 
 
 def _write_root(path: Path, hists: dict[str, Any], written: list[str],
@@ -484,6 +547,45 @@ def _regions_markdown(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ensemble_markdown(e: dict[str, Any]) -> list[str]:
+    """The report's section on an ensemble's model-uncertainty band."""
+    lines = [
+        "",
+        f"## Model uncertainty: ensemble of {e['members']} members",
+        "",
+        "The band is the members' spread per bin (their own sampling noise taken out); the",
+        "χ² of the normalised feature histograms uses statistical errors only, then",
+        "statistical and model errors combined in quadrature. Coverage: the fraction of bins",
+        "where |generated − original| is within the combined error (≈ 68% expected).",
+        "",
+        f"Total over features: χ²_stat = {_fmt(e['chi2_stat'])}, "
+        f"χ²_stat+model = {_fmt(e['chi2_stat_model'])} for {e['ndf']} bins; coverage "
+        f"{_fmt(e['coverage'])}.",
+        "",
+        "| Feature | χ²_stat / ndf | χ²_stat+model / ndf | coverage | band / real stat. error |",
+        "|---|---|---|---|---|",
+    ]
+    f = e["forecast"]
+    compare = (
+        f" (the reference's holdout amplification: {_fmt(f['holdout_amplification'])})"
+        if "holdout_amplification" in f
+        else ""
+    )
+    lines[8:8] = [
+        f"Amplification forecast from the members' spread (no holdout; an upper bound, as the "
+        f"members' shared bias is not in it): worth {_fmt(f['n_equivalent'])} real candidates, "
+        f"{_fmt(f['amplification'])} × the original sample{compare}.",
+        "",
+    ]
+    for name, b in e["features"].items():
+        ndf = b["ndf"] or float("nan")
+        lines.append(
+            f"| {name} | {_fmt(b['chi2_stat'] / ndf)} | {_fmt(b['chi2_stat_model'] / ndf)} "
+            f"| {_fmt(b['coverage'])} | {_fmt(b['band_over_stat'])} |"
+        )
+    return lines
+
+
 def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
     ext = "png" if "png" in formats else formats[0]
     lines = [
@@ -520,6 +622,8 @@ def _markdown(s: dict[str, Any], out: Path, formats: Sequence[str]) -> str:
             f"| {_fmt(f['robust_half_width'], '.5f')} ± {_fmt(f['robust_half_width_err'], '.5f')} |"
         )
     lines += _regions_markdown(s["mass_regions"])
+    if "ensemble" in s:
+        lines += _ensemble_markdown(s["ensemble"])
 
     def amplification_line(a: dict) -> str:
         extra = " (extrapolated beyond the largest real subsample)" if a["extrapolated"] else ""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 from needs import shared_data_folder
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
@@ -16,6 +18,14 @@ from vaeaug.model.support import SupportWarning
 #: The filter that ``@pytest.mark.outside_support`` adds (built from the class, so that it
 #: follows the class if it moves).
 IGNORE_SUPPORT_WARNING = f"ignore::{SupportWarning.__module__}.{SupportWarning.__qualname__}"
+
+
+# the property tests draw the same examples on every run (a CI run is reproducible; a
+# random search found a 4-muon edge case once in three full runs: the representation
+# tests' own xfails list the known precision limits). HYPOTHESIS_PROFILE=explore searches anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.hookimpl(trylast=True)  # after the folders' conftest.py files have marked their tests

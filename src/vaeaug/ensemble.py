@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 from .io.atomic import check_output_path
 from .io.candidates import Candidates
 from .io.modelfile import ENSEMBLE_FORMAT_VERSION, write_model_file
-from .model.support import SupportReport
+from .model.support import SupportReport, SupportWarning
 from .noise import Stream, seed_words
 from .settings import check_sampling
 
@@ -37,6 +38,17 @@ def member_seed(seed: int, stream: int, i: int) -> int:
 def shares(n: int, k: int) -> list[int]:
     """``n`` candidates split across ``k`` members: sizes differing by at most one."""
     return [n // k + (i < n % k) for i in range(k)]
+
+
+@contextlib.contextmanager
+def _one_support_warning(mode: str, report: SupportReport | None = None):
+    """Yield a report that the members' sampling fills; their own SupportWarnings are held
+    back and one is given for the whole ensemble at the end (as one model gives one)."""
+    report = report if report is not None else SupportReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupportWarning)
+        yield report
+    report.warn_if_excess(mode, stacklevel=4)
 
 
 class Ensemble:
@@ -112,10 +124,11 @@ class Ensemble:
         :class:`~vaeaug.io.candidates.Candidates` with ``member`` (int16, shape (n,)).
         """
         check_sampling(n, seed)
-        parts = self.member_samples(shares(n, len(self)), seed=seed, **options)
-        report = SupportReport()
-        for part in parts:
-            report.add(part.support_report)
+        with _one_support_warning(options.get("support", "reject")) as report:
+            parts = self.member_samples(shares(n, len(self)), seed=seed, **options)
+            for part in parts:
+                report.add(part.support_report)
+                report.expected_rate = max(report.expected_rate, part.support_report.expected_rate)
         member = np.concatenate([np.full(len(p), i, dtype=np.int16) for i, p in enumerate(parts)])
         p4 = np.concatenate([p.p4 for p in parts]) if n else parts[0].p4
         return Candidates(p4, self.layout, support_report=report, member=member)
@@ -144,8 +157,10 @@ class Ensemble:
         from .sampling.streaming import iter_chunks
 
         check_sampling(n, seed)
+        report = report if report is not None else SupportReport()
+        mode = getattr(options, "support", None) or "reject"
         with RootWriter(path, self.layout, tree=tree, seed=seed, overwrite=overwrite,
-                        extra={"member": "int16"}) as writer:  # fmt: skip
+                        extra={"member": "int16"}) as writer, _one_support_warning(mode, report):  # fmt: skip
             for i, (m, k) in enumerate(zip(self.members, shares(n, len(self)))):
                 chunks = iter_chunks(m, k, member_seed(seed, Stream.ENSEMBLE_SAMPLE, i), options,
                                      progress=progress, report=report)  # fmt: skip

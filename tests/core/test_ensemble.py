@@ -286,3 +286,21 @@ def test_bad_sizes_and_seeds_are_refused_before_sampling(ensemble):
         ensemble.sample(10, seed=-1)
     with pytest.raises(vaeaug.InputError, match="number of candidates must be an integer >= 0"):
         ensemble.member_samples([5, -1, 5])
+
+
+def test_one_support_warning_for_the_whole_ensemble(ensemble, ensemble_file, tmp_path):
+    """Tiny members put many candidates outside their support: one SupportWarning for the
+    ensemble's sample (its counts summed over the members), not one per member."""
+    import warnings
+
+    from vaeaug.cli import main
+    from vaeaug.model.support import SupportWarning
+
+    for run in (lambda: ensemble.sample(3000, seed=2),
+                lambda: main(["generate", str(ensemble_file), "-n", "3000", "-o",
+                              str(tmp_path / "g.root"), "-q", "--device", "cpu"])):  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        support = [w for w in caught if issubclass(w.category, SupportWarning)]
+        assert len(support) == 1

@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="candidates generated from each (default 50,000)")  # fmt: skip
     p.add_argument("--bins", type=int, default=30, help="bins per feature (default 30)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dataset", default="dplus", choices=("dplus", "dimuon"),
+                   help="the shared D+ files (default) or the Pythia dimuon pairs of --samples")  # fmt: skip
+    p.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
     add_results_arguments(p, "ensemble_coverage")
     args = p.parse_args(argv)
     started = provenance(sys.argv if argv is None else ["bench/ensemble.py", *argv])
@@ -95,7 +98,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import vaeaug
     from vaeaug.validation import feature_table
 
-    ds = load_dataset()
+    from fair import dataset_args
+
+    ds = load_dataset(**dataset_args(args.dataset, args.samples, None, reference=True))
     rng = np.random.default_rng(args.seed)
     train = ds.train[np.sort(rng.choice(len(ds.train), args.n, replace=False))]
     options = dict(objects=ds.objects, masses=ds.masses, device="cpu", progress=False,

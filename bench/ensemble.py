@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = provenance(sys.argv if argv is None else ["bench/ensemble.py", *argv])
     one_thread()
     warnings.simplefilter("ignore")  # support warnings of small models: counted in the result
+    from fair import dataset_args
+
     import vaeaug
     from vaeaug.validation import feature_table
-
-    from fair import dataset_args
 
     ds = load_dataset(**dataset_args(args.dataset, args.samples, None, reference=True))
     rng = np.random.default_rng(args.seed)

@@ -145,3 +145,18 @@ def test_labels_constant_per_object_are_kept_exactly(tmp_path, toy_p4):
     table = read_candidates(out)
     assert table.layout.labels.patterns == ((-1, 1, 1),)
     np.testing.assert_array_equal(table.labels["charge"], charges[:500])
+
+
+def test_a_label_branch_that_is_not_one_integer_per_object_is_left_out(tmp_path, toy_p4):
+    """A jagged ``K1_charge`` (or a float one) is not a label: read without it, no traceback."""
+    columns = {f"{o}_{c}": toy_p4[:200, j, i].astype("f4")
+               for j, o in enumerate(["K1", "pi1", "pi2"])
+               for i, c in enumerate(["px", "py", "pz", "E"])}  # fmt: skip
+    columns["K1_charge"] = ak.Array([[1, 2]] * 200)
+    columns.update(pi1_charge=np.ones(200, "i4"), pi2_charge=np.ones(200, "f4"))
+    path = tmp_path / "odd_labels.root"
+    with uproot.recreate(path) as f:
+        types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in columns.items()}
+        f.mktree("candidates", types).extend(columns)
+    table = read_candidates(path)
+    assert len(table) == 200 and table.layout.labels is None and table.labels is None

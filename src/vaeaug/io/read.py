@@ -273,14 +273,17 @@ def _values(arrays: ak.Array, wanted: list[str], k: int, collection: str | None
 def _labels(arrays: ak.Array, fields: Mapping[str, list[str]], k: int, collection: str | None,
             keep: np.ndarray | None) -> dict[str, np.ndarray]:  # fmt: skip
     """Label field -> its values (N, k) of the kept entries (:mod:`vaeaug.io.labels`); fields
-    that hold anything but integers are left out."""
+    that hold anything but one integer per object (floats, arrays) are left out."""
     out = {}
     for field, branches in fields.items():
-        if collection is not None:
-            values = ak.to_numpy(arrays[branches[0]][keep][:, :k])
-        else:
-            values = np.stack([ak.to_numpy(arrays[b]) for b in branches], axis=1)
-        if values.dtype.kind in "iub":
+        try:
+            if collection is not None:
+                values = ak.to_numpy(arrays[branches[0]][keep][:, :k])
+            else:
+                values = np.stack([ak.to_numpy(arrays[b]) for b in branches], axis=1)
+        except (ValueError, TypeError):  # not one number per object: not a label
+            continue
+        if values.dtype.kind in "iub" and values.ndim == 2:
             out[field] = values
     return out
 

@@ -181,3 +181,36 @@ def test_stock_nanoaod_schema_needs_the_event_ids(rntuple):
         NanoEventsFactory.from_root(
             {rntuple: "Events"}, schemaclass=NanoAODSchema, mode="virtual"
         ).events()
+
+
+class SelectedJetPairs(processor.ProcessorABC):
+    """A cut (events with three jets or more), Augment on their leading pairs, the report."""
+
+    def __init__(self, augment: vaeaug.Augment) -> None:
+        self.augment = augment
+
+    def process(self, events):
+        events = events[ak.num(events.Jet) >= 3]
+        pairs = vaeaug.candidates(events.Jet[:, :2], n=2, charge=None, fields=["j1", "j2"])
+        gen = self.augment(pairs)
+        return {"selected": len(events), "generated": int(ak.sum(ak.num(gen))),
+                "vaeaug": self.augment.report()}  # fmt: skip
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def test_a_processor_with_a_cut_on_a_nanoaod_rntuple(rntuple, augment):
+    """Issue #31's end-to-end case: the shared NanoAOD as an RNTuple, a cut in the processor,
+    Augment, and its report added up by the Runner over the chunks."""
+    runner = processor.Runner(executor=processor.IterativeExecutor(status=False),
+                              schema=PartialNanoAODSchema, chunksize=70)  # fmt: skip
+    out = runner({"ttbar": [rntuple]}, SelectedJetPairs(augment), treename="Events")
+    with uproot.open(rntuple) as f:
+        n_jet = f["Events"]["nJet"].array(library="np")
+    selected = int((n_jet >= 3).sum())
+    assert out["selected"] == selected < len(n_jet)
+    # one pair (the two leading jets) per selected event, factor partners each
+    assert out["generated"] == augment.factor * selected
+    assert out["vaeaug"].candidates == selected
+    assert out["vaeaug"].support.n == augment.factor * selected

@@ -11,8 +11,8 @@ import resource
 
 import pytest
 import safetensors
-import safetensors.torch
 import torch
+from model_edits import edited, set_meta
 
 import vaeaug
 from vaeaug.cli import main
@@ -24,11 +24,6 @@ def good_file(tiny_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("good") / "good.safetensors"
     tiny_model.save(path)
     return path
-
-
-def _contents(path):
-    with safetensors.safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
 
 
 def _nan_weight(tensors, meta):
@@ -76,13 +71,6 @@ def _learned_mismatch(tensors, meta):
     meta["learned"] = json.dumps([0, 1])
 
 
-def _meta(key, value):
-    def edit(tensors, meta):
-        meta[key] = json.dumps(value)
-
-    return edit
-
-
 def _without(key, field):
     def edit(tensors, meta):
         value = json.loads(meta[key])
@@ -126,14 +114,14 @@ BROKEN = {
         _without("layout", "objects"),
         "metadata 'layout': a layout needs the keys kind, objects and components",
     ),
-    "provenance a list": (_meta("provenance", [1, 2]), "metadata 'provenance' is list"),
-    "provenance a string": (_meta("provenance", "x"), "metadata 'provenance' is str"),
+    "provenance a list": (set_meta("provenance", [1, 2]), "metadata 'provenance' is list"),
+    "provenance a string": (set_meta("provenance", "x"), "metadata 'provenance' is str"),
     "provenance source a string": (_provenance_source, "metadata 'provenance' has a 'source'"),
-    "history a string": (_meta("history", "x"), "metadata 'history' is str"),
-    "train_config a list": (_meta("train_config", [1]), "metadata 'train_config' is list"),
-    "train_config a string": (_meta("train_config", "x"), "metadata 'train_config' is str"),
-    "phi_uniform a string": (_meta("phi_uniform", "false"), "metadata 'phi_uniform' is str"),
-    "n_features not an integer": (_meta("n_features", 10.5), "metadata 'n_features' is float"),
+    "history a string": (set_meta("history", "x"), "metadata 'history' is str"),
+    "train_config a list": (set_meta("train_config", [1]), "metadata 'train_config' is list"),
+    "train_config a string": (set_meta("train_config", "x"), "metadata 'train_config' is str"),
+    "phi_uniform a string": (set_meta("phi_uniform", "false"), "metadata 'phi_uniform' is str"),
+    "n_features not an integer": (set_meta("n_features", 10.5), "metadata 'n_features' is float"),
     "format_version superscript": (_superscript_version, "invalid format_version '²'"),
     # sizes before allocation: the file holds ~50,000 values
     "hidden 60000 x 60000": (_huge_hidden, "network parameters, but the file holds"),
@@ -142,12 +130,8 @@ BROKEN = {
 
 @pytest.fixture(params=list(BROKEN))
 def broken(request, good_file, tmp_path):
-    tensors, meta = _contents(good_file)
     edit, message = BROKEN[request.param]
-    edit(tensors, meta)
-    path = tmp_path / "broken.safetensors"
-    safetensors.torch.save_file(tensors, str(path), metadata=meta)
-    return path, message
+    return edited(good_file, tmp_path / "broken.safetensors", edit), message
 
 
 def test_a_good_file_loads(good_file, tiny_model):
@@ -179,10 +163,7 @@ def test_commands_exit_2_on_a_broken_file(broken, command, tmp_path, capsys):
 def test_a_huge_network_is_refused_before_it_is_allocated(good_file, tmp_path):
     """hidden [60000, 60000] in the header of a small file: refused from the sizes alone,
     without the 14 GB the network would take (the peak memory does not grow by 1 GB)."""
-    tensors, meta = _contents(good_file)
-    _huge_hidden(tensors, meta)
-    path = tmp_path / "huge.safetensors"
-    safetensors.torch.save_file(tensors, str(path), metadata=meta)
+    path = edited(good_file, tmp_path / "huge.safetensors", _huge_hidden)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     with pytest.raises(ModelFileError, match=r"hidden .60000, 60000.*the network was not built"):
         vaeaug.load(path)
@@ -199,12 +180,10 @@ def test_info_json_is_json_only(good_file, tiny_model, capsys):
 def test_files_from_before_the_moving_average_read_as_trained_without_it(good_file, tmp_path):
     """A file whose train_config lacks ``ema_epochs`` was trained on the raw weights: its
     provenance must say so, not show today's default."""
-    tensors, meta = _contents(good_file)
-    train_config = json.loads(meta["train_config"])
+    with safetensors.safe_open(str(good_file), framework="pt") as f:
+        train_config = json.loads(f.metadata()["train_config"])
     assert train_config["ema_epochs"] == vaeaug.TrainConfig().ema_epochs > 0
     del train_config["ema_epochs"]
-    meta["train_config"] = json.dumps(train_config)
-    path = tmp_path / "older.safetensors"
-    safetensors.torch.save_file(tensors, str(path), metadata=meta)
+    path = edited(good_file, tmp_path / "older.safetensors", set_meta("train_config", train_config))
     assert vaeaug.load(path).train_config.ema_epochs == 0.0
     assert vaeaug.load(good_file).train_config.ema_epochs == vaeaug.TrainConfig().ema_epochs

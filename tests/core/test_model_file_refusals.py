@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import safetensors
-import safetensors.torch
+from model_edits import edited, set_meta
 from tiny_settings import TINY_TRAIN, TINY_VAE
 
 import vaeaug
@@ -52,27 +51,9 @@ def collider_file(toy_p4, tmp_path_factory):
     return path
 
 
-def _edited(source, tmp_path, edit):
-    """A copy of the model file ``source`` with ``edit(tensors, metadata)`` applied."""
-    with safetensors.safe_open(str(source), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        meta = dict(f.metadata())
-    edit(tensors, meta)
-    path = tmp_path / "edited.safetensors"
-    safetensors.torch.save_file(tensors, str(path), metadata=meta)
-    return path
-
-
 def _set_scale(index, value):
     def edit(tensors, meta):
         tensors["standardizer.scale"][index] = value
-
-    return edit
-
-
-def _set(key, value):
-    def edit(tensors, meta):
-        meta[key] = json.dumps(value)
 
     return edit
 
@@ -148,18 +129,18 @@ DECAY_CASES = {
     "scale negative": (_set_scale(-1, -0.5), SCALE),
     # phi_uniform draws the parent's (cos, sin) φ, features 2 and 3: learning them too
     # would give the network two sources for them
-    "phi uniform, feature 2 learned": (_set("learned", [0, 1, 2, *range(5, 12)]), PHI),
-    "phi uniform, feature 3 learned": (_set("learned", [0, 1, 3, *range(5, 12)]), PHI),
+    "phi uniform, feature 2 learned": (set_meta("learned", [0, 1, 2, *range(5, 12)]), PHI),
+    "phi uniform, feature 3 learned": (set_meta("learned", [0, 1, 3, *range(5, 12)]), PHI),
     "phi uniform, collider representation, phi not learned": (_collider_keeping_phi_uniform, PHI),
-    "learned repeats an index": (_set("learned", [0, 0, *range(4, 12)]), LEARNED),
-    "learned index beyond the features": (_set("learned", [0, 1, *range(5, 13)]), LEARNED),
-    "learned index negative": (_set("learned", [-1, 1, *range(4, 12)]), LEARNED),
-    "learned too short": (_set("learned", [0, 1, *range(4, 11)]), LEARNED),
-    "exchange group of one": (_set("exchange", [[1]]), EXCHANGE),
-    "exchange index in two groups": (_set("exchange", [[1, 2], [0, 2]]), EXCHANGE),
-    "exchange index repeated": (_set("exchange", [[1, 1]]), EXCHANGE),
-    "exchange index beyond the objects": (_set("exchange", [[1, 3]]), EXCHANGE),
-    "exchange index negative": (_set("exchange", [[-1, 2]]), EXCHANGE),
+    "learned repeats an index": (set_meta("learned", [0, 0, *range(4, 12)]), LEARNED),
+    "learned index beyond the features": (set_meta("learned", [0, 1, *range(5, 13)]), LEARNED),
+    "learned index negative": (set_meta("learned", [-1, 1, *range(4, 12)]), LEARNED),
+    "learned too short": (set_meta("learned", [0, 1, *range(4, 11)]), LEARNED),
+    "exchange group of one": (set_meta("exchange", [[1]]), EXCHANGE),
+    "exchange index in two groups": (set_meta("exchange", [[1, 2], [0, 2]]), EXCHANGE),
+    "exchange index repeated": (set_meta("exchange", [[1, 1]]), EXCHANGE),
+    "exchange index beyond the objects": (set_meta("exchange", [[1, 3]]), EXCHANGE),
+    "exchange index negative": (set_meta("exchange", [[-1, 2]]), EXCHANGE),
     # the standardizer against the training ranges in the support (features: parent_log_pt,
     # parent_eta, parent_log_excess, mprime_logit, thetaprime_logit, cos_beta_atanh, ...)
     "scale collapsed: every event alike": (
@@ -200,11 +181,11 @@ DECAY_CASES = {
     ),
     # exchange groups and masses: K1 0.4937 GeV, pi1 and pi2 0.1396 GeV
     "exchange joins the kaon and a pion": (
-        _set("exchange", [[0, 1]]),
+        set_meta("exchange", [[0, 1]]),
         r"exchange group \[0, 1\] \(K1, pi1\) joins daughters of masses \[0.49",
     ),
-    "exchange joins all three": (_set("exchange", [[0, 1, 2]]), "joins daughters of masses"),
-    "exchange group out of order": (_set("exchange", [[2, 1]]), "valid: increasing indices"),
+    "exchange joins all three": (set_meta("exchange", [[0, 1, 2]]), "joins daughters of masses"),
+    "exchange group out of order": (set_meta("exchange", [[2, 1]]), "valid: increasing indices"),
     "kaon and pion masses swapped": (
         _masses([0.13957039, 0.493677, 0.13957039]),
         r"exchange group \[1, 2\] \(pi1, pi2\) joins daughters of masses \[0.493677, 0.13957039\]",
@@ -223,11 +204,11 @@ DECAY_CASES = {
     ),
     # phi neither drawn nor learned: every parent at phi = 0
     "phi not uniform, not learned": (
-        _set("phi_uniform", False),
+        set_meta("phi_uniform", False),
         r"'learned' is \[0, 1, 4, .*\], but the decay representation with phi_uniform false",
     ),
     "learned features permuted": (
-        _set("learned", [1, 0, *range(4, 12)]),
+        set_meta("learned", [1, 0, *range(4, 12)]),
         "but the decay representation with phi_uniform true learns",
     ),
     # the support
@@ -285,7 +266,7 @@ DECAY_CASES = {
     ),
 }
 COLLIDER_CASES = {
-    "phi uniform, collider representation": (_set("phi_uniform", True), PHI),
+    "phi uniform, collider representation": (set_meta("phi_uniform", True), PHI),
 }
 
 
@@ -298,7 +279,7 @@ def test_the_unedited_files_load(decay_file, collider_file):
 def test_load_refuses_the_edited_file(case, decay_file, collider_file, tmp_path):
     source = decay_file if case in DECAY_CASES else collider_file
     edit, message = {**DECAY_CASES, **COLLIDER_CASES}[case]
-    path = _edited(source, tmp_path, edit)
+    path = edited(source, tmp_path / "edited.safetensors", edit)
     with pytest.raises(ModelFileError, match=message) as err:
         vaeaug.load(path)
     assert f"'{path}'" in str(err.value)
@@ -319,6 +300,6 @@ def test_a_valid_edit_still_loads(decay_file, tmp_path):
         layout["tree"] = "Tuple/DecayTree"
         meta["layout"] = json.dumps(layout)
 
-    model = vaeaug.load(_edited(decay_file, tmp_path, edit))
+    model = vaeaug.load(edited(decay_file, tmp_path / "edited.safetensors", edit))
     assert model.exchange == []
     assert model.layout.output_dtype("K1_px") == "float64"

@@ -9,14 +9,16 @@ it): for every feature of :func:`vaeaug.validation.feature_table`, a histogram o
 :mod:`vaeaug.validation.bands`):
 
 * ``coverage``: the fraction of bins where |generated − reference| <= the band (the
-  members' spread) combined in quadrature with the reference's and the generated sample's
-  statistical errors; ``coverage_stat`` the same without the band. Target: >= 68%;
+  members' spread plus their out-of-bag shared error, ``Ensemble.shared_variance``)
+  combined in quadrature with the reference's and the generated sample's statistical
+  errors; ``coverage_spread_only`` with the spread alone (the first band);
+  ``coverage_stat`` without any band. Target: >= 68%;
 * ``band_over_real_stat``: the band over the statistical error of the N real training
   candidates (the sample an analyst has), median over the bins, and over the bins where
   the model is good (|generated − reference| within twice the statistical errors).
   Target: <= 3.
 
-And the amplification forecast from the members' spread alone
+And the amplification forecast from the same band
 (:func:`vaeaug.validation.bands.amplification_forecast`) against the holdout amplification
 of the same sample (:func:`vaeaug.validation.amplification.amplification`: the N training
 candidates' subsamples, judged on the reference). Target: within a factor of 2.
@@ -24,6 +26,12 @@ candidates' subsamples, judged on the reference). Target: within a factor of 2.
 ::
 
     OMP_NUM_THREADS=1 python bench/ensemble.py            # N 1,000, K 5: about 4 min on one core
+    OMP_NUM_THREADS=1 python bench/ensemble.py --compare train-rest   # a check on training data
+
+``--compare train-rest`` compares with the training file's rows not among the N instead
+of the reference file: training data, for checks before judging
+(``docs/dev/ensemble-oob-plan.md``). The training cost counts the out-of-bag check, which
+is also timed on its own (``out_of_bag_cpu_seconds``).
 """
 
 from __future__ import annotations
@@ -46,14 +54,16 @@ __all__ = ["coverage", "main"]
 
 
 def coverage(reference: np.ndarray, real: np.ndarray, generated: np.ndarray,
-             members: list[np.ndarray], bins: int) -> dict[str, Any]:  # fmt: skip
+             members: list[np.ndarray], bins: int, shared_variance: float) -> dict[str, Any]:  # fmt: skip
     """The band's coverage and width of one feature's values: reference (R,), the real
-    training sample (N,), generated (M,) and each member's share (M_i,)."""
+    training sample (N,), generated (M,) and each member's share (M_i,); the band with the
+    members' out-of-bag ``shared_variance`` and, for comparison, their spread alone."""
     from vaeaug.validation.bands import band_metrics, fractions
     from vaeaug.validation.plots import common_edges
 
     edges = common_edges(reference, bins=bins)
-    m = band_metrics(reference, generated, members, edges)
+    m = band_metrics(reference, generated, members, edges, shared_variance=shared_variance)
+    spread_only = band_metrics(reference, generated, members, edges)
     pr, vr = fractions(reference, edges)
     pg, vg = fractions(generated, edges)
     _, v_real = fractions(real, edges)
@@ -67,6 +77,8 @@ def coverage(reference: np.ndarray, real: np.ndarray, generated: np.ndarray,
     return {
         "bins": int(used.sum()),
         "coverage": m["coverage"],
+        "coverage_spread_only": spread_only["coverage"],
+        "chi2_stat_model_spread_only": spread_only["chi2_stat_model"],
         "coverage_stat": float(np.mean(diff**2 <= (vr + vg)[used])),
         "chi2_stat": m["chi2_stat"],
         "chi2_stat_model": m["chi2_stat_model"],
@@ -90,6 +102,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--dataset", default="dplus", choices=("dplus", "dimuon"),
                    help="the shared D+ files (default) or the Pythia dimuon pairs of --samples")  # fmt: skip
     p.add_argument("--samples", default="/work/samples", help="folder of the Pythia pairs")
+    p.add_argument("--compare", default="reference", choices=("reference", "train-rest"),
+                   help="judge on the reference file (default), or check on the training "
+                   "file's rows not among the N (training data: for checks before judging)")  # fmt: skip
     add_results_arguments(p, "ensemble_coverage")
     args = p.parse_args(argv)
     started = provenance(sys.argv if argv is None else ["bench/ensemble.py", *argv])
@@ -102,7 +117,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ds = load_dataset(**dataset_args(args.dataset, args.samples, None, reference=True))
     rng = np.random.default_rng(args.seed)
-    train = ds.train[np.sort(rng.choice(len(ds.train), args.n, replace=False))]
+    chosen = np.sort(rng.choice(len(ds.train), args.n, replace=False))
+    train = ds.train[chosen]
+    if args.compare == "train-rest":  # the training file's other rows: nothing judged on them
+        compare = ds.order(np.delete(ds.train, chosen, axis=0))
+    else:
+        compare = ds.reference
     options = dict(objects=ds.objects, masses=ds.masses, device="cpu", progress=False,
                    train=vaeaug.TrainConfig(epochs=args.epochs))  # fmt: skip
     # a warm-up fit first: the first one pays for the lazy imports, which is not training
@@ -115,6 +135,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     ens = vaeaug.fit(train, seed=args.seed, ensemble=args.members, **options)
     t_ens, c_ens = time.perf_counter() - t0, time.process_time() - c0
+    # the out-of-bag check's share of the ensemble's training, timed again on its own
+    from vaeaug.ensemble import bootstrap_counts, out_of_bag_check
+
+    table = vaeaug.api.as_candidates(train, ds.objects)
+    in_bag = [bootstrap_counts(len(train), args.seed, i) > 0 for i in range(args.members)]
+    c0 = time.process_time()
+    again = out_of_bag_check(ens.members, table, in_bag, seed=args.seed)
+    c_oob = time.process_time() - c0
+    assert again == ens.out_of_bag, "the bench's replicas are not fit's"
     t0 = time.perf_counter()
     single.sample(args.generated, seed=args.seed + 1)
     g_single = time.perf_counter() - t0
@@ -123,18 +152,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     g_ens = time.perf_counter() - t0
     p4 = ds.order(gen.p4)
 
-    names, f_ref = feature_table(ds.reference, ds.objects)
+    names, f_ref = feature_table(compare, ds.objects)
+    shared = ens.shared_variance
     _, f_real = feature_table(train, ds.objects)
     _, f_gen = feature_table(p4, ds.objects)
     features = {}
     for j, name in enumerate(names):
         members = [f_gen[gen.member == i, j] for i in range(args.members)]
-        features[name] = coverage(f_ref[:, j], f_real[:, j], f_gen[:, j], members, args.bins)
+        features[name] = coverage(f_ref[:, j], f_real[:, j], f_gen[:, j], members, args.bins,
+                                  shared)  # fmt: skip
     from vaeaug.validation.amplification import amplification
     from vaeaug.validation.bands import amplification_forecast
 
     shares = [f_gen[gen.member == i] for i in range(args.members)]
-    forecast = amplification_forecast(f_gen, shares, args.n)
+    forecast = amplification_forecast(f_gen, shares, args.n, shared_variance=shared)
+    forecast_spread_only = amplification_forecast(f_gen, shares, args.n)
     holdout = amplification(f_gen, f_real, f_ref, seed=args.seed)
     bins = sum(f["bins"] for f in features.values())
     good = [f["band_over_real_stat_good"] for f in features.values()
@@ -148,9 +180,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "n_generated": args.generated,
             "bins": args.bins,
             "seed": args.seed,
+            "compare": args.compare,
         },
+        "out_of_bag": ens.out_of_bag,
         "summary": {
             "coverage": sum(f["coverage"] * f["bins"] for f in features.values()) / bins,
+            "coverage_spread_only": sum(f["coverage_spread_only"] * f["bins"]
+                                        for f in features.values()) / bins,
+            "shared_variance": shared,
             "coverage_stat": sum(f["coverage_stat"] * f["bins"] for f in features.values()) / bins,
             "features_coverage_ge_68": sum(f["coverage"] >= 0.68 for f in features.values()),
             "features": len(features),
@@ -164,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "train_cpu_seconds_single": round(c_single, 2),
             "train_cpu_seconds_ensemble": round(c_ens, 2),
             "train_cpu_ratio": round(c_ens / c_single, 3),
+            "out_of_bag_cpu_seconds": round(c_oob, 2),
+            "train_cpu_ratio_without_out_of_bag": round((c_ens - c_oob) / c_single, 3),
             "epochs_single": single.provenance["epochs_run"],
             "epochs_members": [m.provenance["epochs_run"] for m in ens.members],
             "generate_us_per_candidate_single": round(1e6 * g_single / args.generated, 3),
@@ -173,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "holdout_amplification": holdout["amplification"],
             "holdout_amplification_err": holdout["amplification_err"],
             "forecast_over_holdout": forecast["amplification"] / holdout["amplification"],
+            "forecast_spread_only_over_holdout": forecast_spread_only["amplification"]
+            / holdout["amplification"],
         },
         "forecast": forecast,
         "holdout": {

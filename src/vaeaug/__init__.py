@@ -20,7 +20,8 @@ The packages follow the data, and imports only run forward::
     io/ -> representations/ -> model/ -> training -> sampling/ -> ensemble -> api (fit, load, Model)
         -> validation/ -> trainsets -> integrations/ (awkward, coffea, dask) -> cli
 
-with :mod:`vaeaug.kinematics` (shared kinematics), :mod:`vaeaug.errors` and
+with :mod:`vaeaug.kinematics` (shared kinematics and the feature table),
+:mod:`vaeaug.binning` (normalised histograms), :mod:`vaeaug.errors` and
 :mod:`vaeaug.settings` (the valid values of every setting) below them all.
 """
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .ensemble import Ensemble, member_seed
+from .ensemble import Ensemble, bootstrap_counts, member_seed, out_of_bag_check
 from .errors import InputError, ModelFileError
 from .io.atomic import check_output_path
 from .io.candidates import Candidates
@@ -263,7 +263,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "auto") -> Mod
     if "ensemble" in meta:
         members = [_model_from(f"{path}' member '{i}", member_parts(tensors, i), m)
                    for i, m in enumerate(meta["members"])]  # fmt: skip
-        return Ensemble(members).to(device)
+        return Ensemble(members, meta["out_of_bag"]).to(device)
     return _model_from(path, tensors, meta).to(device)
 
 
@@ -463,18 +463,19 @@ def _fit_ensemble(table: Candidates, k: int, seed: int, **options) -> Ensemble:
     A replica is N draws with replacement, given to :func:`fit` as the candidates drawn at
     least once, each weighted by its count (times its own weight): the same loss as the
     duplicated rows, but the training/validation split stays one of distinct candidates,
-    so early stopping never scores a candidate that the member also trains on.
+    so early stopping never scores a candidate that the member also trains on. Then each
+    member is compared with the rows its replica did not draw (:func:`out_of_bag_check`).
     """
     if not (isinstance(k, int | np.integer) and not isinstance(k, bool) and 2 <= k <= 1000):
         raise InputError(f"ensemble must be an integer from 2 to 1000 (members), got {k!r}")
     check_settings({"seed": seed})
     n = len(table)
     base = np.ones(n) if table.weights is None else table.weights
-    members = []
+    members, in_bag = [], []
     for i in range(int(k)):
-        rng = np.random.default_rng(child_seed(seed, Stream.ENSEMBLE_BOOTSTRAP, i))
-        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        counts = bootstrap_counts(n, seed, i)
         drawn = counts > 0
+        in_bag.append(drawn)
         replica = Candidates(table.p4[drawn], table.layout, (base * counts)[drawn],
                              source=table.source)  # fmt: skip
         model = fit(replica, seed=member_seed(seed, Stream.ENSEMBLE_MEMBER, i), **options)
@@ -486,7 +487,7 @@ def _fit_ensemble(table: Candidates, k: int, seed: int, **options) -> Ensemble:
             "replica_sha256": hashlib.sha256(counts.astype(np.int64).tobytes()).hexdigest(),
         }
         members.append(model)
-    return Ensemble(members)
+    return Ensemble(members, out_of_bag_check(members, table, in_bag, seed=seed))
 
 
 def refine(model: Model, real, n: int, *, seed: int = 0, mode: str = "weight",

@@ -473,6 +473,16 @@ def _cmd_trainset(args) -> str:
             f"{args.output} (tree {args.output_tree})")  # fmt: skip
 
 
+def _out_of_bag_line(oob: dict | None) -> str:
+    """``info``'s line on an ensemble's shared error (:func:`vaeaug.ensemble.out_of_bag_check`)."""
+    if oob is None or oob.get("shared_variance") is None:
+        return "none (the validation band is the members' spread alone)"
+    if not oob["shared_variance"]:
+        return "no error shared beyond the members' spread"
+    return (f"the members share an error of {oob['shared_variance']:.3g} x p(1-p) per bin, that "
+            f"of a real sample of {oob['n_shared']:.0f} candidates")  # fmt: skip
+
+
 def _cmd_info(args) -> str | None:
     from .api import load
     from .io.modelfile import read_model_file
@@ -485,6 +495,7 @@ def _cmd_info(args) -> str | None:
         n = meta["members"][0]["provenance"].get("ensemble", {}).get("n_events", "?")
         print(f"ensemble of {ensemble} members on bootstrap replicas of {n} candidates (the "
               "lines below: member 0, trained on the candidates its replica drew)")  # fmt: skip
+        print(f"out-of-bag check: {_out_of_bag_line(model.out_of_bag)}")
         model, meta = model.members[0], meta["members"][0]
     if args.json:
         # JSON only on stdout, so that the output parses

@@ -22,6 +22,8 @@ import vector
 __all__ = [
     "COMPONENTS",
     "as_vectors",
+    "check_sample",
+    "feature_table",
     "invariant_mass",
     "invariant_mass_torch",
     "pair_masses",
@@ -73,6 +75,65 @@ def pair_masses(p4: np.ndarray) -> dict[str, np.ndarray]:
         f"m{i + 1}{j + 1}": np.asarray((vecs[i] + vecs[j]).mass, dtype=np.float64)
         for i, j in combinations(range(len(vecs)), 2)
     }
+
+
+def check_sample(
+    p4: np.ndarray, objects: list[str] | None = None, *, name: str = "p4"
+) -> np.ndarray:
+    """Return ``p4`` as float64 with shape (N, k, 4), or raise a ValueError saying what is wrong."""
+    arr = np.asarray(p4, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 4:
+        raise ValueError(
+            f"{name} must have shape (N, k, 4) with last axis (px, py, pz, E) in GeV; "
+            f"got shape {arr.shape}"
+        )
+    if objects is not None and len(objects) != arr.shape[1]:
+        raise ValueError(
+            f"{name} has k={arr.shape[1]} daughters but objects names {len(objects)}: {objects}"
+        )
+    if not np.all(np.isfinite(arr)):
+        n_bad = int(np.sum(~np.all(np.isfinite(arr), axis=(1, 2))))
+        raise ValueError(f"{name} has {n_bad} candidates with NaN or infinite components")
+    return arr
+
+
+def feature_table(
+    p4: np.ndarray, objects: list[str], *, raw: bool = True, physics: bool = True
+) -> tuple[list[str], np.ndarray]:
+    """Feature names and values (N, F) of a sample ``p4`` (N, k, 4) in GeV.
+
+    Raw features are ``{object}_{px,py,pz,E}``. Physics features are the parent
+    invariant mass ``m``, the pair masses ``m12``, ``m13``, ... (for k >= 3, since
+    for k = 2 the pair mass is the parent mass), the parent ``parent_pt`` and
+    ``parent_eta`` and each daughter's ``{object}_pt`` and ``{object}_eta``.
+    Masses and momenta are in GeV, pseudorapidities dimensionless.
+    """
+    arr = check_sample(p4, objects)
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    if raw:
+        for i, obj in enumerate(objects):
+            for j, c in enumerate(COMPONENTS):
+                names.append(f"{obj}_{c}")
+                columns.append(arr[:, i, j])
+    if physics:
+        vecs = as_vectors(arr)
+        parent = summed(arr)
+        names.append("m")
+        columns.append(parent.mass)
+        if len(vecs) >= 3:
+            for key, values in pair_masses(arr).items():
+                names.append(key)
+                columns.append(values)
+        names += ["parent_pt", "parent_eta"]
+        columns += [parent.pt, parent.eta]
+        for obj, v in zip(objects, vecs, strict=True):
+            names += [f"{obj}_pt", f"{obj}_eta"]
+            columns += [v.pt, v.eta]
+    if not names:
+        raise ValueError("feature_table needs raw=True or physics=True")
+    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    return names, table
 
 
 #: Above this |component| in GeV a daughter is no collision product (the LHC beams carry

@@ -69,6 +69,7 @@ class Stream(enum.IntEnum):
     ENSEMBLE_BOOTSTRAP = 0x5EED_0501  # (ENSEMBLE_BOOTSTRAP, i): member i's bootstrap replica
     ENSEMBLE_MEMBER = 0x5EED_0502  # (ENSEMBLE_MEMBER, i): member i's training seed
     ENSEMBLE_SAMPLE = 0x5EED_0503  # (ENSEMBLE_SAMPLE, i): member i's share of a sample
+    ENSEMBLE_OUT_OF_BAG = 0x5EED_0504  # (ENSEMBLE_OUT_OF_BAG, i): member i's out-of-bag sample
     TRAINSET_CLASS = 0x5EED_0301  # (TRAINSET_CLASS, label): a training set's class model
     REFINE_FIT = 0x5EED_0401  # refinement: the classifier's generated class
     REFINE_CALIBRATE = 0x5EED_0402  # refinement: the sample that sets the clip

@@ -538,3 +538,41 @@ def test_model_selection_judge_counts_misordered_identical_daughters():
     assert plain["misordered"] == 0.0
     assert out["c2st_auc_sorted"] == plain["c2st_auc_sorted"] == plain["c2st_auc"]
     assert out["c2st_auc"] > plain["c2st_auc"]  # unsorted, the softer-first quarter shows
+
+
+def test_ensemble_bench_checks_on_training_rows_and_times_the_out_of_bag_check(
+    testdata, tmp_path, capsys, monkeypatch
+):
+    """bench/ensemble.py end to end on training data (``--compare train-rest``): the band
+    with the members' out-of-bag shared error never covers fewer bins than their spread
+    alone, the forecast is judged against the holdout, the check's cost is recorded."""
+    import vaeaug.api
+    import vaeaug.ensemble
+
+    monkeypatch.setenv("VAEAUG_TESTDATA", str(testdata))
+    ens = _load("ensemble")
+    # a shared error that two-epoch members cannot be relied on to show: set it
+    check = vaeaug.ensemble.out_of_bag_check
+
+    def with_shared(*args, **kwargs):
+        return {**check(*args, **kwargs), "shared_variance": 0.01}
+
+    monkeypatch.setattr(vaeaug.api, "out_of_bag_check", with_shared)
+    monkeypatch.setattr(vaeaug.ensemble, "out_of_bag_check", with_shared)
+    argv = ["--n", "300", "--members", "2", "--epochs", "2", "--generated", "3000",
+            "--compare", "train-rest", "--results", str(tmp_path)]  # fmt: skip
+    res = ens.main(argv)
+    recorded = json.loads((tmp_path / "ensemble_coverage" / "latest.json").read_text())
+    assert recorded["summary"] == res["summary"] and recorded["benchmark"] == "ensemble_coverage"
+    s = res["summary"]
+    assert res["settings"]["compare"] == "train-rest"
+    assert s["shared_variance"] == res["out_of_bag"]["shared_variance"] == 0.01
+    assert s["coverage"] >= s["coverage_spread_only"]
+    for f in res["features"].values():
+        assert f["coverage"] >= f["coverage_spread_only"]
+        assert f["chi2_stat_model"] < f["chi2_stat_model_spread_only"]
+    assert 0 < s["out_of_bag_cpu_seconds"] < s["train_cpu_seconds_ensemble"]
+    assert s["forecast_over_holdout"] == pytest.approx(
+        s["forecast_amplification"] / s["holdout_amplification"]
+    )
+    assert "coverage" in capsys.readouterr().out

@@ -179,6 +179,16 @@ def test_generate_writes_the_member_branch_and_info_says_ensemble(cli_ensemble, 
     out = capsys.readouterr().out
     assert "ensemble of 2 members on bootstrap replicas of 2000 candidates" in out
     assert "K1, pi1, pi2" in out
+    assert "out-of-bag check: " in out
+
+
+def test_info_states_the_shared_error():
+    from vaeaug.cli import _out_of_bag_line
+
+    assert "members' spread alone" in _out_of_bag_line(None)
+    assert "no error shared" in _out_of_bag_line({"shared_variance": 0.0, "n_shared": None})
+    line = _out_of_bag_line({"shared_variance": 4e-4, "n_shared": 2500.0})
+    assert "0.0004 x p(1-p)" in line and "real sample of 2500 candidates" in line
 
 
 @pytest.mark.outside_support
@@ -230,7 +240,10 @@ def test_validate_with_an_ensemble_draws_the_band_and_the_combined_chi2(
     assert set(e["features"]) == set(json.loads((out / "summary.json").read_text())["features"])
     report = (out / "report.md").read_text()
     assert "Model uncertainty: ensemble of 2 members" in report
-    assert "Amplification forecast from the members' spread" in report
+    assert "Amplification forecast from the band" in report
+    # the band holds the error the members share, measured out of bag when they were trained
+    assert e["shared_variance"] == vaeaug.load(model).out_of_bag["shared_variance"] is not None
+    assert "measured at training time on their out-of-bag candidates" in report
     assert e["forecast"]["n_equivalent"] > 0 and e["forecast"]["amplification"] > 0
     with uproot.open(out / "histograms.root") as f:
         band = f["model_band/parent_pt"].values()
@@ -304,3 +317,99 @@ def test_one_support_warning_for_the_whole_ensemble(ensemble, ensemble_file, tmp
             run()
         support = [w for w in caught if issubclass(w.category, SupportWarning)]
         assert len(support) == 1
+
+
+class _Member:
+    """A stand-in member: samples rows of a fixed pool (a model that is that pool)."""
+
+    exchange = [[1, 2]]
+    objects = list(OBJECTS)
+
+    def __init__(self, pool: np.ndarray) -> None:
+        self.pool = pool
+
+    def sample(self, n: int, seed: int):
+        rows = np.random.default_rng(seed).integers(0, len(self.pool), n)
+        return vaeaug.Candidates(self.pool[rows], vaeaug.io.Layout.default(OBJECTS))
+
+
+def _expected_shared(table_p4, truth, biased, n_quantiles=20):
+    """b² / p(1 − p), mean over every bin and feature: the bias between two large samples."""
+    from vaeaug.binning import fractions, quantile_edges
+    from vaeaug.kinematics import feature_table
+    from vaeaug.model.symmetry import order_by_pt
+
+    def features(p4):
+        return feature_table(order_by_pt(p4.copy(), [[1, 2]]), list(OBJECTS))[1]
+
+    real, t, b = features(table_p4), features(truth), features(biased)
+    d2, pq = [], []
+    for f in range(real.shape[1]):
+        edges = quantile_edges(real[:, f], n_quantiles)
+        pt, pb = fractions(t[:, f], edges)[0], fractions(b[:, f], edges)[0]
+        d2.append((pb - pt) ** 2)
+        pq.append(pt * (1 - pt))
+    return np.concatenate(d2).mean() / np.concatenate(pq).mean()
+
+
+def test_the_out_of_bag_check_measures_the_error_every_member_shares():
+    """Members that are the truth (no bias, no spread) measure a shared error consistent
+    with 0; members that all scale every momentum by 0.5% measure the bias that gives,
+    within 25%. Without subtracting the out-of-bag rows' own statistical error, the first
+    would read about 1 / n_out_of_bag (about 3e-3 here), far above its error."""
+    from vaeaug.datasets import dplus_kpipi
+    from vaeaug.ensemble import out_of_bag_check
+
+    truth = dplus_kpipi(200_000, seed=11)
+    table = vaeaug.io.Candidates(dplus_kpipi(1_000, seed=12), vaeaug.io.Layout.default(OBJECTS))
+    rng = np.random.default_rng(0)
+    in_bag = [np.bincount(rng.integers(0, 1000, 1000), minlength=1000) > 0 for _ in range(5)]
+    right = out_of_bag_check([_Member(truth)] * 5, table, in_bag, seed=1)
+    assert right["members_checked"] == 5 and 300 < right["n_out_of_bag"] < 440
+    assert right["shared_variance"] < 2 * right["shared_variance_err"]
+    assert right["spread_variance"] < 1e-4  # one pool: no spread between members
+    biased = truth * 1.005
+    wrong = out_of_bag_check([_Member(biased)] * 5, table, in_bag, seed=1)
+    expected = _expected_shared(table.p4, truth, biased)
+    assert expected > 8 * right["shared_variance_err"]  # a bias the check can see
+    assert wrong["shared_variance"] == pytest.approx(expected, rel=0.25)
+    assert wrong["n_shared"] == pytest.approx(1 / wrong["shared_variance"])
+
+
+def test_the_band_adds_the_shared_error_to_the_spread():
+    from vaeaug.binning import fractions
+    from vaeaug.validation.bands import amplification_forecast, band_metrics, model_band
+
+    rng = np.random.default_rng(3)
+    edges = np.linspace(-3, 3, 31)
+    members = [rng.normal(0.02 * i, 1, 20_000) for i in range(4)]
+    spread = model_band(members, edges)
+    p = fractions(np.concatenate(members), edges)[0]
+    with_shared = model_band(members, edges, shared_variance=2e-3)
+    np.testing.assert_allclose(with_shared**2, spread**2 + 2e-3 * p * (1 - p))
+    real = rng.normal(0.3, 1, 5_000)  # a bias the spread alone does not cover
+    gen = np.concatenate(members)
+    alone = band_metrics(real, gen, members, edges)
+    both = band_metrics(real, gen, members, edges, shared_variance=2e-3)
+    assert both["coverage"] > alone["coverage"] and both["chi2_stat_model"] < alone["chi2_stat_model"]
+    # the forecast cannot exceed the real-sample size of the shared error, 1 / 2e-3
+    many = [m[:, None] for m in members]
+    assert amplification_forecast(gen[:, None], many, 100, shared_variance=2e-3)["n_equivalent"] < 500
+    assert amplification_forecast(gen[:, None], many, 100)["n_equivalent"] > 500
+
+
+def test_the_out_of_bag_check_travels_in_the_model_file(ensemble, ensemble_file):
+    oob = ensemble.out_of_bag
+    assert oob["members_checked"] == 3 and oob["n_each"] == 10_000
+    assert np.isfinite(oob["shared_variance"]) and oob["shared_variance"] >= 0
+    assert vaeaug.load(ensemble_file).out_of_bag == oob
+
+
+@pytest.mark.parametrize("value", [-0.1, "0.1", float("nan")])
+def test_a_bad_out_of_bag_value_is_refused(ensemble_file, tmp_path, value):
+    from model_edits import edited, set_meta
+
+    bad = edited(ensemble_file, tmp_path / "bad.safetensors",
+                 set_meta("out_of_bag", {"shared_variance": value}))  # fmt: skip
+    with pytest.raises(ModelFileError, match="shared_variance .*valid: a finite number >= 0"):
+        vaeaug.load(bad)

@@ -15,7 +15,9 @@ member's metadata object, exactly what a single model file holds as separate key
 member is checked as a single model is). It carries ``format_version``
 ``ENSEMBLE_FORMAT_VERSION`` (4), so a vaeaug that reads only single models (formats 2-3)
 refuses it as "newer than this vaeaug reads" instead of misreading it; single model files
-keep ``FORMAT_VERSION`` 3, and a format-4 file without ``ensemble`` is refused.
+keep ``FORMAT_VERSION`` 3, and a format-4 file without ``ensemble`` is refused. The
+metadata ``out_of_bag`` holds the ensemble's out-of-bag check (absent in files written
+before it, whose validation band is then the members' spread alone).
 
 safetensors holds only raw tensors and a JSON header, so loading a model file
 never runs code, and it loads on a CPU-only machine whatever it was trained on.
@@ -208,7 +210,22 @@ def _ensemble_meta(path, meta: dict, version: int, tensors: Mapping) -> dict:
             f"'{path}': tensors {', '.join(stray[:5])} belong to no member of the ensemble of "
             f"{k} (valid: member0. ... member{k - 1}. prefixes)"
         )
-    return {"ensemble": k, "members": members}
+    return {"ensemble": k, "members": members, "out_of_bag": _out_of_bag(path, meta)}
+
+
+def _out_of_bag(path, meta: Mapping) -> dict | None:
+    """An ensemble's out-of-bag check (:func:`vaeaug.ensemble.out_of_bag_check`), or None
+    in a file written before it: ``shared_variance`` a finite number >= 0 or null."""
+    oob = meta.get("out_of_bag")
+    if oob is None:
+        return None
+    shared = oob.get("shared_variance", "missing") if isinstance(oob, dict) else "missing"
+    if not (shared is None or (_number(shared) and math.isfinite(shared) and shared >= 0)):
+        raise ModelFileError(
+            f"'{path}': metadata 'out_of_bag' has shared_variance {_abbreviated(shared)}; "
+            "valid: a finite number >= 0, or null (no out-of-bag candidates)"
+        )
+    return oob
 
 
 def member_parts(tensors: Mapping[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:

@@ -1,13 +1,19 @@
 """The ensemble's model-uncertainty band and the χ² with statistical and model errors.
 
-Every histogram here is normalised to unit sum of its in-range bins (a fraction per bin).
-For members ``i = 1..K`` with fractions ``p_i`` (B,) of ``n_i`` candidates each, the band
-is the spread between the members with their own sampling noise taken out::
+Every histogram here is normalised to unit sum of its in-range bins (a fraction per bin,
+:mod:`vaeaug.binning`). For members ``i = 1..K`` with fractions ``p_i`` (B,) of ``n_i``
+candidates each, the band has two parts: the members' spread with their own sampling
+noise taken out, ``V = max(var_i(p_i) − mean_i(p_i (1 − p_i) / n_i), 0)`` (var with
+ddof = 1), which is how much the model varies with its training sample; and the error
+they all share, which the spread cannot see, measured at training time on each member's
+out-of-bag candidates as ``shared_variance`` ``s`` in units of a bin's ``p (1 − p)``
+(:func:`vaeaug.ensemble.out_of_bag_check`)::
 
-    σ_model² = max(var_i(p_i) − mean_i(p_i (1 − p_i) / n_i), 0)      (var with ddof = 1)
+    σ_model² = V + s · p (1 − p)        (p: the members' pooled fractions)
 
-so a finite sample per member does not widen the band. Beside the generated fractions
-``p_g`` and the original's ``p_o`` with their statistical errors ``σ_g``, ``σ_o``::
+(``s = 0`` reproduces the spread alone, for an ensemble file without the check). Beside
+the generated fractions ``p_g`` and the original's ``p_o`` with their statistical errors
+``σ_g``, ``σ_o``::
 
     χ²_stat       = Σ (p_g − p_o)² / (σ_o² + σ_g²)
     χ²_stat+model = Σ (p_g − p_o)² / (σ_o² + σ_g² + σ_model²)
@@ -26,8 +32,7 @@ by ``σ_model² + σ_g²`` per bin (in mean square), a real sample of n candidat
 
     n_forecast = mean(p (1 − p)) / mean(σ_model² + σ_g²)
 
-It assumes the members are right on average (their shared bias is not in the band), so it
-is an upper bound of the holdout amplification.
+so it never exceeds ``1 / s``, the real-sample size whose error equals the shared one.
 """
 
 from __future__ import annotations
@@ -36,51 +41,43 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..binning import fractions, quantile_edges, spread
+
 __all__ = ["BINS", "amplification_forecast", "band_metrics", "fractions", "model_band"]
 
 #: Bins per feature histogram of the band metrics (the report's plots use their own).
 BINS = 30
 
 
-def fractions(x: np.ndarray, edges: np.ndarray,
-              weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(fractions (B,), their statistical variances (B,)) of values ``x`` (N,) in ``edges``
-    (B + 1,), normalised to unit sum of the in-range bins (weights: sum of w², over sum²)."""
-    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
-    counts, _ = np.histogram(x, edges, weights=w)
-    sq, _ = np.histogram(x, edges, weights=w * w)
-    total = counts.sum()
-    if total <= 0:
-        return np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
-    return counts / total, sq / total**2
-
-
-def model_band(members: Sequence[np.ndarray], edges: np.ndarray) -> np.ndarray:
-    """σ_model (B,) of the members' values (each (N_i,)) in ``edges``: the spread of their
-    fractions between members less each member's own sampling variance (module docstring)."""
+def model_band(members: Sequence[np.ndarray], edges: np.ndarray,
+               shared_variance: float = 0.0) -> np.ndarray:  # fmt: skip
+    """σ_model (B,) of the members' values (each (N_i,)) in ``edges``: their spread beyond
+    sampling noise, plus ``shared_variance`` times ``p (1 − p)`` of their pooled fractions
+    (module docstring)."""
     p = np.array([fractions(x, edges)[0] for x in members])  # (K, B)
-    n = np.array([max(len(x), 1) for x in members], dtype=np.float64)[:, None]
-    between = p.var(axis=0, ddof=1)
-    sampling = (p * (1.0 - p) / n).mean(axis=0)
-    return np.sqrt(np.clip(between - sampling, 0.0, None))
+    pooled = fractions(np.concatenate(members), edges)[0]
+    v = spread(p, np.array([len(x) for x in members]))
+    return np.sqrt(v + shared_variance * pooled * (1.0 - pooled))
 
 
 def band_metrics(original: np.ndarray, generated: np.ndarray, members: Sequence[np.ndarray],
                  edges: np.ndarray, *, original_weights: np.ndarray | None = None,
-                 generated_weights: np.ndarray | None = None) -> dict:  # fmt: skip
+                 generated_weights: np.ndarray | None = None,
+                 shared_variance: float = 0.0) -> dict:  # fmt: skip
     """χ² with and without the band, coverage and the band's width, of one feature.
 
     Args:
         original, generated: the feature's values (N,) and (M,).
         members: the feature's values of each member's sample, K arrays.
         edges: bin edges (B + 1,).
+        shared_variance: the members' shared error (:func:`vaeaug.ensemble.out_of_bag_check`).
 
     Returns ``chi2_stat``, ``chi2_stat_model``, ``ndf``, ``coverage``, ``band_over_stat``
     (module docstring) and ``band`` (σ_model per bin, (B,), as a fraction).
     """
     po, vo = fractions(original, edges, original_weights)
     pg, vg = fractions(generated, edges, generated_weights)
-    band = model_band(members, edges)
+    band = model_band(members, edges, shared_variance)
     stat = vo + vg
     used = stat > 0
     diff2 = (pg - po)[used] ** 2
@@ -99,7 +96,7 @@ def band_metrics(original: np.ndarray, generated: np.ndarray, members: Sequence[
 
 
 def amplification_forecast(generated: np.ndarray, members: Sequence[np.ndarray], n_real: int,
-                           n_quantiles: int = 20) -> dict:  # fmt: skip
+                           n_quantiles: int = 20, shared_variance: float = 0.0) -> dict:  # fmt: skip
     """The real-sample size an ensemble's sample is worth, from the members' spread alone.
 
     Args:
@@ -107,23 +104,23 @@ def amplification_forecast(generated: np.ndarray, members: Sequence[np.ndarray],
         members: each member's share of it (or its own sample), K arrays (M_i, F).
         n_real: the real sample's size, for ``amplification = n_equivalent / n_real``.
         n_quantiles: bins per feature, at the quantiles of ``generated``.
+        shared_variance: the members' shared error (:func:`vaeaug.ensemble.out_of_bag_check`).
 
     Returns ``n_equivalent``, ``amplification``, ``mse_model`` (mean σ_model²) and
     ``mse_generated`` (mean σ_g²), as in the module docstring.
     """
-    q = np.linspace(0.0, 1.0, n_quantiles + 1)
     p_all, model, stat = [], [], []
     for f in range(generated.shape[1]):
-        edges = np.unique(np.quantile(generated[:, f], q))
-        if len(edges) < 3:
-            continue  # a constant feature has no bins to compare
-        edges[0], edges[-1] = -np.inf, np.inf
+        edges = quantile_edges(generated[:, f], n_quantiles)
+        if edges is None:
+            continue
         p, v = fractions(generated[:, f], edges)
         p_all.append(p)
         stat.append(v)
-        model.append(model_band([m[:, f] for m in members], edges) ** 2)
+        model.append(model_band([m[:, f] for m in members], edges, shared_variance) ** 2)
     p, model, stat = (np.concatenate(a) for a in (p_all, model, stat))
     mse_model, mse_gen = float(model.mean()), float(stat.mean())
     n_eq = float(np.mean(p * (1 - p)) / (mse_model + mse_gen))
     return {"n_equivalent": n_eq, "amplification": n_eq / n_real, "mse_model": mse_model,
-            "mse_generated": mse_gen, "n_quantiles": n_quantiles}  # fmt: skip
+            "mse_generated": mse_gen, "n_quantiles": n_quantiles,
+            "shared_variance": shared_variance}  # fmt: skip

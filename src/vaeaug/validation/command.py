@@ -112,6 +112,7 @@ def run_validate(args: argparse.Namespace) -> str:
         progress=sys.stderr.isatty(),  # a bar redrawn into a log file only fills it
         overwrite=args.overwrite,
         member_p4=members,
+        shared_variance=_shared_variance(model) if members is not None else None,
     )
     c2st = summary["c2st"]
     mass = summary["mass"]
@@ -127,6 +128,12 @@ def run_validate(args: argparse.Namespace) -> str:
         f"{mass['generated']['robust_median']:.5f} vs {mass['original']['robust_median']:.5f} GeV"
         f"{band} -> {out}/report.md"
     )
+
+
+def _shared_variance(ens) -> float | None:
+    """The ensemble's out-of-bag shared error (None: a file written before the check, or
+    no out-of-bag candidates to measure it on)."""
+    return (ens.out_of_bag or {}).get("shared_variance")
 
 
 def _member_samples(ens, args, generated, n_max: int) -> list[np.ndarray]:

@@ -90,6 +90,7 @@ def validate(
     progress: bool = True,
     overwrite: bool = True,
     member_p4: Sequence[np.ndarray] | None = None,
+    shared_variance: float | None = None,
 ) -> dict[str, Any]:
     """Validate ``generated_p4`` (M, k, 4) against ``original_p4`` (N, k, 4) and write a report.
 
@@ -110,11 +111,13 @@ def validate(
     only with ``overwrite`` (a file that appears there while this runs is never replaced
     without it: :func:`~vaeaug.io.atomic_output`). ``member_p4``: the samples of an
     ensemble's members (K arrays (M_i, k, 4) GeV, :class:`vaeaug.Ensemble`): each feature
-    plot then shows the members' spread as a model-uncertainty band around the generated
-    histogram, and the summary's ``ensemble`` holds, per feature and in total, χ² with
-    statistical errors and with statistical and model errors combined (``chi2_stat``,
-    ``chi2_stat_model``, ``ndf``), the band's ``coverage`` and ``band_over_stat``
-    (:mod:`vaeaug.validation.bands`).
+    plot then shows the model-uncertainty band around the generated histogram (the
+    members' spread, plus ``shared_variance``: the error they share, measured out of bag
+    at training time, :attr:`vaeaug.Ensemble.shared_variance`; None when the model file
+    has no such check, the band is then the spread alone and the report says so), and the
+    summary's ``ensemble`` holds, per feature and in total, χ² with statistical errors and
+    with statistical and model errors combined (``chi2_stat``, ``chi2_stat_model``,
+    ``ndf``), the band's ``coverage`` and ``band_over_stat`` (:mod:`vaeaug.validation.bands`).
 
     Returns the summary written to ``summary.json``: ``n_original``,
     ``n_generated``, ``objects``, ``seed``, ``features`` (names), ``one_d``
@@ -173,10 +176,12 @@ def validate(
     stage(7)
     figures = _Figures(out, formats, style, written, overwrite)
     fm = None if members is None else [feature_table(m, objects)[1] for m in members]
-    hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots, fm)
+    shared = 0.0 if shared_variance is None else float(shared_variance)
+    hists = figures.features(fo, fg, names, objects, wo, wg, feature_plots, fm, shared)
     if fm is not None:
-        summary["ensemble"] = _ensemble_summary(figures.bands, [len(m) for m in fm])
-        forecast = amplification_forecast(fg, fm, len(original))
+        summary["ensemble"] = _ensemble_summary(figures.bands, [len(m) for m in fm],
+                                                shared_variance)  # fmt: skip
+        forecast = amplification_forecast(fg, fm, len(original), shared_variance=shared)
         holdout = summary["amplification"]
         if holdout.get("available"):
             forecast["holdout_amplification"] = holdout["amplification"]
@@ -350,12 +355,13 @@ class _Figures:
 
     def features(self, fo: np.ndarray, fg: np.ndarray, names: list[str], objects: list[str],
                  wo: np.ndarray | None, wg: np.ndarray | None,
-                 feature_plots: bool | Sequence[str],
-                 fm: Sequence[np.ndarray] | None = None) -> dict[str, Any]:  # fmt: skip
+                 feature_plots: bool | Sequence[str], fm: Sequence[np.ndarray] | None = None,
+                 shared_variance: float = 0.0) -> dict[str, Any]:  # fmt: skip
         """Each feature's histograms (all of them, for the ROOT file) and plots (those
         ``feature_plots`` picks); with the members' feature tables ``fm`` (K of (M_i, F)),
-        each feature's band metrics into ``self.bands`` and its band into the plot and the
-        ROOT file (``model_band/<name>``: σ_model in the generated histogram's counts)."""
+        each feature's band metrics (with the members' ``shared_variance``) into
+        ``self.bands`` and its band into the plot and the ROOT file (``model_band/<name>``:
+        σ_model in the generated histogram's counts)."""
         plots = _plots()
         hists: dict[str, Any] = {}
         for f, name in enumerate(names):
@@ -364,7 +370,8 @@ class _Figures:
             band = None
             if fm is not None:
                 self.bands[name] = band_metrics(fo[:, f], fg[:, f], [m[:, f] for m in fm], edges,
-                                                original_weights=wo, generated_weights=wg)  # fmt: skip
+                                                original_weights=wo, generated_weights=wg,
+                                                shared_variance=shared_variance)  # fmt: skip
                 band = self.bands[name]["band"]
             ho, hg = plots.comparison_histograms(
                 fo[:, f],
@@ -426,7 +433,8 @@ class _Figures:
         return hists
 
 
-def _ensemble_summary(bands: dict[str, dict], n_each: list[int]) -> dict[str, Any]:
+def _ensemble_summary(bands: dict[str, dict], n_each: list[int],
+                      shared_variance: float | None) -> dict[str, Any]:  # fmt: skip
     """The summary's ``ensemble``: per feature and summed over features."""
     per = {name: {k: v for k, v in b.items() if k != "band"} for name, b in bands.items()}
     ndf = sum(b["ndf"] for b in per.values())
@@ -438,8 +446,14 @@ def _ensemble_summary(bands: dict[str, dict], n_each: list[int]) -> dict[str, An
         "chi2_stat_model": sum(b["chi2_stat_model"] for b in per.values()),
         "ndf": ndf,
         "coverage": covered / ndf if ndf else float("nan"),
-        "band_definition": "members' spread of bin fractions less their sampling variance "
-        "(vaeaug.validation.bands)",
+        "shared_variance": shared_variance,
+        "band_definition": "members' spread of bin fractions less their sampling variance"
+        + (
+            " (no out-of-bag check in the model file: the shared error is not in the band)"
+            if shared_variance is None
+            else " plus their shared error, shared_variance x p(1 - p), measured out of bag"
+        )
+        + " (vaeaug.validation.bands)",
         "features": per,
     }
 
@@ -547,14 +561,24 @@ def _regions_markdown(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _band_sentence(shared_variance: float | None) -> str:
+    """What the report's band is made of."""
+    spread = "The band is the members' spread per bin (their own sampling noise taken out)"
+    if shared_variance is None:
+        return (f"{spread} only: the model file has no out-of-bag measurement, so an error every "
+                "member shares is not in it, and the forecast below is an upper bound.")  # fmt: skip
+    return (f"{spread} plus the error they share, measured at training time on their "
+            f"out-of-bag candidates: {_fmt(shared_variance)} × p(1 − p) per bin.")  # fmt: skip
+
+
 def _ensemble_markdown(e: dict[str, Any]) -> list[str]:
     """The report's section on an ensemble's model-uncertainty band."""
     lines = [
         "",
         f"## Model uncertainty: ensemble of {e['members']} members",
         "",
-        "The band is the members' spread per bin (their own sampling noise taken out); the",
-        "χ² of the normalised feature histograms uses statistical errors only, then",
+        _band_sentence(e["shared_variance"]),
+        "The χ² of the normalised feature histograms uses statistical errors only, then",
         "statistical and model errors combined in quadrature. Coverage: the fraction of bins",
         "where |generated − original| is within the combined error (≈ 68% expected).",
         "",
@@ -572,8 +596,8 @@ def _ensemble_markdown(e: dict[str, Any]) -> list[str]:
         else ""
     )
     lines[8:8] = [
-        f"Amplification forecast from the members' spread (no holdout; an upper bound, as the "
-        f"members' shared bias is not in it): worth {_fmt(f['n_equivalent'])} real candidates, "
+        f"Amplification forecast from the band (no holdout needed): worth "
+        f"{_fmt(f['n_equivalent'])} real candidates, "
         f"{_fmt(f['amplification'])} × the original sample{compare}.",
         "",
     ]

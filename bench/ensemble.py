@@ -185,8 +185,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "out_of_bag": ens.out_of_bag,
         "summary": {
             "coverage": sum(f["coverage"] * f["bins"] for f in features.values()) / bins,
-            "coverage_spread_only": sum(f["coverage_spread_only"] * f["bins"]
-                                        for f in features.values()) / bins,
+            "coverage_spread_only": sum(
+                f["coverage_spread_only"] * f["bins"] for f in features.values()
+            )
+            / bins,
             "shared_variance": shared,
             "coverage_stat": sum(f["coverage_stat"] * f["bins"] for f in features.values()) / bins,
             "features_coverage_ge_68": sum(f["coverage"] >= 0.68 for f in features.values()),

@@ -322,11 +322,10 @@ def test_one_support_warning_for_the_whole_ensemble(ensemble, ensemble_file, tmp
 class _Member:
     """A stand-in member: samples rows of a fixed pool (a model that is that pool)."""
 
-    exchange = [[1, 2]]
-    objects = list(OBJECTS)
-
     def __init__(self, pool: np.ndarray) -> None:
         self.pool = pool
+        self.exchange = [[1, 2]]
+        self.objects = list(OBJECTS)
 
     def sample(self, n: int, seed: int):
         rows = np.random.default_rng(seed).integers(0, len(self.pool), n)
@@ -391,10 +390,14 @@ def test_the_band_adds_the_shared_error_to_the_spread():
     gen = np.concatenate(members)
     alone = band_metrics(real, gen, members, edges)
     both = band_metrics(real, gen, members, edges, shared_variance=2e-3)
-    assert both["coverage"] > alone["coverage"] and both["chi2_stat_model"] < alone["chi2_stat_model"]
+    assert (
+        both["coverage"] > alone["coverage"] and both["chi2_stat_model"] < alone["chi2_stat_model"]
+    )
     # the forecast cannot exceed the real-sample size of the shared error, 1 / 2e-3
     many = [m[:, None] for m in members]
-    assert amplification_forecast(gen[:, None], many, 100, shared_variance=2e-3)["n_equivalent"] < 500
+    assert (
+        amplification_forecast(gen[:, None], many, 100, shared_variance=2e-3)["n_equivalent"] < 500
+    )
     assert amplification_forecast(gen[:, None], many, 100)["n_equivalent"] > 500
 
 
@@ -411,5 +414,5 @@ def test_a_bad_out_of_bag_value_is_refused(ensemble_file, tmp_path, value):
 
     bad = edited(ensemble_file, tmp_path / "bad.safetensors",
                  set_meta("out_of_bag", {"shared_variance": value}))  # fmt: skip
-    with pytest.raises(ModelFileError, match="shared_variance .*valid: a finite number >= 0"):
+    with pytest.raises(ModelFileError, match=r"shared_variance .*valid: a finite number >= 0"):
         vaeaug.load(bad)

@@ -256,7 +256,7 @@ def out_of_bag_check(members: Sequence, table: Candidates, in_bag: Sequence[np.n
     real = features(table.p4)  # (N, F)
     w = np.ones(len(real)) if table.weights is None else np.asarray(table.weights, np.float64)
     out = [~np.asarray(b, dtype=bool) for b in in_bag]
-    checked = [i for i, o in enumerate(out) if o.sum() >= 2]
+    checked = [i for i, o in enumerate(out) if o.sum() >= 2 and w[o].sum() > 0]
     result: dict = {"n_each": n_each, "n_quantiles": n_quantiles, "members_checked": len(checked),
                     "n_out_of_bag": float(np.mean([o.sum() for o in out]))}  # fmt: skip
     if len(checked) < 2:
@@ -278,6 +278,8 @@ def out_of_bag_check(members: Sequence, table: Candidates, in_bag: Sequence[np.n
         for i in checked:
             po, vo = fractions(real[out[i], f], edges, w[out[i]])
             error[i] += ((pm[i] - po) ** 2 - vo - pm[i] * (1.0 - pm[i]) / n_each).sum()
+    if bins == 0:  # every feature constant: nothing to compare
+        return {**result, "shared_variance": None, "n_shared": None}
     pq_bin = float(pq / bins)
     k = len(members)
     shared = (error[checked] - (2.0 - 1.0 / k) * between) / bins  # (K_checked,): b² per member

@@ -250,6 +250,30 @@ def test_validate_with_an_ensemble_draws_the_band_and_the_combined_chi2(
     assert band.shape == (50,) and (band > 0).any()
 
 
+@pytest.mark.outside_support
+def test_validate_of_an_ensemble_file_without_the_check_says_the_band_is_the_spread_alone(
+    cli_ensemble, toy_root, tmp_path, capsys
+):
+    """A file written before the out-of-bag check: the band is the spread alone, and the
+    report says the shared error is not in it."""
+    from model_edits import edited
+
+    from vaeaug.cli import main
+
+    model, generated = cli_ensemble
+    old = edited(model, tmp_path / "old.safetensors", lambda t, meta: meta.pop("out_of_bag"))
+    assert vaeaug.load(old).out_of_bag is None and vaeaug.load(old).shared_variance == 0.0
+    out = tmp_path / "report"
+    argv = ["validate", str(toy_root), str(generated), "--model", str(old), "--out", str(out),
+            "--formats", "png", "--max-events", "600"]  # fmt: skip
+    assert main(argv) == 0
+    e = json.loads((out / "summary.json").read_text())["ensemble"]
+    assert e["shared_variance"] is None and "not in the band" in e["band_definition"]
+    assert "no out-of-bag measurement" in (out / "report.md").read_text()
+    assert main(["info", str(old)]) == 0
+    assert "out-of-bag check: none" in capsys.readouterr().out
+
+
 def test_the_feature_plot_shades_the_band(toy_p4):
     import matplotlib
 

@@ -17,6 +17,7 @@ Used by ``bench/tune_flow.py`` (validation splits of the training files) and
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,39 @@ class FlowPeer:
         """(n, k, 4) GeV; a non-finite feature row decodes to a non-finite candidate. The
         flow runs ``batch`` rows at a time (one pass over 10^6 rows took > 20 GB)."""
         gen = torch.Generator().manual_seed(int(seed))
-        eps = torch.randn(n, self.module.noise_width, generator=gen)
+        return self._decode(torch.randn(n, self.module.noise_width, generator=gen), batch)
+
+    def partners(self, sources: np.ndarray, factor: int, seed: int, width: float,
+                 inside, max_rounds: int = 100) -> np.ndarray:  # fmt: skip
+        """``factor`` partners per source (len(sources) * factor, k, 4) GeV, in source order:
+        vaeaug's posterior step (:mod:`vaeaug.sampling.posterior`) on the flow's exact base
+        point of each source, ``u = sqrt(1 − width²) u_source + width ε``; a partner outside
+        ``inside`` (the guard's test) steps again from its source, as vaeaug's do."""
+        from vaeaug.noise import child_seed
+
+        x = self.standardizer.transform(self.rep.to_features(sources))
+        self.module.eval()
+        with torch.no_grad():
+            base = self.module.flow().transform(torch.as_tensor(x, dtype=torch.float32))
+        base = base.repeat_interleave(factor, dim=0)  # (n * factor, D)
+        p4 = np.full((len(base), len(self.objects), 4), np.nan)
+        todo = np.arange(len(base))
+        for round_ in range(max_rounds + 1):
+            gen = torch.Generator().manual_seed(child_seed(seed, 0x5EED_0F10, round_))
+            eps = torch.randn(len(todo), base.shape[1], generator=gen)
+            step = math.sqrt(1.0 - width**2) * base[todo] + width * eps
+            p4[todo] = self._decode(step)
+            todo = todo[~inside(p4[todo])]
+            if not len(todo):
+                break
+        return p4
+
+    def _decode(self, eps: torch.Tensor, batch: int = 100_000) -> np.ndarray:
+        """The candidates (M, k, 4) GeV of base points ``eps`` (M, D)."""
         self.module.eval()
         with torch.no_grad():
             x = np.concatenate([self.module.generate(eps[i : i + batch]).double().numpy()
-                                for i in range(0, n, batch)]) if n else np.zeros((0, eps.shape[1]))  # fmt: skip
+                                for i in range(0, len(eps), batch)]) if len(eps) else np.zeros((0, eps.shape[1]))  # fmt: skip
         x = self.standardizer.inverse(x)
         bad = ~np.isfinite(x).all(axis=1)
         x[bad] = 0.0

@@ -23,6 +23,11 @@ training sample's 80th percentile; the dimuon spectrum's J/psi window, 3.0-3.2 G
 
     OMP_NUM_THREADS=1 python bench/posterior.py tune --seeds 1 2 --jobs 2
     OMP_NUM_THREADS=1 python bench/posterior.py judge --seeds 1 2 --jobs 2
+
+``--generator nsf`` runs both stages for the tuned spline flow of ``bench/fair.py`` (its own
+width tuning, the same rule), with the same support guard and the same posterior step
+on the flow's exact base point of each source (``fair.FlowPeer.partners``); results in
+``posterior_tuning_nsf`` and ``posterior_judged_nsf``.
 """
 
 from __future__ import annotations
@@ -92,11 +97,28 @@ def _partners(model, sources: np.ndarray, seed: int, width: float) -> np.ndarray
     return np.concatenate([p4 for _, p4, _ in blocks])
 
 
-def _prior_selected(model, select, n: int, seed: int, ds) -> tuple[np.ndarray, int]:
+def _generator(generator: str, ds, training: np.ndarray, name: str, seed: int):
+    """(prior(n, seed) -> p4, partners(sources, seed, width) -> p4) of one generator, both
+    in the files' canonical order: vaeaug (defaults, cached), or the tuned spline flow of
+    ``bench/fair.py`` with the same support guard and the same posterior step."""
+    if generator == "vaeaug":
+        model = _model(ds, training, name, seed)
+        return (lambda n, s: ds.order(model.sample(n, seed=s).p4),
+                lambda src, s, w: ds.order(_partners(model, src, s, w)))  # fmt: skip
+    from fair import FlowPeer, Guard, chosen_flow
+
+    peer = FlowPeer(ds.objects, ds.masses, chosen_flow()).fit(training, seed=seed)
+    guard = Guard(training, ds.objects, ds.masses, seed=seed)
+    inside = lambda p4: guard.inside(ds.order(p4))  # noqa: E731
+    return (lambda n, s: guard.sample(lambda m, t: ds.order(peer.sample(m, t)), n, s)[0],
+            lambda src, s, w: ds.order(peer.partners(src, FACTOR, s, w, inside)))  # fmt: skip
+
+
+def _prior_selected(prior, select, n: int, seed: int) -> tuple[np.ndarray, int]:
     """``n`` prior draws passing the selection, and how many were drawn for them."""
     out, drawn, round_ = [], 0, 0
     while sum(len(o) for o in out) < n:
-        batch = ds.order(model.sample(max(4 * n, 10_000), seed=seed + 1000 * round_).p4)
+        batch = prior(max(4 * n, 10_000), seed + 1000 * round_)
         drawn += len(batch)
         out.append(batch[select(batch)])
         round_ += 1
@@ -125,7 +147,7 @@ def _memorisation(generated, training, heldout, objects, seed) -> dict[str, Any]
 
 def one_task(task: tuple) -> list[dict[str, Any]]:
     """One dataset and seed: the tuning grid (stage ``tune``) or the judged rows (``judge``)."""
-    stage, name, seed, samples, data, width = task
+    stage, name, seed, samples, data, width, generator = task
     one_thread()
     ds = load_dataset(**dataset_args(name, samples, data, reference=stage == "judge"))
     perm = np.random.default_rng([seed, N_TRAIN]).permutation(len(ds.train))
@@ -135,15 +157,15 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
     select = _selector(name, training)
     sources, real_selected = training[select(training)], real[select(real)]
     t0 = time.perf_counter()
-    model = _model(ds, training, name, seed)
-    row: dict[str, Any] = {"dataset": name, "seed": seed, "n_train": len(training),
+    prior_fn, partners_fn = _generator(generator, ds, training, name, seed)
+    row: dict[str, Any] = {"generator": generator, "dataset": name, "seed": seed, "n_train": len(training),
                            "n_selected": len(sources), "kept": len(sources) / len(training),
                            "n_real_selected": len(real_selected), "fit_s": time.perf_counter() - t0}  # fmt: skip
-    prior, drawn = _prior_selected(model, select, FACTOR * len(sources), seed + 1, ds)
+    prior, drawn = _prior_selected(prior_fn, select, FACTOR * len(sources), seed + 1)
     row["prior_selected"] = {**_judge(real_selected, prior, ds.objects, seed),
                              "drawn_per_kept": drawn / len(prior)}  # fmt: skip
     for w in WIDTHS if stage == "tune" else (width,):
-        partners = ds.order(_partners(model, sources, seed + 1, w))
+        partners = partners_fn(sources, seed + 1, w)
         kept = select(partners)
         row[f"posterior_w{w}"] = {
             **_judge(real_selected, partners, ds.objects, seed),
@@ -152,12 +174,12 @@ def one_task(task: tuple) -> list[dict[str, Any]]:
         }
     if stage == "judge":
         # the partners an analyst keeps after applying the selection again
-        partners = ds.order(_partners(model, sources, seed + 1, width))
+        partners = partners_fn(sources, seed + 1, width)
         row["posterior_reselected"] = _judge(real_selected, partners[select(partners)],
                                              ds.objects, seed)  # fmt: skip
         # the whole sample: partners of every training candidate against prior sampling
-        whole = ds.order(_partners(model, training, seed + 1, width))
-        fresh = ds.order(model.sample(FACTOR * len(training), seed=seed + 1).p4)
+        whole = partners_fn(training, seed + 1, width)
+        fresh = prior_fn(FACTOR * len(training), seed + 1)
         row["whole_posterior"] = {**_judge(real, whole, ds.objects, seed),
                                   **_memorisation(whole, training, real, ds.objects, seed)}  # fmt: skip
         row["whole_prior"] = {**_judge(real, fresh, ds.objects, seed),
@@ -191,16 +213,22 @@ def _table(rows: list[dict[str, Any]], keys: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=("tune", "judge"))
+    parser.add_argument("--generator", default="vaeaug", choices=("vaeaug", "nsf"),
+                        help="vaeaug (default) or the tuned spline flow of bench/fair.py, "
+                        "given the same guard and posterior step")  # fmt: skip
     add_data_arguments(parser, seeds=(1, 2))
     add_results_arguments(parser)
     args = parser.parse_args(argv)
+    suffix = "" if args.generator == "vaeaug" else f"_{args.generator}"
     width = None
     if args.stage == "judge":
-        width = json.loads((RESULTS / "posterior_tuning" / "latest.json").read_text())["chosen"]
-    tasks = [(args.stage, name, seed, args.samples, args.data, width)
+        tuning = RESULTS / f"posterior_tuning{suffix}" / "latest.json"
+        width = json.loads(tuning.read_text())["chosen"]
+    tasks = [(args.stage, name, seed, args.samples, args.data, width, args.generator)
              for name in SELECTIONS for seed in args.seeds]  # fmt: skip
     rows = run_tasks(one_task, tasks, args.jobs)
-    result: dict[str, Any] = {"stage": args.stage, "factor": FACTOR, "n_train": N_TRAIN,
+    result: dict[str, Any] = {"stage": args.stage, "generator": args.generator,
+                              "factor": FACTOR, "n_train": N_TRAIN,
                               "selections": SELECTIONS, "rows": rows}  # fmt: skip
     if args.stage == "tune":
         result["chosen"], result["mean_auc"] = choose(rows)
@@ -216,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     result["table"] = _table(rows, keys)
     print(result["table"])
-    name = "posterior_tuning" if args.stage == "tune" else "posterior_judged"
+    name = ("posterior_tuning" if args.stage == "tune" else "posterior_judged") + suffix
     record(name, result, results=args.results)
     return 0
 

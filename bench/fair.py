@@ -97,7 +97,9 @@ class FlowPeer:
                  config: FlowConfig = FlowConfig()) -> None:  # fmt: skip
         self.objects, self.masses, self.config = list(objects), list(masses), config
 
-    def fit(self, p4: np.ndarray, *, seed: int) -> FlowPeer:
+    def fit(self, p4: np.ndarray, *, seed: int, train=None) -> FlowPeer:
+        """Train on ``p4`` (N, k, 4) GeV with vaeaug's trainer (``train``: a TrainConfig,
+        default vaeaug's with the flow's learning rate)."""
         from vaeaug.model.standardize import Standardizer
         from vaeaug.representations import make_representation
         from vaeaug.training import TrainConfig, train_vae
@@ -110,7 +112,7 @@ class FlowPeer:
             torch.manual_seed(seed)
             self.module = _FlowAsVAE(x.shape[1], self.config)
             history = train_vae(self.module, self.standardizer.transform(x),
-                                TrainConfig(learning_rate=self.config.learning_rate),
+                                train or TrainConfig(learning_rate=self.config.learning_rate),
                                 seed=seed, device=torch.device("cpu"), progress=False)  # fmt: skip
         self.epochs_run = len(history["val"])
         return self

@@ -576,3 +576,34 @@ def test_ensemble_bench_checks_on_training_rows_and_times_the_out_of_bag_check(
         s["forecast_amplification"] / s["holdout_amplification"]
     )
     assert "coverage" in capsys.readouterr().out
+
+
+def test_the_flow_peer_takes_the_posterior_step_from_each_source():
+    """The spline-flow peer's partners (bench/posterior.py --generator nsf): width 0 gives the
+    source back (the flow's exact base point), width 1 an unrelated draw, partners come in
+    source order, and one outside the guard's test steps again from its source."""
+    from vaeaug.datasets import OBJECTS, dplus_kpipi
+    from vaeaug.training import TrainConfig
+
+    fair = _load("fair")
+    p4 = dplus_kpipi(600, seed=3)
+    peer = fair.FlowPeer(OBJECTS, [0.49368, 0.13957, 0.13957],
+                         fair.FlowConfig(transforms=1, hidden=8))  # fmt: skip
+    peer.fit(p4, seed=1, train=TrainConfig(epochs=2))
+    src = p4[:200]
+    everywhere = lambda q: np.ones(len(q), dtype=bool)  # noqa: E731
+    same = peer.partners(src, 2, seed=4, width=0.0, inside=everywhere)
+    np.testing.assert_allclose(same, np.repeat(src, 2, axis=0), rtol=1e-3, atol=1e-3)
+    pt = lambda q: np.hypot(q[:, 0, 0], q[:, 0, 1])  # noqa: E731
+    far = peer.partners(src, 2, seed=4, width=1.0, inside=everywhere)
+    assert abs(np.corrcoef(np.repeat(pt(src), 2), pt(far))[0, 1]) < 0.2
+    near = peer.partners(src, 2, seed=4, width=0.3, inside=everywhere)
+    assert np.corrcoef(np.repeat(pt(src), 2), pt(near))[0, 1] > 0.6
+    # the guard refuses partners with a kaon pT above the sources' median: they step again
+    # from their source, so the partners of sources below the cut end up below it
+    cut = np.median(pt(src))
+    guarded = peer.partners(src, 2, seed=4, width=0.3, inside=lambda q: pt(q) < cut)
+    below = np.repeat(pt(src) < cut, 2)
+    assert (pt(guarded[below]) < cut).all() and not (pt(near[below]) < cut).all()
+    low = np.repeat(pt(src) < 0.5 * cut, 2)  # sources far inside: the first step is kept
+    np.testing.assert_array_equal(guarded[low & (pt(near) < cut)], near[low & (pt(near) < cut)])

@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import vaeaug
     from vaeaug.validation import feature_table
 
-    ds = load_dataset(**dataset_args(args.dataset, args.samples, None, reference=True))
+    # with --compare train-rest the training file stands in for the reference: never read
+    ds = load_dataset(**dataset_args(args.dataset, args.samples, None,
+                                     reference=args.compare == "reference"))  # fmt: skip
     rng = np.random.default_rng(args.seed)
     chosen = np.sort(rng.choice(len(ds.train), args.n, replace=False))
     train = ds.train[chosen]

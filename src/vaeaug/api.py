@@ -193,20 +193,24 @@ class Model:
 
     def sample(self, n: int, *, seed: int = 0, chunk_size: int | None = None,
                progress: bool = False, precision: str = "fp32", compile: bool = False,
-               support: str = "reject") -> Candidates:  # fmt: skip
+               support: str = "reject", warn: bool = True) -> Candidates:  # fmt: skip
         """Generate ``n`` candidates: :class:`~vaeaug.io.candidates.Candidates`, p4 (n, k, 4) GeV.
 
         The same ``seed`` gives the same events (on the same device type),
         whatever ``chunk_size``; ``precision``, ``compile`` and ``support`` as in
         :meth:`iter_samples`. The events fill one preallocated array (no
         concatenation of chunks); the support check's report is
-        ``candidates.support_report``.
+        ``candidates.support_report``, and a
+        :class:`~vaeaug.model.support.SupportWarning` is given when it shows more
+        candidates outside the support than real ones would (``warn=False``: none;
+        the caller reports, as an ensemble does once for its members).
         """
         options = SamplingOptions(chunk_size=chunk_size, precision=precision, compile=compile,
                                   support=support)  # fmt: skip
         report = SupportReport()
         p4 = streaming.sample_into(self, n, seed, options, progress=progress, report=report)
-        report.warn_if_excess(support)
+        if warn:
+            report.warn_if_excess(support)
         return Candidates(p4, self.layout, support_report=report)
 
     # -- persistence ------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +26,7 @@ from .io.atomic import check_output_path
 from .io.candidates import Candidates
 from .io.modelfile import ENSEMBLE_FORMAT_VERSION, write_model_file
 from .kinematics import feature_table
-from .model.support import SupportReport, SupportWarning
+from .model.support import SupportReport
 from .model.symmetry import order_by_pt
 from .noise import Stream, child_seed, seed_words
 from .settings import check_sampling
@@ -58,17 +57,6 @@ def bootstrap_counts(n: int, seed: int, i: int) -> np.ndarray:
 def shares(n: int, k: int) -> list[int]:
     """``n`` candidates split across ``k`` members: sizes differing by at most one."""
     return [n // k + (i < n % k) for i in range(k)]
-
-
-@contextlib.contextmanager
-def _one_support_warning(mode: str, report: SupportReport | None = None):
-    """Yield a report that the members' sampling fills; their own SupportWarnings are held
-    back and one is given for the whole ensemble at the end (as one model gives one)."""
-    report = report if report is not None else SupportReport()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SupportWarning)
-        yield report
-    report.warn_if_excess(mode, stacklevel=4)
 
 
 class Ensemble:
@@ -151,11 +139,12 @@ class Ensemble:
         :class:`~vaeaug.io.candidates.Candidates` with ``member`` (int16, shape (n,)).
         """
         check_sampling(n, seed)
-        with _one_support_warning(options.get("support", "reject")) as report:
-            parts = self.member_samples(shares(n, len(self)), seed=seed, **options)
-            for part in parts:
-                report.add(part.support_report)
-                report.expected_rate = max(report.expected_rate, part.support_report.expected_rate)
+        report = SupportReport()
+        parts = self.member_samples(shares(n, len(self)), seed=seed, warn=False, **options)
+        for part in parts:
+            report.add(part.support_report)
+            report.expected_rate = max(report.expected_rate, part.support_report.expected_rate)
+        report.warn_if_excess(options.get("support", "reject"))  # one for the ensemble
         member = np.concatenate([np.full(len(p), i, dtype=np.int16) for i, p in enumerate(parts)])
         p4 = np.concatenate([p.p4 for p in parts]) if n else parts[0].p4
         return Candidates(p4, self.layout, support_report=report, member=member)
@@ -187,13 +176,14 @@ class Ensemble:
         report = report if report is not None else SupportReport()
         mode = getattr(options, "support", None) or "reject"
         with RootWriter(path, self.layout, tree=tree, seed=seed, overwrite=overwrite,
-                        extra={"member": "int16"}) as writer, _one_support_warning(mode, report):  # fmt: skip
+                        extra={"member": "int16"}) as writer:  # fmt: skip
             for i, (m, k) in enumerate(zip(self.members, shares(n, len(self)))):
                 chunks = iter_chunks(m, k, member_seed(seed, Stream.ENSEMBLE_SAMPLE, i), options,
-                                     progress=progress, report=report)  # fmt: skip
+                                     progress=progress, report=report, warn=False)  # fmt: skip
                 with contextlib.closing(chunks):
                     for p4 in chunks:
                         writer.write(p4, member=np.full(len(p4), i, dtype=np.int16))
+        report.warn_if_excess(mode)  # one for the ensemble, once the file is complete
         return writer.n_written
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
@@ -261,10 +251,8 @@ def out_of_bag_check(members: Sequence, table: Candidates, in_bag: Sequence[np.n
                     "n_out_of_bag": float(np.mean([o.sum() for o in out]))}  # fmt: skip
     if len(checked) < 2:
         return {**result, "shared_variance": None, "n_shared": None}
-    with warnings.catch_warnings():  # the members' support is reported when they sample
-        warnings.simplefilter("ignore", SupportWarning)
-        gen = [features(m.sample(n_each, seed=member_seed(seed, Stream.ENSEMBLE_OUT_OF_BAG, i)).p4)
-               for i, m in enumerate(members)]  # fmt: skip
+    gen = [features(m.sample(n_each, seed=member_seed(seed, Stream.ENSEMBLE_OUT_OF_BAG, i),
+                             warn=False).p4) for i, m in enumerate(members)]  # fmt: skip
     error, between, pq, bins = np.zeros(len(members)), 0.0, 0.0, 0
     for f in range(real.shape[1]):
         edges = quantile_edges(real[:, f], n_quantiles)

@@ -351,7 +351,7 @@ class _Member:
         self.exchange = [[1, 2]]
         self.objects = list(OBJECTS)
 
-    def sample(self, n: int, seed: int):
+    def sample(self, n: int, seed: int, warn: bool = True):
         rows = np.random.default_rng(seed).integers(0, len(self.pool), n)
         return vaeaug.Candidates(self.pool[rows], vaeaug.io.Layout.default(OBJECTS))
 

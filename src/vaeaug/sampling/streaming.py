@@ -275,10 +275,12 @@ def stream(model: SamplingModel, n: int, seed: int = 0, options: SamplingOptions
 
 def iter_chunks(model: SamplingModel, n: int, seed: int = 0,
                 options: SamplingOptions | None = None, *, progress: bool = False,
-                report: SupportReport | None = None, **changes) -> Iterator[np.ndarray]:  # fmt: skip
+                report: SupportReport | None = None, warn: bool = True,
+                **changes) -> Iterator[np.ndarray]:  # fmt: skip
     """:func:`stream` for a user: ``n`` and ``seed`` checked, a progress bar, and a
     :class:`~vaeaug.model.support.SupportWarning` at the end when more candidates
-    fell outside the support than real ones would (:meth:`SupportReport.warn_if_excess`).
+    fell outside the support than real ones would (:meth:`SupportReport.warn_if_excess`;
+    ``warn=False``: none, the caller reports ``report`` itself).
 
     What :meth:`vaeaug.Model.iter_samples` and :func:`generate_to_root` run; chunks
     (n_c, k, 4) GeV. ``options`` and ``changes``: see :func:`stream`.
@@ -293,7 +295,8 @@ def iter_chunks(model: SamplingModel, n: int, seed: int = 0,
             bar.update(len(p4))
             yield p4
     bar.close()
-    report.warn_if_excess(opts.support)
+    if warn:
+        report.warn_if_excess(opts.support)
 
 
 def sample_into(model: SamplingModel, n: int, seed: int = 0,

@@ -39,6 +39,11 @@ __all__ = [
 ]
 
 
+#: The seed sub-stream of the flow's partner steps, ``(PARTNER_STREAM, round)`` (a tag far
+#: from vaeaug.noise.Stream's, which the library's own draws use).
+PARTNER_STREAM = 0x5EED_0F10
+
+
 @dataclasses.dataclass(frozen=True)
 class FlowConfig:
     """A spline flow's settings; optimisation otherwise vaeaug's TrainConfig defaults."""
@@ -139,7 +144,7 @@ class FlowPeer:
         p4 = np.full((len(base), len(self.objects), 4), np.nan)
         todo = np.arange(len(base))
         for round_ in range(max_rounds + 1):
-            gen = torch.Generator().manual_seed(child_seed(seed, 0x5EED_0F10, round_))
+            gen = torch.Generator().manual_seed(child_seed(seed, PARTNER_STREAM, round_))
             eps = torch.randn(len(todo), base.shape[1], generator=gen)
             step = math.sqrt(1.0 - width**2) * base[todo] + width * eps
             p4[todo] = self._decode(step)

@@ -479,8 +479,9 @@ def _out_of_bag_line(oob: dict | None) -> str:
         return "none (the validation band is the members' spread alone)"
     if not oob["shared_variance"]:
         return "no error shared beyond the members' spread"
-    return (f"the members share an error of {oob['shared_variance']:.3g} x p(1-p) per bin, that "
-            f"of a real sample of {oob['n_shared']:.0f} candidates")  # fmt: skip
+    shared = oob["shared_variance"]  # checked on load; n_shared is derived from it
+    return (f"the members share an error of {shared:.3g} x p(1-p) per bin, that of a real "
+            f"sample of {1 / shared:.0f} candidates")  # fmt: skip
 
 
 def _cmd_info(args) -> str | None:
